@@ -1,0 +1,15 @@
+# Bayesian multilevel regression for multi-site data, driven by Bambi formulas.
+# Run everything:  snakemake --cores 4    (or: python3 tasks.py run)
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

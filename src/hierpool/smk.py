@@ -1,0 +1,41 @@
+"""Glue for Snakemake `script:` files: send library chatter to the rule's log, errors to the user."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
+
+from hierpool.errors import ConfigError, DataError, ModelError
+
+USER_ERRORS = (DataError, ConfigError, ModelError)
+
+
+def run_logged(snakemake, main: Callable[[object], None]) -> None:
+    """Run ``main(snakemake)`` with stdout/stderr going to the rule's log file.
+
+    A user error (bad data, bad config) is printed as one clear line on the console
+    and in the log; anything else is logged with its traceback. Either way the job
+    fails, and Snakemake removes its partial outputs.
+    """
+    log_path = snakemake.log[0] if len(snakemake.log) else None
+    console = sys.__stderr__
+    handle = open(log_path, "w") if log_path else sys.stderr
+    try:
+        with redirect_stdout(handle), redirect_stderr(handle):
+            logging.basicConfig(stream=handle, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s", force=True)
+            try:
+                main(snakemake)
+            except USER_ERRORS as err:
+                print(f"ERROR: {err}", file=handle)
+                print(f"\nERROR ({snakemake.rule}, {dict(snakemake.wildcards)}): {err}\n", file=console)
+                sys.exit(1)
+            except Exception:
+                traceback.print_exc(file=handle)
+                print(f"\nERROR ({snakemake.rule}): unexpected failure; see {log_path}\n", file=console)
+                sys.exit(1)
+    finally:
+        if log_path:
+            handle.close()

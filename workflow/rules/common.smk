@@ -1,0 +1,62 @@
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# The analysis library lives in src/; make it importable for this file and the scripts.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from hierpool import config as hpconfig  # noqa: E402
+from hierpool.errors import ConfigError  # noqa: E402
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+try:
+    hpconfig.check_config(config)
+except ConfigError as err:
+    raise WorkflowError(f"config error: {err}")
+
+
+DATASETS = list(config["datasets"])
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+
+
+def is_simulated(dataset):
+    return "simulate" in config["datasets"][dataset]
+
+
+def raw_data(wildcards):
+    """The raw CSV of a dataset: simulated by the workflow, or the user's file (never modified)."""
+    if is_simulated(wildcards.dataset):
+        return f"results/{wildcards.dataset}/data/simulated.csv"
+    return config["datasets"][wildcards.dataset]["path"]
+
+
+def dataset_params(wildcards):
+    """Everything about a dataset that its data jobs depend on (a change reruns them)."""
+    entry = config["datasets"][wildcards.dataset]
+    return {
+        "columns": hpconfig.dataset_columns(config, wildcards.dataset),
+        "cleaning": hpconfig.cleaning_options(config, wildcards.dataset),
+        "sep": entry.get("sep", ","),
+    }
+
+
+def data_targets(dataset):
+    return [
+        f"results/{dataset}/data/clean.csv",
+        f"results/{dataset}/data/cleaning_summary.json",
+        f"results/{dataset}/data/cleaning_sites.csv",
+    ]
+
+
+def all_targets():
+    targets = []
+    for dataset in DATASETS:
+        targets += data_targets(dataset)
+    return targets

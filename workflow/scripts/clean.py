@@ -1,0 +1,28 @@
+"""Snakemake glue: clean one dataset's raw CSV into tidy data plus a cleaning summary."""
+
+from hierpool.clean import CleaningOptions, clean, file_sha256, read_raw
+from hierpool.io import write_csv, write_json
+from hierpool.smk import run_logged
+
+
+def main(smk):
+    settings = dict(smk.params.settings)
+    raw_path = smk.input.raw
+    result = clean(
+        read_raw(raw_path, sep=settings["sep"]),
+        columns=dict(settings["columns"]),
+        options=CleaningOptions.from_config(dict(settings["cleaning"])),
+        source=raw_path,
+    )
+    result.summary["sha256"] = file_sha256(raw_path)
+    result.summary["dataset"] = smk.wildcards.dataset
+    write_csv(smk.output.data, result.data)
+    write_csv(smk.output.sites, result.sites)
+    write_csv(smk.output.dropped, result.dropped_rows)
+    write_json(smk.output.summary, result.summary)
+    s = result.summary
+    print(f"{raw_path}: {s['rows_in']} rows in, {s['rows_out']} kept; dropped {s['rows_dropped']}")
+    print(f"sites: {s['sites_kept']} kept of {s['sites_in']}; dropped {s['sites_dropped']}")
+
+
+run_logged(snakemake, main)  # noqa: F821
