@@ -56,7 +56,7 @@ def read_raw(path: str | Path, sep: str = ",") -> pd.DataFrame:
             f"{path}: file not found. Check the dataset's `path` in the config "
             "(relative paths start at the directory you run snakemake from)."
         )
-    text_start = path.read_text(errors="replace")[:65536]
+    text_start = path.read_text(encoding="utf-8-sig", errors="replace")[:65536]  # -sig: drop an Excel BOM
     if not text_start.strip():
         raise DataError(f"{path}: the file is empty. Export the data again with a header row and one row per observation.")
     header = next(csv.reader([text_start.splitlines()[0]], delimiter=sep))

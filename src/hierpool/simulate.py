@@ -78,7 +78,13 @@ def site_effects(spec: SimulationSpec, rng: np.random.Generator) -> np.ndarray:
     cov = spec.correlation * spec.sd_intercept * spec.sd_slope
     sigma = np.array([[spec.sd_intercept**2, cov], [cov, spec.sd_slope**2]])
     mean = np.array([spec.intercept, spec.slope])
-    return rng.multivariate_normal(mean, sigma, size=spec.n_sites, method="cholesky")
+    try:
+        factor = np.linalg.cholesky(sigma)
+    except np.linalg.LinAlgError:  # a zero SD or |correlation| = 1: singular, but a valid spec
+        rho = spec.correlation
+        factor = np.array([[spec.sd_intercept, 0.0], [rho * spec.sd_slope, spec.sd_slope * np.sqrt(1 - rho**2)]])
+    # Same draws as rng.multivariate_normal(mean, sigma, method="cholesky"), which fails on singular sigma.
+    return mean + rng.standard_normal((spec.n_sites, 2)) @ factor.T
 
 
 def simulate(spec: SimulationSpec, columns: dict | None = None) -> tuple[pd.DataFrame, dict]:

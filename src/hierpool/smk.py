@@ -13,6 +13,14 @@ from hierpool.errors import ConfigError, DataError, ModelError
 USER_ERRORS = (DataError, ConfigError, ModelError)
 
 
+def _point_loggers_at(handle) -> None:
+    """Libraries (PyMC, Bambi) attach their own stream handlers at import; send those to the log too."""
+    for logger in [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                handler.setStream(handle)
+
+
 def run_logged(snakemake, main: Callable[[object], None]) -> None:
     """Run ``main(snakemake)`` with stdout/stderr going to the rule's log file.
 
@@ -26,6 +34,7 @@ def run_logged(snakemake, main: Callable[[object], None]) -> None:
     try:
         with redirect_stdout(handle), redirect_stderr(handle):
             logging.basicConfig(stream=handle, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s", force=True)
+            _point_loggers_at(handle)
             try:
                 main(snakemake)
             except USER_ERRORS as err:

@@ -22,8 +22,12 @@ except ConfigError as err:
 DATASETS = list(config["datasets"])
 
 
+MODELS = list(config["models"])
+
+
 wildcard_constraints:
     dataset="|".join(DATASETS),
+    model="|".join(MODELS),
 
 
 def is_simulated(dataset):
@@ -55,8 +59,15 @@ def data_targets(dataset):
     ]
 
 
+def fit_targets(dataset):
+    return [
+        f"results/{dataset}/diagnostics/convergence.json",
+        f"results/{dataset}/compare/compare.csv",
+    ]
+
+
 def all_targets():
     targets = []
     for dataset in DATASETS:
-        targets += data_targets(dataset)
+        targets += data_targets(dataset) + fit_targets(dataset)
     return targets

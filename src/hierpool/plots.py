@@ -1,0 +1,44 @@
+"""Figures, sized for a report; every figure has a title and axes in the dataset's own variable names."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import arviz as az  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from hierpool.io import atomic_write  # noqa: E402
+
+REPORT_DPI = 110
+
+
+def save_figure(fig, path) -> None:
+    """Save a figure as PNG atomically and close it."""
+    atomic_write(path, lambda p: fig.savefig(p, dpi=REPORT_DPI, bbox_inches="tight", format="png"))
+    plt.close(fig)
+
+
+def loo_comparison(table: pd.DataFrame, dataset: str):
+    """ELPD-LOO per model with its standard error, best model on top; unreliable models marked."""
+    table = table.sort_values("rank")
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.55 * len(table)))
+    y = range(len(table))[::-1]
+    colors = ["C0" if ok else "C3" for ok in table["loo_reliable"]]
+    ax.errorbar(table["elpd_loo"], list(y), xerr=table["se"], fmt="none", ecolor="0.4", capsize=3)
+    ax.scatter(table["elpd_loo"], list(y), c=colors, zorder=3)
+    labels = [m + ("  (Pareto k > 0.7)" if not ok else "") for m, ok in zip(table["model"], table["loo_reliable"])]
+    ax.set_yticks(list(y), labels)
+    best = table["elpd_loo"].iloc[0]
+    ax.axvline(best, color="0.6", ls="--", lw=1)
+    for yi, (w, d) in zip(y, zip(table["weight"], table["elpd_diff"])):
+        ax.annotate(f"weight {w:.2f}, Δ {d:.1f}", (best, yi), xytext=(6, 6), textcoords="offset points", fontsize=8, color="0.3")
+    ax.set_xlabel("ELPD-LOO (higher is better; bars: ±1 SE)")
+    ax.set_title(f"{dataset}: model comparison by PSIS-LOO (stacking weights)")
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["az", "save_figure", "loo_comparison"]

@@ -1,0 +1,480 @@
+"""Unit tests for hierpool.clean: every cleaning rule, the record of what was dropped, and clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hierpool.clean import CleaningOptions, clean, file_sha256, load_clean, read_raw
+from hierpool.errors import DataError
+from hierpool.io import write_csv
+
+COLS = {"outcome": "y", "predictor": "x", "group": "site"}
+RADON_COLS = {"outcome": "log_radon", "predictor": "floor", "group": "county"}
+
+
+def frame(rows: list[tuple], columns=("y", "x", "site")) -> pd.DataFrame:
+    """A raw frame as read_raw returns it: every cell text."""
+    return pd.DataFrame([[str(v) for v in row] for row in rows], columns=list(columns), dtype=str)
+
+
+def base_rows() -> list[tuple]:
+    """Two clean sites, A and B, with 3 rows each (y, x, site)."""
+    return [(1, 1, "A"), (2, 2, "A"), (3, 3, "A"), (4, 4, "B"), (5, 5, "B"), (6, 6, "B")]
+
+
+# --------------------------------------------------------------------------- columns
+
+
+def test_extra_columns_are_ignored():
+    raw = frame(
+        [(y, x, s, "junk", "") for y, x, s in base_rows()],
+        columns=("y", "x", "site", "comment", "empty"),
+    )
+    result = clean(raw, COLS)
+    assert list(result.data.columns) == ["site", "x", "y", "source_row"]
+    assert result.summary["rows_out"] == 6
+    assert result.summary["rows_dropped"] == {}
+    assert result.dropped_rows.empty
+
+
+def test_clean_does_not_modify_its_input():
+    raw = frame(base_rows() + [(" 3.5 ", "NA", " a ")])
+    before = raw.copy()
+    clean(raw, COLS)
+    pd.testing.assert_frame_equal(raw, before)
+
+
+# --------------------------------------------------------------------------- missing and non-numeric cells
+
+
+@pytest.mark.parametrize("token", ["NA", "", ".", "nan", "NULL", " na ", "N/A", "null", "NaN"])
+def test_missing_tokens_in_outcome(token):
+    raw = frame(base_rows() + [(token, 7, "A")])
+    result = clean(raw, COLS)
+    assert result.summary["rows_dropped"] == {"missing outcome": 1}
+    assert result.summary["rows_out"] == 6
+    row = result.dropped_rows.iloc[0]
+    assert (row["source_row"], row["reason"], row["column"], row["value"]) == (7, "missing outcome", "y", token)
+
+
+@pytest.mark.parametrize("token", ["NA", "", ".", "nan", "NULL"])
+def test_missing_tokens_in_predictor_and_group(token):
+    raw = frame(base_rows() + [(7, token, "A"), (8, 8, token)])
+    result = clean(raw, COLS)
+    assert result.summary["rows_dropped"] == {"missing predictor": 1, "missing group": 1}
+
+
+def test_missing_counted_per_reason():
+    rows = base_rows() + [
+        ("NA", 1, "A"),
+        ("", 2, "B"),
+        (".", 3, "A"),
+        (1, "nan", "B"),
+        (2, "NULL", "A"),
+        (3, 3, "NA"),
+        ("abc", 4, "A"),
+        (5, "five", "B"),
+        ("NA", "NA", "NA"),  # several problems: the first one (group) is the recorded reason
+    ]
+    result = clean(frame(rows), COLS)
+    assert result.summary["rows_dropped"] == {
+        "missing outcome": 3,
+        "missing predictor": 2,
+        "missing group": 2,
+        "non-numeric outcome": 1,
+        "non-numeric predictor": 1,
+    }
+    assert result.summary["rows_in"] == 15
+    assert result.summary["rows_out"] == 6
+    assert sum(result.summary["rows_dropped"].values()) == len(result.dropped_rows) == 9
+
+
+def test_numbers_stored_as_text_with_spaces_are_parsed():
+    raw = frame([(" 3.5 ", " 1 ", "A"), ("2", "\t2.25", "A"), ("1e1", "3 ", "B"), ("-4", "4", "B")])
+    result = clean(raw, COLS, CleaningOptions(center=False))
+    assert result.data["y"].tolist() == [3.5, 2.0, 10.0, -4.0]
+    assert result.data["x"].tolist() == [1.0, 2.25, 3.0, 4.0]
+    assert result.data["y"].dtype == float and result.data["x"].dtype == float
+    assert result.summary["rows_dropped"] == {}
+
+
+def test_non_numeric_outcome_dropped_with_reason():
+    raw = frame(base_rows() + [("abc", 7, "A"), ("3,5", 8, "B")])
+    result = clean(raw, COLS)
+    assert result.summary["rows_dropped"] == {"non-numeric outcome": 2}
+    dropped = result.dropped_rows
+    assert dropped["reason"].tolist() == ["non-numeric outcome"] * 2
+    assert dropped["value"].tolist() == ["abc", "3,5"]
+    assert dropped["column"].tolist() == ["y", "y"]
+
+
+def test_non_finite_numbers_are_not_kept():
+    raw = frame(base_rows() + [("inf", 7, "A"), (1, "-inf", "B")])
+    result = clean(raw, COLS)
+    assert result.summary["rows_out"] == 6
+    assert np.isfinite(result.data[["x", "y"]].to_numpy()).all()
+    assert result.summary["rows_dropped"] == {"non-numeric outcome": 1, "non-numeric predictor": 1}
+
+
+# --------------------------------------------------------------------------- site labels
+
+
+def test_padded_and_differently_cased_labels_are_merged():
+    raw = frame([(1, 1, " Lab A"), (2, 2, "lab a"), (3, 3, "Lab A"), (4, 4, "Lab  A "), (5, 5, "B"), (6, 6, "b ")])
+    result = clean(raw, COLS)
+    assert sorted(result.data["site"].unique()) == ["B", "Lab A"]
+    assert result.summary["sites_in"] == 2
+    assert result.summary["site_counts"] == {"B": 2, "Lab A": 4}
+    merges = result.summary["label_merges"]
+    assert merges["Lab A"] == ["lab a"]
+    assert merges["B"] == ["b"]  # tie: the first spelling seen is shown
+
+
+def test_most_frequent_spelling_is_shown():
+    raw = frame([(1, 1, "Lab A"), (2, 2, "lab a"), (3, 3, "LAB A"), (4, 4, "lab a"), (5, 5, "B"), (6, 6, "B")])
+    result = clean(raw, COLS)
+    assert set(result.data["site"]) == {"lab a", "B"}
+    assert result.summary["label_merges"] == {"lab a": ["LAB A", "Lab A"]}
+
+
+def test_numeric_site_codes_are_merged_and_kept_as_text():
+    raw = frame([(1, 1, "1"), (2, 2, "1.0"), (3, 3, " 1 "), (4, 4, "2"), (5, 5, "2"), (6, 6, "10")])
+    result = clean(raw, COLS, CleaningOptions(min_obs_per_site=1))
+    assert result.data["site"].tolist() == ["1", "1", "1", "2", "2", "10"]
+    assert all(isinstance(s, str) for s in result.data["site"])
+    assert result.summary["label_merges"] == {"1": ["1.0"]}
+    assert result.summary["site_counts"] == {"1": 3, "2": 2, "10": 1}
+    # the site table sorts numeric codes by value
+    assert result.sites["site"].tolist() == ["1", "2", "10"]
+
+
+def test_leading_zero_labels_survive_clean_and_load_clean(tmp_path):
+    raw = frame([(1, 1, "01"), (2, 2, "01"), (3, 3, "02"), (4, 4, "02"), (5, 5, "10"), (6, 6, "10")])
+    result = clean(raw, COLS)
+    assert sorted(result.data["site"].unique()) == ["01", "02", "10"]
+    path = write_csv(tmp_path / "clean.csv", result.data)
+    loaded = load_clean(path, "site")
+    assert loaded["site"].astype(str).tolist() == ["01", "01", "02", "02", "10", "10"]
+    assert list(loaded["site"].cat.categories) == ["01", "02", "10"]
+    assert loaded["x"].dtype == float
+
+
+def test_load_clean_keeps_text_labels_and_does_not_treat_na_as_missing(tmp_path):
+    path = tmp_path / "tidy.csv"
+    path.write_text("site,x,y,source_row\n007,0.5,1,1\nNA,-0.5,2,2\n10,0.0,3,3\n")
+    loaded = load_clean(path, "site")
+    assert loaded["site"].astype(str).tolist() == ["007", "NA", "10"]
+    assert list(loaded["site"].cat.categories) == ["007", "10", "NA"]  # numeric codes first, by value
+
+
+# --------------------------------------------------------------------------- tiny sites
+
+
+def test_min_obs_per_site_drops_tiny_sites_and_records_them():
+    rows = base_rows() + [(7, 7, "C"), (8, 8, "D"), ("NA", 9, "D"), (10, 10, "D")]
+    result = clean(frame(rows), COLS, CleaningOptions(min_obs_per_site=3))
+    summary = result.summary
+    assert summary["sites_in"] == 4 and summary["sites_kept"] == 2
+    dropped = {d["site"]: d for d in summary["sites_dropped"]}
+    assert set(dropped) == {"C", "D"}
+    assert dropped["C"]["n_usable"] == 1 and dropped["D"]["n_usable"] == 2
+    assert "fewer than 3" in dropped["C"]["reason"]
+    # D's missing-outcome row keeps its own reason; the other rows of C and D are 'site too small'
+    assert summary["rows_dropped"] == {"site too small": 3, "missing outcome": 1}
+    assert set(result.data["site"]) == {"A", "B"}
+    sites = result.sites.set_index("site")
+    assert sites.loc["D", "status"] == "dropped" and sites.loc["D", "n_raw"] == 3 and sites.loc["D", "n_kept"] == 0
+    assert sites.loc["A", "status"] == "kept" and sites.loc["A", "n_kept"] == 3
+    small = result.dropped_rows[result.dropped_rows["reason"] == "site too small"]
+    assert small["source_row"].tolist() == [7, 8, 10]
+    assert small["column"].tolist() == ["site"] * 3
+    assert small["value"].tolist() == ["C", "D", "D"]
+
+
+def test_min_obs_per_site_one_keeps_singletons():
+    rows = base_rows() + [(7, 7, "C")]
+    result = clean(frame(rows), COLS, CleaningOptions(min_obs_per_site=1))
+    assert result.summary["sites_kept"] == 3 and result.summary["sites_dropped"] == []
+
+
+def test_min_obs_per_site_below_one_is_an_error():
+    with pytest.raises(DataError, match="min_obs_per_site"):
+        clean(frame(base_rows()), COLS, CleaningOptions(min_obs_per_site=0))
+
+
+# --------------------------------------------------------------------------- predictor transform
+
+
+def test_centering_uses_mean_of_kept_predictor_values():
+    # the dropped rows (missing y, tiny site C) have extreme x that must not enter the mean
+    rows = [(1, 1, "A"), (2, 2, "A"), (3, 4, "B"), (4, 9, "B"), ("NA", 1000, "A"), (5, -500, "C")]
+    result = clean(frame(rows), COLS, CleaningOptions(min_obs_per_site=2, center=True))
+    kept_x = np.array([1.0, 2.0, 4.0, 9.0])
+    pred = result.summary["predictor"]
+    assert pred["center"] == pytest.approx(kept_x.mean())
+    assert pred["centered"] is True and pred["scale"] == 1.0
+    assert result.data["x"].mean() == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(result.data["x"], kept_x - kept_x.mean())
+    assert (pred["min"], pred["max"]) == (1.0, 9.0)
+
+
+def test_no_centering_keeps_raw_predictor():
+    result = clean(frame(base_rows()), COLS, CleaningOptions(center=False))
+    assert result.summary["predictor"]["center"] == 0.0
+    assert result.data["x"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+
+
+def test_scale_divides_by_sd_of_kept_values():
+    result = clean(frame(base_rows()), COLS, CleaningOptions(center=True, scale=True))
+    x = np.arange(1.0, 7.0)
+    pred = result.summary["predictor"]
+    assert pred["scaled"] is True
+    assert pred["scale"] == pytest.approx(x.std(ddof=1))
+    assert result.data["x"].std(ddof=1) == pytest.approx(1.0)
+    assert result.data["x"].mean() == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(result.data["x"], (x - x.mean()) / x.std(ddof=1))
+
+
+def test_covariates_are_parsed_and_their_missing_values_dropped():
+    raw = frame(
+        [(y, x, s, z) for (y, x, s), z in zip(base_rows(), ["1", " 2 ", "NA", "4", "five", "6"])],
+        columns=("y", "x", "site", "age"),
+    )
+    options = CleaningOptions.from_config({"min_obs_per_site": 1, "covariates": ["age"]})
+    assert options.covariates == ("age",)
+    result = clean(raw, COLS, options)
+    assert result.data["age"].tolist() == [1.0, 2.0, 4.0, 6.0]
+    assert result.summary["rows_dropped"] == {"missing age": 1, "non-numeric age": 1}
+    assert result.summary["covariates"] == ["age"]
+
+
+# --------------------------------------------------------------------------- dropped-rows table and source rows
+
+
+def test_dropped_rows_table_is_one_based_with_reason_column_value():
+    rows = [("abc", 1, "A")] + base_rows() + [(9, "NA", "B")]
+    result = clean(frame(rows), COLS)
+    dropped = result.dropped_rows
+    assert list(dropped.columns) == ["source_row", "reason", "column", "value"]
+    assert dropped.to_dict("records") == [
+        {"source_row": 1, "reason": "non-numeric outcome", "column": "y", "value": "abc"},
+        {"source_row": 8, "reason": "missing predictor", "column": "x", "value": "NA"},
+    ]
+    # kept rows point back to their data row in the file (1 = first row after the header)
+    assert result.data["source_row"].tolist() == [2, 3, 4, 5, 6, 7]
+
+
+def test_source_row_matches_line_in_file(write_raw_csv):
+    path = write_raw_csv("y,x,site\n1,1,A\nNA,2,A\n3,3,A\n4,4,B\n5,5,B\n")
+    result = clean(read_raw(path), COLS, source=str(path))
+    lines = path.read_text().splitlines()
+    assert result.dropped_rows["source_row"].tolist() == [2]
+    assert lines[result.dropped_rows["source_row"].iloc[0]] == "NA,2,A"  # header is line 0
+    for row in result.data.itertuples():
+        assert lines[row.source_row].startswith(f"{row.y:g},")
+
+
+def test_raw_file_is_byte_identical_after_read_and_clean(write_raw_csv):
+    content = b"y,x,site,extra\r\n 3.5 ,1, Lab A,z\r\nNA,2,lab a,\r\n3,3,Lab A,\r\n4,4,B,\r\n5,5,b,\r\n6,NULL,B,\r\n"
+    path = write_raw_csv(content)
+    digest = hashlib.sha256(content).hexdigest()
+    assert file_sha256(path) == digest
+    mtime = path.stat().st_mtime_ns
+    clean(read_raw(path), COLS, source=str(path))
+    assert path.read_bytes() == content
+    assert file_sha256(path) == digest
+    assert path.stat().st_mtime_ns == mtime
+
+
+def test_read_raw_keeps_every_cell_as_text(write_raw_csv):
+    path = write_raw_csv("y,x,site\n1.50,NA,01\n,2, a \n")
+    raw = read_raw(path)
+    assert raw.to_dict("records") == [
+        {"y": "1.50", "x": "NA", "site": "01"},
+        {"y": "", "x": "2", "site": " a "},
+    ]
+
+
+def test_read_raw_strips_padded_header_names(write_raw_csv):
+    path = write_raw_csv(" y , x ,site\n1,1,A\n2,2,A\n3,3,B\n4,4,B\n")
+    raw = read_raw(path)
+    assert list(raw.columns) == ["y", "x", "site"]
+    assert clean(raw, COLS).summary["rows_out"] == 4
+
+
+def test_read_raw_ignores_utf8_byte_order_mark(write_raw_csv):
+    # "CSV UTF-8" exports from Excel start with a BOM; the first column must still be found by name
+    path = write_raw_csv(b"\xef\xbb\xbfy,x,site\n1,1,A\n2,2,A\n3,3,B\n4,4,B\n")
+    raw = read_raw(path)
+    assert list(raw.columns) == ["y", "x", "site"]
+    assert clean(raw, COLS, source=str(path)).summary["rows_out"] == 4
+
+
+def test_read_raw_other_separator(write_raw_csv):
+    path = write_raw_csv("y;x;site\n1;1;A\n2;2;A\n3;3;B\n4;4;B\n")
+    raw = read_raw(path, sep=";")
+    assert list(raw.columns) == ["y", "x", "site"] and len(raw) == 4
+
+
+# --------------------------------------------------------------------------- errors on bad input
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.csv"
+    with pytest.raises(DataError, match="file not found") as err:
+        read_raw(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "   \n"])
+def test_empty_file(write_raw_csv, content):
+    path = write_raw_csv(content)
+    with pytest.raises(DataError, match="empty") as err:
+        read_raw(path)
+    assert str(path) in str(err.value)
+
+
+def test_header_only_file(write_raw_csv):
+    path = write_raw_csv("y,x,site\n")
+    with pytest.raises(DataError, match="no data rows") as err:
+        read_raw(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("header", ["y,x,y,site", "y,x, site,site "])
+def test_duplicate_column_names(write_raw_csv, header):
+    path = write_raw_csv(header + "\n" + "\n".join(",".join(["1"] * 4) for _ in range(3)) + "\n")
+    with pytest.raises(DataError, match="duplicate column names") as err:
+        read_raw(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "'y'" in message or "'site'" in message
+
+
+def test_mapped_column_absent_lists_existing_columns(write_raw_csv):
+    path = write_raw_csv("outcome,x,lab,notes\n1,1,A,\n2,2,B,\n")
+    raw = read_raw(path)
+    with pytest.raises(DataError) as err:
+        clean(raw, COLS, source=str(path))
+    message = str(err.value)
+    assert str(path) in message
+    assert "'y'" in message and "outcome" in message
+    for existing in ("outcome", "x", "lab", "notes"):
+        assert existing in message
+
+
+def test_mapped_column_absent_suggests_case_variant():
+    raw = frame(base_rows(), columns=("Y", "x", "site"))
+    with pytest.raises(DataError, match="Did you mean 'Y'"):
+        clean(raw, COLS, source="survey.csv")
+
+
+def test_incomplete_column_mapping():
+    with pytest.raises(DataError, match="group"):
+        clean(frame(base_rows()), {"outcome": "y", "predictor": "x"}, source="survey.csv")
+
+
+@pytest.mark.parametrize("role, column", [("outcome", "y"), ("predictor", "x")])
+def test_column_with_no_numeric_values(role, column):
+    rows = [(y, x, s) for y, x, s in base_rows()]
+    raw = frame(rows)
+    raw[column] = ["low", "high", "NA", "", "mid", "low"]
+    with pytest.raises(DataError) as err:
+        clean(raw, COLS, source="survey.csv")
+    message = str(err.value)
+    assert "survey.csv" in message and repr(column) in message and role in message
+    assert "no numeric values" in message
+    assert "high" in message  # shows example values
+
+
+def test_fewer_than_two_sites_left():
+    rows = [(1, 1, "A"), (2, 2, "A"), (3, 3, "A"), (4, 4, "B")]
+    with pytest.raises(DataError) as err:
+        clean(frame(rows), COLS, CleaningOptions(min_obs_per_site=2), source="survey.csv")
+    message = str(err.value)
+    assert "survey.csv" in message and "'site'" in message
+    assert "1 site(s)" in message and "min_obs_per_site" in message
+
+
+def test_only_one_site_at_all():
+    rows = [(1, 1, "A"), (2, 2, " a"), (3, 3, "A ")]
+    with pytest.raises(DataError, match=r"only 1 site\(s\) left"):
+        clean(frame(rows), COLS, CleaningOptions(min_obs_per_site=1), source="survey.csv")
+
+
+def test_constant_predictor():
+    rows = [(1, 2, "A"), (2, 2, "A"), (3, 2, "B"), (4, 2, "B"), (5, 7, "C")]  # varies only in a dropped site
+    with pytest.raises(DataError) as err:
+        clean(frame(rows), COLS, CleaningOptions(min_obs_per_site=2), source="survey.csv")
+    message = str(err.value)
+    assert "survey.csv" in message and "'x'" in message and "constant" in message
+
+
+# --------------------------------------------------------------------------- simulated data round trip
+
+
+def test_simulated_data_survives_cleaning_unchanged(tmp_path):
+    from hierpool.simulate import SimulationSpec, simulate
+
+    data, truth = simulate(SimulationSpec(n_sites=8, site_size={"min": 1, "max": 30}, seed=2))
+    path = write_csv(tmp_path / "sim.csv", data)
+    cols = truth["columns"]
+    result = clean(read_raw(path), cols, CleaningOptions(min_obs_per_site=1, center=False), source=str(path))
+    assert result.summary["rows_out"] == len(data)
+    assert result.summary["label_merges"] == {}
+    np.testing.assert_array_equal(result.data[cols["outcome"]], data[cols["outcome"]])
+    np.testing.assert_array_equal(result.data[cols["predictor"]], data[cols["predictor"]])
+    assert result.data[cols["group"]].tolist() == data[cols["group"]].tolist()
+
+
+# --------------------------------------------------------------------------- shipped real data
+
+
+@pytest.fixture(scope="module")
+def radon_raw():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "data" / "raw" / "radon.csv"
+    return path, read_raw(path)
+
+
+def test_radon_raw_shape(radon_raw):
+    _, raw = radon_raw
+    assert len(raw) == 919
+    assert {"log_radon", "floor", "county"} <= set(raw.columns)
+    assert raw["county"].nunique() == 85
+
+
+def test_radon_keep_all_counties(radon_raw):
+    path, raw = radon_raw
+    result = clean(raw, RADON_COLS, CleaningOptions(min_obs_per_site=1, center=False), source=str(path))
+    s = result.summary
+    assert s["rows_in"] == s["rows_out"] == 919
+    assert s["sites_in"] == s["sites_kept"] == 85
+    assert s["sites_dropped"] == [] and s["rows_dropped"] == {}
+    assert set(result.data["floor"].unique()) == {0.0, 1.0}
+    assert result.data["log_radon"].between(-3, 4).all()
+
+
+def test_radon_default_drops_single_home_counties(radon_raw):
+    path, raw = radon_raw
+    result = clean(raw, RADON_COLS, CleaningOptions(), source=str(path))
+    s = result.summary
+    assert s["sites_in"] == 85 and s["sites_kept"] == 82
+    assert len(s["sites_dropped"]) == 3
+    assert all(d["n_usable"] == 1 for d in s["sites_dropped"])
+    assert {d["site"] for d in s["sites_dropped"]} == {"MAHNOMEN", "MURRAY", "WILKIN"}
+    assert s["rows_dropped"] == {"site too small": 3}
+    assert s["rows_out"] == 916
+    assert result.data["floor"].mean() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_radon_file_untouched(radon_raw):
+    path, raw = radon_raw
+    digest = file_sha256(path)
+    clean(raw, RADON_COLS, source=str(path))
+    assert file_sha256(path) == digest

@@ -1,0 +1,310 @@
+"""Tests for hierpool.config (per-dataset settings) and the JSON schema of config/config.yaml."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from hierpool import config as hc
+from hierpool.errors import ConfigError
+from hierpool.simulate import DEFAULT_COLUMNS, SimulationSpec
+
+
+@pytest.fixture(scope="module")
+def raw_config():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    return yaml.safe_load((root / "config" / "config.yaml").read_text())
+
+
+@pytest.fixture
+def config(raw_config):
+    """A fresh copy of config/config.yaml as shipped (not validated, so no defaults filled)."""
+    return copy.deepcopy(raw_config)
+
+
+@pytest.fixture
+def schema(repo_root):
+    return str(repo_root / "workflow" / "schemas" / "config.schema.yaml")
+
+
+# --------------------------------------------------------------------------- render_formula
+
+
+COLUMNS = {"outcome": "log_radon", "predictor": "floor", "group": "county"}
+
+
+@pytest.mark.parametrize(
+    "template, expected",
+    [
+        ("{outcome} ~ {predictor}", "log_radon ~ floor"),
+        ("{outcome} ~ 0 + {group} + {group}:{predictor}", "log_radon ~ 0 + county + county:floor"),
+        ("{outcome} ~ {predictor} + (1|{group})", "log_radon ~ floor + (1|county)"),
+        ("{outcome} ~ {predictor} + ({predictor}|{group})", "log_radon ~ floor + (floor|county)"),
+        ("y ~ x", "y ~ x"),
+    ],
+)
+def test_render_formula(template, expected):
+    assert hc.render_formula(template, COLUMNS) == expected
+
+
+def test_render_formula_ignores_extra_column_keys():
+    assert hc.render_formula("{outcome} ~ {predictor}", {**COLUMNS, "other": "z"}) == "log_radon ~ floor"
+
+
+@pytest.mark.parametrize("template, bad", [("{outcome} ~ {x}", "{x}"), ("{y} ~ {predictor} + (1|{site})", "{site}"), ("{outcome} ~ {}", "{}")])
+def test_render_formula_unknown_placeholder_names_model(template, bad):
+    with pytest.raises(ConfigError) as err:
+        hc.render_formula(template, COLUMNS, model="my_model")
+    message = str(err.value)
+    assert "models.my_model.formula" in message
+    assert bad in message
+
+
+# --------------------------------------------------------------------------- per-dataset settings
+
+
+def test_dataset_columns(config):
+    assert hc.dataset_columns(config, "radon") == COLUMNS
+    assert hc.dataset_columns(config, "simulated") == {"outcome": "scontrol", "predictor": "stress", "group": "site"}
+    # a simulated dataset without a column mapping uses the simulator's default columns
+    del config["datasets"]["simulated"]["columns"]
+    assert hc.dataset_columns(config, "simulated") == DEFAULT_COLUMNS
+    # a partial mapping is completed with the defaults
+    config["datasets"]["simulated"]["columns"] = {"group": "lab"}
+    assert hc.dataset_columns(config, "simulated") == {**DEFAULT_COLUMNS, "group": "lab"}
+
+
+def test_cleaning_override_merges_with_top_level(config):
+    assert hc.cleaning_options(config, "radon") == {"min_obs_per_site": 1, "center": False, "scale": False, "covariates": []}
+    assert hc.cleaning_options(config, "simulated") == {"min_obs_per_site": 2, "center": True, "scale": False, "covariates": []}
+
+
+def test_cleaning_override_of_one_key_keeps_the_others(config):
+    config["cleaning"] = {"min_obs_per_site": 3, "center": False, "scale": True, "covariates": ["age"]}
+    config["datasets"]["simulated"]["cleaning"] = {"scale": False}
+    assert hc.cleaning_options(config, "simulated") == {"min_obs_per_site": 3, "center": False, "scale": False, "covariates": ["age"]}
+
+
+def test_cleaning_options_without_top_level_block(config):
+    del config["cleaning"]
+    assert hc.cleaning_options(config, "radon") == {"min_obs_per_site": 1, "center": False, "covariates": []}
+
+
+def test_sampler_override_merges_with_top_level(config):
+    config["datasets"]["radon"]["sampler"] = {"draws": 200, "backend": "pymc"}
+    radon = hc.sampler_settings(config, "radon")
+    assert radon["draws"] == 200 and radon["backend"] == "pymc"
+    assert radon["tune"] == config["sampler"]["tune"] and radon["chains"] == config["sampler"]["chains"]
+    assert hc.sampler_settings(config, "simulated") == config["sampler"]
+    # the top-level block itself is not modified by the merge
+    assert config["sampler"]["draws"] == 1000 and config["sampler"]["backend"] == "nutpie"
+
+
+def test_dataset_models_default_to_all(config):
+    assert hc.dataset_models(config, "radon") == list(config["models"])
+    assert {"complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"} <= set(hc.dataset_models(config, "radon"))
+
+
+def test_dataset_models_subset_keeps_given_order(config):
+    config["datasets"]["radon"]["models"] = ["varying_slopes", "complete_pooling"]
+    assert hc.dataset_models(config, "radon") == ["varying_slopes", "complete_pooling"]
+    assert hc.dataset_models(config, "simulated") == list(config["models"])
+
+
+def test_dataset_models_unknown_model_is_an_error(config):
+    config["datasets"]["radon"]["models"] = ["complete_pooling", "partial_pooling"]
+    with pytest.raises(ConfigError) as err:
+        hc.dataset_models(config, "radon")
+    message = str(err.value)
+    assert "datasets.radon.models" in message and "partial_pooling" in message
+    assert "varying_slopes" in message  # lists what is defined
+
+
+def test_model_spec(config):
+    spec = hc.model_spec(config, "radon", "varying_slopes")
+    assert spec["name"] == "varying_slopes"
+    assert spec["formula"] == "log_radon ~ floor + (floor|county)"
+    assert spec["template"] == "{outcome} ~ {predictor} + ({predictor}|{group})"
+    assert spec["family"] == "gaussian" and spec["priors"] == {}
+    assert spec["description"] == config["models"]["varying_slopes"]["description"]
+    # the config itself keeps the template
+    assert config["models"]["varying_slopes"]["formula"] == spec["template"]
+    assert "name" not in config["models"]["varying_slopes"]
+
+    sim = hc.model_spec(config, "simulated", "no_pooling")
+    assert sim["formula"] == "scontrol ~ 0 + site + site:stress"
+
+
+def test_model_spec_keeps_family_and_priors_and_copies_them(config):
+    priors = {"floor": {"dist": "Normal", "mu": 0, "sigma": 1}}
+    config["models"]["robust"] = {"formula": "{outcome} ~ {predictor}", "family": "t", "priors": priors}
+    spec = hc.model_spec(config, "radon", "robust")
+    assert spec["family"] == "t" and spec["priors"] == priors
+    spec["priors"]["floor"]["sigma"] = 99
+    assert config["models"]["robust"]["priors"]["floor"]["sigma"] == 1
+
+
+def test_model_spec_unknown_placeholder_names_model(config):
+    config["models"]["broken"] = {"formula": "{outcome} ~ {stress}"}
+    with pytest.raises(ConfigError, match=r"models\.broken\.formula"):
+        hc.model_spec(config, "radon", "broken")
+
+
+# --------------------------------------------------------------------------- check_config
+
+
+def test_check_config_accepts_shipped_config(config, repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    hc.check_config(config)
+
+
+def test_check_config_missing_path(config, repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    config["datasets"]["radon"]["path"] = "data/raw/nope.csv"
+    with pytest.raises(ConfigError, match=r"datasets\.radon\.path.*nope\.csv"):
+        hc.check_config(config)
+
+
+def test_check_config_site_size_min_above_max(config, repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    config["datasets"]["simulated"]["simulate"]["site_size"] = {"min": 50, "max": 10}
+    with pytest.raises(ConfigError, match=r"datasets\.simulated\.simulate\.site_size"):
+        hc.check_config(config)
+
+
+def test_check_config_site_size_list_length(config, repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    config["datasets"]["simulated"]["simulate"]["site_size"] = [5, 6, 7]
+    with pytest.raises(ConfigError, match="3 sizes"):
+        hc.check_config(config)
+
+
+def test_check_config_bad_formula_in_model(config, repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    config["models"]["varying_intercepts"]["formula"] = "{outcome} ~ {predictor} + (1|{county})"
+    with pytest.raises(ConfigError, match=r"models\.varying_intercepts\.formula.*\{county\}"):
+        hc.check_config(config)
+
+
+# --------------------------------------------------------------------------- JSON schema
+
+
+def test_shipped_config_passes_schema(config, schema):
+    radon_cleaning = copy.deepcopy(config["datasets"]["radon"]["cleaning"])
+    validate(config, schema)
+    # defaults filled where the shipped config leaves keys out
+    assert config["cleaning"]["covariates"] == []
+    assert config["datasets"]["radon"]["sep"] == ","
+    assert config["models"]["complete_pooling"]["family"] == "gaussian"
+    # a dataset-level override is not filled with defaults (that would undo the top-level values)
+    assert config["datasets"]["radon"]["cleaning"] == radon_cleaning
+    assert "sampler" not in config["datasets"]["radon"]
+
+
+def test_validated_shipped_config_gives_usable_settings(config, schema, repo_root, monkeypatch):
+    validate(config, schema)
+    monkeypatch.chdir(repo_root)
+    hc.check_config(config)
+    spec = SimulationSpec.from_config(config["datasets"]["simulated"]["simulate"])
+    assert spec.n_sites == 20
+
+
+def test_schema_fills_sampler_defaults(config, schema):
+    del config["sampler"]
+    validate(config, schema)
+    assert config["sampler"]["backend"] == "nutpie"
+    assert config["sampler"]["draws"] == 1000
+    assert config["sampler"]["tune"] == 1000
+    assert config["sampler"]["chains"] == 4
+
+
+def test_schema_fills_top_level_defaults_of_minimal_config(schema):
+    config = {"datasets": {"sim": {"simulate": {"n_sites": 5}}}}
+    validate(config, schema)
+    assert set(config) == {"datasets", "cleaning", "sampler", "models", "convergence"}
+    assert config["cleaning"] == {"min_obs_per_site": 2, "center": True, "scale": False, "covariates": []}
+    assert {"complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"} <= set(config["models"])
+    assert all(m["family"] == "gaussian" for m in config["models"].values())
+    assert config["convergence"]["policy"] == "warn"
+    simulate = config["datasets"]["sim"]["simulate"]
+    assert simulate["n_sites"] == 5 and simulate["site_size"] == {"min": 2, "max": 150}
+    assert SimulationSpec.from_config(simulate) == SimulationSpec(n_sites=5)
+
+
+def test_schema_keeps_given_values(config, schema):
+    config["sampler"] = {"draws": 50, "backend": "pymc"}
+    validate(config, schema)
+    assert config["sampler"]["draws"] == 50 and config["sampler"]["backend"] == "pymc"
+    assert config["sampler"]["tune"] == 1000
+
+
+def _set(config, path, value):
+    node = config
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+
+
+@pytest.mark.parametrize(
+    "path, value, fragment",
+    [
+        # wrong keys
+        (("samplr",), {"draws": 10}, "samplr"),
+        (("sampler", "draw"), 10, "draw"),
+        (("datasets", "radon", "colums"), {}, "colums"),
+        (("cleaning", "min_obs"), 2, "min_obs"),
+        (("datasets", "simulated", "simulate", "nsites"), 3, "nsites"),
+        # wrong types / values
+        (("sampler", "draws"), "many", "many"),
+        (("sampler", "chains"), 2.5, "2.5"),
+        (("sampler", "backend"), "stan", "stan"),
+        (("sampler", "target_accept"), 1.0, "target_accept"),
+        (("cleaning", "center"), "yes", "yes"),
+        (("cleaning", "min_obs_per_site"), 0, "min_obs_per_site"),
+        (("datasets", "simulated", "simulate", "n_sites"), 1, "n_sites"),
+        (("datasets", "simulated", "simulate", "site_size"), {"min": 0, "max": 5}, "site_size"),
+        (("datasets", "simulated", "simulate", "correlation"), 1.5, "correlation"),
+        (("datasets", "radon", "columns"), {"outcome": "log_radon", "predictor": "floor"}, "group"),
+        (("convergence", "policy"), "ignore", "ignore"),
+    ],
+)
+def test_schema_rejects_wrong_keys_and_types(config, schema, path, value, fragment):
+    _set(config, path, value)
+    with pytest.raises(WorkflowError) as err:
+        validate(config, schema)
+    assert fragment in str(err.value)
+
+
+def test_schema_rejects_dataset_with_both_simulate_and_path(config, schema):
+    config["datasets"]["radon"]["simulate"] = {"n_sites": 3}
+    with pytest.raises(WorkflowError):
+        validate(config, schema)
+
+
+def test_schema_rejects_dataset_with_neither_simulate_nor_path(config, schema):
+    del config["datasets"]["radon"]["path"]
+    with pytest.raises(WorkflowError):
+        validate(config, schema)
+
+
+def test_schema_rejects_path_without_columns(config, schema):
+    del config["datasets"]["radon"]["columns"]
+    with pytest.raises(WorkflowError):
+        validate(config, schema)
+
+
+def test_schema_rejects_bad_dataset_name_and_no_datasets(config, schema):
+    bad = copy.deepcopy(config)
+    bad["datasets"]["2nd run"] = bad["datasets"].pop("radon")
+    with pytest.raises(WorkflowError):
+        validate(bad, schema)
+    with pytest.raises(WorkflowError):
+        validate({"datasets": {}}, schema)
+    with pytest.raises(WorkflowError):
+        validate({"sampler": {}}, schema)

@@ -1,0 +1,65 @@
+rule fit:
+    input:
+        data="results/{dataset}/data/clean.csv",
+    output:
+        fit="results/{dataset}/fits/{model}.nc",
+        priors="results/{dataset}/fits/{model}_priors.json",
+        diagnostics="results/{dataset}/fits/{model}_diagnostics.json",
+    params:
+        spec=lambda w: hpconfig.model_spec(config, w.dataset, w.model),
+        sampler=lambda w: hpconfig.sampler_settings(config, w.dataset),
+        columns=lambda w: hpconfig.dataset_columns(config, w.dataset),
+    threads: lambda w: hpconfig.sampler_settings(config, w.dataset)["chains"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    log:
+        "logs/{dataset}/fit/{model}.log",
+    benchmark:
+        "benchmarks/{dataset}/fit/{model}.tsv"
+    script:
+        "../scripts/fit.py"
+
+
+rule diagnostics:
+    input:
+        diagnostics=lambda w: expand(
+            "results/{{dataset}}/fits/{model}_diagnostics.json",
+            model=hpconfig.dataset_models(config, w.dataset),
+        ),
+    output:
+        table="results/{dataset}/diagnostics/diagnostics.csv",
+        verdict="results/{dataset}/diagnostics/convergence.json",
+    params:
+        models=lambda w: hpconfig.dataset_models(config, w.dataset),
+        policy=config["convergence"],
+    log:
+        "logs/{dataset}/diagnostics.log",
+    script:
+        "../scripts/diagnostics.py"
+
+
+rule compare:
+    input:
+        data="results/{dataset}/data/clean.csv",
+        fits=lambda w: expand(
+            "results/{{dataset}}/fits/{model}.nc",
+            model=hpconfig.dataset_models(config, w.dataset),
+        ),
+    output:
+        loo="results/{dataset}/compare/loo.csv",
+        compare="results/{dataset}/compare/compare.csv",
+        bad_k="results/{dataset}/compare/pareto_k_bad.csv",
+        plot="results/{dataset}/compare/loo_comparison.png",
+    params:
+        models=lambda w: hpconfig.dataset_models(config, w.dataset),
+        columns=lambda w: hpconfig.dataset_columns(config, w.dataset),
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        "logs/{dataset}/compare.log",
+    benchmark:
+        "benchmarks/{dataset}/compare.tsv"
+    script:
+        "../scripts/compare.py"

@@ -1,0 +1,31 @@
+"""Snakemake glue: PSIS-LOO per model, Pareto-k diagnostics, stacking comparison table and plot."""
+
+from hierpool.smk import run_logged
+
+
+def main(smk):
+    import arviz as az
+    import pandas as pd
+
+    from hierpool import compare as cmp
+    from hierpool.clean import load_clean
+    from hierpool.io import write_csv
+    from hierpool.plots import loo_comparison, save_figure
+
+    group = smk.params.columns["group"]
+    data = load_clean(smk.input.data, group)
+    loos, rows, bad = {}, [], []
+    for model, path in zip(smk.params.models, smk.input.fits):
+        idata = az.from_netcdf(path)
+        loos[model] = cmp.loo(idata)
+        rows.append(cmp.loo_summary(model, loos[model]))
+        bad.append(cmp.bad_observations(model, loos[model], data, group))
+    table = cmp.compare(loos)
+    write_csv(smk.output.loo, pd.DataFrame(rows))
+    write_csv(smk.output.compare, table)
+    write_csv(smk.output.bad_k, pd.concat(bad, ignore_index=True))
+    save_figure(loo_comparison(table, smk.wildcards.dataset), smk.output.plot)
+    print(table.to_string())
+
+
+run_logged(snakemake, main)  # noqa: F821

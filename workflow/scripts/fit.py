@@ -1,0 +1,27 @@
+"""Snakemake glue: build one configured Bambi model, fit it, save InferenceData, priors and diagnostics."""
+
+from hierpool.smk import run_logged
+
+
+def main(smk):
+    from hierpool.clean import load_clean
+    from hierpool.diagnostics import fit_diagnostics
+    from hierpool.fit import fit, save
+    from hierpool.io import write_json
+    from hierpool.models import build_model, priors_used
+
+    spec = dict(smk.params.spec)
+    data = load_clean(smk.input.data, smk.params.columns["group"])
+    model = build_model(spec, data)  # fails here, before sampling, on a bad formula or column
+    print(model)
+    for note in model.hierpool_notes:
+        print("NOTE:", note)
+    idata = fit(model, dict(smk.params.sampler), cores=smk.threads)
+    diag = fit_diagnostics(idata)
+    save(idata, smk.output.fit)
+    write_json(smk.output.priors, {"model": spec["name"], "formula": spec["formula"], "family": spec["family"], "priors": priors_used(model), "notes": model.hierpool_notes})
+    write_json(smk.output.diagnostics, {"model": spec["name"], **diag})
+    print(diag)
+
+
+run_logged(snakemake, main)  # noqa: F821
