@@ -11,6 +11,6 @@ include: "workflow/rules/fit.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

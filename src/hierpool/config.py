@@ -17,6 +17,19 @@ from hierpool.simulate import DEFAULT_COLUMNS
 PLACEHOLDERS = frozenset({"outcome", "predictor", "group"})
 
 
+def canonical(obj):
+    """The same data with every mapping's keys sorted.
+
+    Snakemake compares rule params as written, key order included; sorting makes a config
+    that only lists keys in another order rerun nothing.
+    """
+    if isinstance(obj, dict):
+        return {str(k): canonical(obj[k]) for k in sorted(obj, key=str)}
+    if isinstance(obj, (list, tuple)):
+        return [canonical(v) for v in obj]
+    return obj
+
+
 def dataset_columns(config: dict, dataset: str) -> dict:
     entry = config["datasets"][dataset]
     return {**DEFAULT_COLUMNS, **entry.get("columns", {})} if "simulate" in entry else dict(entry["columns"])

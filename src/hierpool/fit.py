@@ -36,9 +36,9 @@ def sample(model: bmb.Model, sampler: dict, cores: int = 1) -> az.InferenceData:
     )
     if backend == "pymc":
         kwargs["idata_kwargs"] = {"log_likelihood": True}
-    elif sampler.get("low_rank_mass_matrix", True):
-        # Learns the correlation between the intercept and the site offsets, which a diagonal
-        # mass matrix cannot; on the default data it doubles the minimum ESS at no extra cost.
+    elif sampler.get("low_rank_mass_matrix", False):
+        # Learns correlations (e.g. intercept vs site offsets) that a diagonal mass matrix cannot;
+        # it helped on 20 sites but broke chains on 5 sites (docs/performance.md), so it is opt-in.
         kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*BLAS.*")

@@ -67,12 +67,19 @@ def check_formula_columns(formula: str, data: pd.DataFrame, model: str) -> None:
         )
 
 
-def build_model(spec: dict, data: pd.DataFrame) -> bmb.Model:
-    """Build (not fit) the Bambi model described by ``spec`` = {name, formula, family, priors}."""
+def build_model(spec: dict, data: pd.DataFrame, site_sd_prior_scale: float | None = None) -> bmb.Model:
+    """Build (not fit) the Bambi model described by ``spec`` = {name, formula, family, priors}.
+
+    With ``site_sd_prior_scale`` set, the SD of every varying effect that has no configured
+    prior gets ``HalfNormal(scale * sd(y) / sd(x))`` (see `site_sd_priors`).
+    """
     name = spec.get("name", "?")
     formula = spec["formula"]
     check_formula_columns(formula, data, name)
     priors = {term: parse_prior(p, f"model {name!r}: priors.{term}") for term, p in (spec.get("priors") or {}).items()}
+    if site_sd_prior_scale is not None and spec.get("family", "gaussian") in ("gaussian", "t"):
+        varying = [t for t in _varying_terms(formula) if t not in priors]
+        priors.update(site_sd_priors(varying, data, formula.split("~")[0].strip(), site_sd_prior_scale))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -96,6 +103,42 @@ def build_model(spec: dict, data: pd.DataFrame) -> bmb.Model:
             model.build()
     model.hierpool_notes = notes
     return model
+
+
+def _varying_terms(formula: str) -> list[str]:
+    """Names Bambi gives the varying effects of a formula: ``(x|g)`` -> ``1|g``, ``x|g``."""
+    names = []
+    for inner in re.findall(r"\(([^()]*)\|([^()]*)\)", formula):
+        expr, group = inner[0].strip(), inner[1].strip()
+        parts = [p.strip() for p in expr.split("+")]
+        if "0" not in parts and "-1" not in expr.replace(" ", ""):
+            names.append(f"1|{group}")
+        names += [f"{p}|{group}" for p in parts if p not in ("1", "0", "")]
+    return list(dict.fromkeys(names))
+
+
+def site_sd_priors(terms: list[str], data: pd.DataFrame, outcome: str, scale: float) -> dict:
+    """Weakly informative priors on the between-site SDs: ``HalfNormal(scale * sd(y) / sd(x))``.
+
+    Bambi's default (2.5 x that) lets the sampler wander into implausibly large site SDs;
+    with few sites the posterior of the SD is mostly prior, and that wide prior causes
+    divergences (measured in docs/performance.md). One SD of the outcome per unit of the
+    predictor is still wide: it allows sites to differ by the whole spread of the data.
+    """
+    if outcome not in data or not pd.api.types.is_numeric_dtype(data[outcome]):
+        return {}
+    sd_y = float(data[outcome].std())
+    out = {}
+    for term in terms:
+        expr = term.split("|")[0]
+        if expr == "1":
+            sd_x = 1.0
+        elif expr in data and pd.api.types.is_numeric_dtype(data[expr]) and data[expr].std() > 0:
+            sd_x = float(data[expr].std())
+        else:
+            continue
+        out[term] = bmb.Prior("Normal", mu=0, sigma=bmb.Prior("HalfNormal", sigma=scale * sd_y / sd_x))
+    return out
 
 
 def repair_infinite_priors(model: bmb.Model, user_terms: set[str]) -> tuple[dict, list[str]]:

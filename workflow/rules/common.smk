@@ -11,7 +11,6 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from hierpool import config as hpconfig  # noqa: E402
 from hierpool.errors import ConfigError  # noqa: E402
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 try:
     hpconfig.check_config(config)
@@ -44,11 +43,13 @@ def raw_data(wildcards):
 def dataset_params(wildcards):
     """Everything about a dataset that its data jobs depend on (a change reruns them)."""
     entry = config["datasets"][wildcards.dataset]
-    return {
-        "columns": hpconfig.dataset_columns(config, wildcards.dataset),
-        "cleaning": hpconfig.cleaning_options(config, wildcards.dataset),
-        "sep": entry.get("sep", ","),
-    }
+    return hpconfig.canonical(
+        {
+            "columns": hpconfig.dataset_columns(config, wildcards.dataset),
+            "cleaning": hpconfig.cleaning_options(config, wildcards.dataset),
+            "sep": entry.get("sep", ","),
+        }
+    )
 
 
 def data_targets(dataset):

@@ -2,11 +2,15 @@ rule simulate:
     output:
         data="results/{dataset}/data/simulated.csv",
         truth="results/{dataset}/data/truth.json",
-    params:
-        spec=lambda w: config["datasets"][w.dataset]["simulate"],
-        columns=lambda w: hpconfig.dataset_columns(config, w.dataset),
     log:
         "logs/{dataset}/simulate.log",
+    conda:
+        "../../environment.yml"
+    params:
+        spec=lambda w: hpconfig.canonical(config["datasets"][w.dataset]["simulate"]),
+        columns=lambda w: hpconfig.canonical(
+            hpconfig.dataset_columns(config, w.dataset)
+        ),
     script:
         "../scripts/simulate.py"
 
@@ -19,9 +23,11 @@ rule clean:
         summary="results/{dataset}/data/cleaning_summary.json",
         sites="results/{dataset}/data/cleaning_sites.csv",
         dropped="results/{dataset}/data/dropped_rows.csv",
-    params:
-        settings=dataset_params,
     log:
         "logs/{dataset}/clean.log",
+    conda:
+        "../../environment.yml"
+    params:
+        settings=dataset_params,
     script:
         "../scripts/clean.py"

@@ -5,18 +5,27 @@ rule fit:
         fit="results/{dataset}/fits/{model}.nc",
         priors="results/{dataset}/fits/{model}_priors.json",
         diagnostics="results/{dataset}/fits/{model}_diagnostics.json",
-    params:
-        spec=lambda w: hpconfig.model_spec(config, w.dataset, w.model),
-        sampler=lambda w: hpconfig.sampler_settings(config, w.dataset),
-        columns=lambda w: hpconfig.dataset_columns(config, w.dataset),
-    threads: lambda w: hpconfig.sampler_settings(config, w.dataset)["chains"]
-    resources:
-        mem_mb=4000,
-        runtime=60,
     log:
         "logs/{dataset}/fit/{model}.log",
     benchmark:
         "benchmarks/{dataset}/fit/{model}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: lambda w: hpconfig.sampler_settings(config, w.dataset)["chains"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        spec=lambda w: hpconfig.canonical(
+            hpconfig.model_spec(config, w.dataset, w.model)
+        ),
+        sampler=lambda w: hpconfig.canonical(
+            hpconfig.sampler_settings(config, w.dataset)
+        ),
+        columns=lambda w: hpconfig.canonical(
+            hpconfig.dataset_columns(config, w.dataset)
+        ),
+        site_sd_prior_scale=config["site_sd_prior_scale"],
     script:
         "../scripts/fit.py"
 
@@ -30,11 +39,13 @@ rule diagnostics:
     output:
         table="results/{dataset}/diagnostics/diagnostics.csv",
         verdict="results/{dataset}/diagnostics/convergence.json",
-    params:
-        models=lambda w: hpconfig.dataset_models(config, w.dataset),
-        policy=config["convergence"],
     log:
         "logs/{dataset}/diagnostics.log",
+    conda:
+        "../../environment.yml"
+    params:
+        models=lambda w: hpconfig.dataset_models(config, w.dataset),
+        policy=hpconfig.canonical(config["convergence"]),
     script:
         "../scripts/diagnostics.py"
 
@@ -51,15 +62,19 @@ rule compare:
         compare="results/{dataset}/compare/compare.csv",
         bad_k="results/{dataset}/compare/pareto_k_bad.csv",
         plot="results/{dataset}/compare/loo_comparison.png",
-    params:
-        models=lambda w: hpconfig.dataset_models(config, w.dataset),
-        columns=lambda w: hpconfig.dataset_columns(config, w.dataset),
-    resources:
-        mem_mb=4000,
-        runtime=30,
     log:
         "logs/{dataset}/compare.log",
     benchmark:
         "benchmarks/{dataset}/compare.tsv"
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        models=lambda w: hpconfig.dataset_models(config, w.dataset),
+        columns=lambda w: hpconfig.canonical(
+            hpconfig.dataset_columns(config, w.dataset)
+        ),
     script:
         "../scripts/compare.py"

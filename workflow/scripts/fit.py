@@ -12,7 +12,7 @@ def main(smk):
 
     spec = dict(smk.params.spec)
     data = load_clean(smk.input.data, smk.params.columns["group"])
-    model = build_model(spec, data)  # fails here, before sampling, on a bad formula or column
+    model = build_model(spec, data, smk.params.site_sd_prior_scale)  # fails here, before sampling, on a bad formula or column
     print(model)
     for note in model.hierpool_notes:
         print("NOTE:", note)
