@@ -97,13 +97,14 @@ def test_cleaning_options_without_top_level_block(config):
 
 
 def test_sampler_override_merges_with_top_level(config):
+    before = dict(config["sampler"])
     config["datasets"]["radon"]["sampler"] = {"draws": 200, "backend": "pymc"}
     radon = hc.sampler_settings(config, "radon")
     assert radon["draws"] == 200 and radon["backend"] == "pymc"
     assert radon["tune"] == config["sampler"]["tune"] and radon["chains"] == config["sampler"]["chains"]
     assert hc.sampler_settings(config, "simulated") == config["sampler"]
     # the top-level block itself is not modified by the merge
-    assert config["sampler"]["draws"] == 1000 and config["sampler"]["backend"] == "nutpie"
+    assert config["sampler"] == before
 
 
 def test_dataset_models_default_to_all(config):
@@ -219,15 +220,18 @@ def test_schema_fills_sampler_defaults(config, schema):
     del config["sampler"]
     validate(config, schema)
     assert config["sampler"]["backend"] == "nutpie"
-    assert config["sampler"]["draws"] == 1000
+    assert config["sampler"]["draws"] == 2000
     assert config["sampler"]["tune"] == 1000
     assert config["sampler"]["chains"] == 4
+    assert config["sampler"]["target_accept"] == 0.95
+    assert config["sampler"]["low_rank_mass_matrix"] is False
 
 
 def test_schema_fills_top_level_defaults_of_minimal_config(schema):
     config = {"datasets": {"sim": {"simulate": {"n_sites": 5}}}}
     validate(config, schema)
-    assert set(config) == {"datasets", "cleaning", "sampler", "models", "convergence"}
+    assert set(config) == {"datasets", "cleaning", "sampler", "models", "convergence", "site_sd_prior_scale"}
+    assert config["site_sd_prior_scale"] == 1.0
     assert config["cleaning"] == {"min_obs_per_site": 2, "center": True, "scale": False, "covariates": []}
     assert {"complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"} <= set(config["models"])
     assert all(m["family"] == "gaussian" for m in config["models"].values())

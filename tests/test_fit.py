@@ -12,16 +12,22 @@ from hierpool.fit import fit, save, thinned_draws
 from hierpool.models import build_model
 
 
-@pytest.fixture(scope="module")
-def tiny_fit(tmp_path_factory):
+SAMPLER = {"backend": "nutpie", "draws": 20, "tune": 30, "chains": 1, "seed": 1, "target_accept": 0.9,
+           "prior_predictive_draws": 15, "posterior_predictive_draws": 10}
+
+
+def tiny_model():
     rng = np.random.default_rng(3)
     g = np.repeat(["s1", "s2", "s3", "s4"], [4, 6, 10, 20])
     x = rng.normal(size=g.size)
     data = pd.DataFrame({"g": pd.Categorical(g), "x": x, "y": 2 + 0.5 * x + rng.normal(size=g.size)})
-    model = build_model({"name": "vi", "formula": "y ~ x + (1|g)"}, data)
-    sampler = {"backend": "nutpie", "draws": 20, "tune": 30, "chains": 1, "seed": 1, "target_accept": 0.9,
-               "prior_predictive_draws": 15, "posterior_predictive_draws": 10}
-    idata = fit(model, sampler, cores=1)
+    return build_model({"name": "vi", "formula": "y ~ x + (1|g)"}, data, site_sd_prior_scale=1.0), data
+
+
+@pytest.fixture(scope="module")
+def tiny_fit(tmp_path_factory):
+    model, data = tiny_model()
+    idata = fit(model, SAMPLER, cores=1)
     path = tmp_path_factory.mktemp("fit") / "vi.nc"
     save(idata, path)
     return az.from_netcdf(path), data
@@ -55,3 +61,32 @@ def test_thinned_draws_spread_over_the_chain():
     idx = thinned_draws(n_chains=4, n_draws=1000, total=500)
     assert len(idx) == 125 and idx[0] == 0 and idx[-1] == 999
     assert len(thinned_draws(2, 10, 500)) == 10
+
+
+def test_same_seed_gives_the_same_posterior(tiny_fit):
+    first, _ = tiny_fit
+    model, _ = tiny_model()
+    again = fit(model, SAMPLER, cores=1)
+    for name in ("Intercept", "x", "1|g_sigma", "sigma"):
+        np.testing.assert_allclose(first.posterior[name].values, again.posterior[name].values, rtol=1e-6)
+
+
+@pytest.mark.parametrize("formula", ["scontrol ~ stress + (1|site)", "scontrol ~ stress + (stress|site)"])
+def test_default_settings_converge_on_five_unbalanced_sites(formula, repo_root):
+    """Few sites are where hierarchical fits break: the shipped defaults must pass the policy there."""
+    import yaml
+    from snakemake.utils import validate
+
+    from hierpool.clean import clean
+    from hierpool.simulate import SimulationSpec, simulate
+
+    config = yaml.safe_load((repo_root / "config/config.yaml").read_text())
+    validate(config, str(repo_root / "workflow/schemas/config.schema.yaml"))
+    spec = {**config["datasets"]["simulated"]["simulate"], "n_sites": 5, "site_size": [6, 30, 80, 125, 174], "seed": 5}
+    raw, _ = simulate(SimulationSpec.from_config(spec))
+    data = clean(raw.astype(str), {"outcome": "scontrol", "predictor": "stress", "group": "site"}).data
+    model = build_model({"name": "m", "formula": formula}, data, config["site_sd_prior_scale"])
+    idata = fit(model, {**config["sampler"], "prior_predictive_draws": 10, "posterior_predictive_draws": 10}, cores=2)
+    diag = fit_diagnostics(idata)
+    assert diag["divergences"] == 0
+    assert judge(diag, ConvergencePolicy.from_config(config["convergence"])) == []

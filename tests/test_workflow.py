@@ -38,7 +38,8 @@ def test_snakefmt_is_clean():
 def test_a_wrong_config_value_stops_the_run_naming_the_key():
     result = snakemake("-n", "--config", "sampler={'draws': 'many'}")
     assert result.returncode != 0
-    assert "draws" in result.stderr and "'many' is not of type 'integer'" in result.stderr
+    message = result.stdout + result.stderr
+    assert "['sampler']['draws']" in message and "'many' is not of type 'integer'" in message
 
 
 def test_ci_runs_the_readme_test_command():
