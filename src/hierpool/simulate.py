@@ -31,8 +31,8 @@ class SimulationSpec:
     sd_slope: float = 0.2
     correlation: float = 0.0
     sigma: float = 0.6
-    predictor_mean: float = 3.0
-    predictor_sd: float = 0.7
+    predictor_mean: float = 0.0
+    predictor_sd: float = 1.0
     seed: int = 20261121
 
     @classmethod

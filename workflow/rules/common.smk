@@ -71,4 +71,5 @@ def all_targets():
     targets = []
     for dataset in DATASETS:
         targets += data_targets(dataset) + fit_targets(dataset)
+        targets += analysis_targets(dataset)
     return targets
