@@ -37,6 +37,7 @@ TOP_LEVEL = [  # what `lock` resolves; everything else in the lock is a dependen
     "nbclient",
     "nbconvert",
     "nbformat",
+    "jupytext",
     "ipykernel",
     "pypandoc_binary",
     "pytest",

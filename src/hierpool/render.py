@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ QUARTO_HINT = "install Quarto (https://quarto.org/docs/get-started/ or `conda in
 FALLBACK_CSS = """
 body { max-width: 1100px; margin: 2em auto; padding: 0 1.5em; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; line-height: 1.5; color: #222; }
 h1, h2, h3 { line-height: 1.2; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; } th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; display: block; overflow-x: auto; max-width: 100%; } th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 img { max-width: 100%; height: auto; }
 pre, code { background: #f6f8fa; font-size: .9em; } pre { padding: .6em; overflow-x: auto; }
@@ -50,18 +51,19 @@ def render_report(source: Path, output: Path, params: dict, workdir: Path, force
     ``workdir`` must be private to this render: Quarto writes intermediate files next to
     the source, and two renders of one source in one folder would collide.
     """
+    workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     local = workdir / source.name
     shutil.copy(source, local)
     quarto = None if force_fallback else quarto_path()
     if quarto:
-        html = _render_quarto(quarto, local, params, timeout)
-        renderer = f"Quarto ({_quarto_version(quarto)})"
+        renderer = f"Quarto {_quarto_version(quarto)}"
         message = f"report renderer: {renderer}"
+        html = _render_quarto(quarto, local, {**params, "renderer": renderer}, timeout)
     else:
-        html = _render_fallback(local, params, timeout)
-        renderer = "fallback: jupytext + nbclient + nbconvert + pandoc (Quarto not found)"
-        message = f"report renderer: Quarto not found on PATH, used the fallback (Jupyter execution + pandoc); {QUARTO_HINT}"
+        renderer = "fallback (Quarto not found): jupytext + nbclient (Jupyter kernel) + nbconvert + pandoc"
+        message = f"report renderer: Quarto not found on PATH, used the fallback (Jupyter execution + nbconvert + pandoc); {QUARTO_HINT}"
+        html = _render_fallback(local, {**params, "renderer": renderer}, timeout)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")
     shutil.copy(html, tmp)
@@ -80,8 +82,32 @@ def _render_quarto(quarto: str, local: Path, params: dict, timeout: int) -> Path
     args = [quarto, "render", local.name, "--to", "html"]
     for key, value in params.items():
         args += ["-P", f"{key}:{value}"]
-    subprocess.run(args, cwd=local.parent, check=True, timeout=timeout)
+    env = {**os.environ, "QUARTO_PYTHON": sys.executable}
+    subprocess.run(args, cwd=local.parent, check=True, timeout=timeout, env=env)
     return local.with_suffix(".html")
+
+
+KERNEL_NAME = "hierpool-python"
+
+
+def private_kernel(workdir: Path) -> dict:
+    """A kernelspec that runs this very interpreter, found first via JUPYTER_PATH.
+
+    The kernelspec shipped with ipykernel starts whatever `python` is first on PATH, which
+    need not be the workflow's environment.
+    """
+    spec_dir = workdir / "jupyter" / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "hierpool", "language": "python"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    return {"JUPYTER_PATH": os.pathsep.join([str(workdir / "jupyter"), os.environ.get("JUPYTER_PATH", "")]).rstrip(os.pathsep)}
+
+
+def drop_stderr(notebook) -> None:
+    """Kernel chatter and warnings go to stderr; they belong in the log, not the report."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
 
 
 def read_qmd(path: Path):
@@ -115,8 +141,18 @@ def _render_fallback(local: Path, params: dict, timeout: int) -> Path:
     if notebook.cells and notebook.cells[0].cell_type == "raw":
         notebook.cells.pop(0)
     inject_parameters(notebook, params)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(local.parent)}}).execute()
+    notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "hierpool", "language": "python"}
+    saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH",)}
+    os.environ.update(private_kernel(local.parent))
+    try:
+        NotebookClient(notebook, timeout=timeout, kernel_name=KERNEL_NAME, resources={"metadata": {"path": str(local.parent)}}).execute()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    drop_stderr(notebook)
     nbformat.write(notebook, local.with_suffix(".executed.ipynb"))
 
     exporter = MarkdownExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
@@ -132,7 +168,7 @@ def _render_fallback(local: Path, params: dict, timeout: int) -> Path:
     html = local.with_suffix(".html")
     title = str(meta.get("title", local.stem)) if isinstance(meta, dict) else local.stem
     pypandoc.convert_file(
-        str(markdown), "html5", format="markdown+fenced_divs+raw_html+pipe_tables", outputfile=str(html),
+        str(markdown), "html5", format="markdown+fenced_divs+raw_html+pipe_tables-implicit_figures", outputfile=str(html),
         extra_args=["--standalone", "--embed-resources", f"--css={css.name}", f"--metadata=title:{title}",
                     "--toc", "--toc-depth=2", f"--resource-path={local.parent}"],
         cworkdir=str(local.parent),

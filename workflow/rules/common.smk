@@ -67,9 +67,27 @@ def fit_targets(dataset):
     ]
 
 
+def report_config(dataset):
+    """The configuration that produced a dataset's results, as the report's appendix prints it."""
+    entry = config["datasets"][dataset]
+    used = {
+        "dataset": dataset,
+        "description": entry.get("description", ""),
+        "columns": hpconfig.dataset_columns(config, dataset),
+        "cleaning": hpconfig.cleaning_options(config, dataset),
+        "models": {m: config["models"][m] for m in hpconfig.dataset_models(config, dataset)},
+        "sampler": hpconfig.sampler_settings(config, dataset),
+        "site_sd_prior_scale": config["site_sd_prior_scale"],
+        "convergence": config["convergence"],
+    }
+    used.update({k: entry[k] for k in ("simulate", "path", "sep") if k in entry})
+    return hpconfig.canonical(used)
+
+
 def all_targets():
     targets = []
     for dataset in DATASETS:
         targets += data_targets(dataset) + fit_targets(dataset)
         targets += analysis_targets(dataset)
+        targets.append(f"results/{dataset}/report.html")
     return targets

@@ -1,0 +1,192 @@
+"""What the report says: headline numbers from the pipeline's outputs, what changed since the
+previous run, and escaping helpers so that nothing from the data reaches the HTML as markup.
+
+The report (reports/report.qmd) only reads files the workflow wrote; it fits nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from hierpool.io import read_json
+
+HIERARCHICAL = ("varying_slopes", "varying_intercepts")
+PACKAGES = ("hierpool", "bambi", "pymc", "pytensor", "nutpie", "arviz", "numpy", "pandas", "xarray", "matplotlib",
+            "seaborn", "snakemake", "nbclient", "nbconvert", "jupytext", "pypandoc_binary")
+
+
+_ENTITIES = {char: f"&#{ord(char)};" for char in "&<>\"'\\`*_[]|$#~^:"}
+
+
+def esc(value) -> str:
+    """Text from the data or the config, safe to put into Markdown or HTML (outside code spans).
+
+    Every character that HTML or Markdown could read as markup becomes a numeric entity,
+    so a site named ``<script>alert(1)</script>`` is shown as text, never run.
+    """
+    return "".join(_ENTITIES.get(char, char) for char in str(value))
+
+
+def table_html(frame: pd.DataFrame, floatfmt: str = "{:.3g}", index: bool = False) -> str:
+    """A DataFrame as an HTML table with every cell escaped."""
+    formatters = {c: (lambda v, f=floatfmt: "" if pd.isna(v) else f.format(v)) for c in frame.columns if pd.api.types.is_float_dtype(frame[c])}
+    return frame.to_html(index=index, escape=True, formatters=formatters, border=0, classes="table", na_rep="")
+
+
+def fmt_interval(mean: float, low: float, high: float, digits: int = 2) -> str:
+    return f"{mean:.{digits}f} (95% HDI {low:.{digits}f} to {high:.{digits}f})"
+
+
+@dataclass(frozen=True)
+class DatasetOutputs:
+    """Paths of one dataset's results, as the workflow lays them out."""
+
+    root: Path
+
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    def read_csv(self, *parts: str) -> pd.DataFrame | None:
+        p = self.path(*parts)
+        return pd.read_csv(p, keep_default_na=False, na_values=[""]) if p.is_file() else None
+
+    def read_json(self, *parts: str):
+        p = self.path(*parts)
+        return read_json(p) if p.is_file() else None
+
+
+def population_slope(fit_path: Path, predictor: str, scale: float) -> dict:
+    """Posterior mean and 95% HDI of the population slope, per unit of the original predictor."""
+    post = az.from_netcdf(fit_path).posterior
+    draws = np.asarray(post[predictor]).ravel() / scale
+    low, high = az.hdi(draws, hdi_prob=0.95)
+    return {"mean": float(draws.mean()), "hdi": [float(low), float(high)]}
+
+
+def headline(outputs: DatasetOutputs, dataset: str) -> dict:
+    """The numbers the report's summary states, computed from the pipeline's outputs."""
+    cleaning = outputs.read_json("data", "cleaning_summary.json")
+    compare = outputs.read_csv("compare", "compare.csv").sort_values("rank")
+    verdict = outputs.read_json("diagnostics", "convergence.json")
+    variance = outputs.read_json("variance", "variance_summary.json") or {}
+    predictor = cleaning["predictor"]
+    ranking = compare["model"].tolist()
+    best = compare.iloc[0]
+    runner = compare.iloc[1] if len(compare) > 1 else None
+    slope_model = next((m for m in ranking if m in HIERARCHICAL), None)
+    slope = None
+    if slope_model and outputs.path("fits", f"{slope_model}.nc").is_file():
+        slope = {"model": slope_model, **population_slope(outputs.path("fits", f"{slope_model}.nc"), predictor["name"], predictor["scale"])}
+    icc = (variance.get("icc") or {}).get("varying_intercepts")
+    return {
+        "dataset": dataset,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "input_sha256": cleaning.get("sha256"),
+        "n_obs": cleaning["rows_out"],
+        "n_sites": cleaning["sites_kept"],
+        "sites": cleaning["site_counts"],
+        "loo": {
+            "ranking": ranking,
+            "best": best["model"],
+            "best_weight": float(best["weight"]),
+            "runner_up": None if runner is None else runner["model"],
+            "elpd_diff": None if runner is None else float(runner["elpd_diff"]),
+            "dse": None if runner is None else float(runner["dse"]),
+            "unreliable": compare.loc[~compare["loo_reliable"].astype(bool), "model"].tolist(),
+        },
+        "icc": None if icc is None else {"mean": icc["mean"], "hdi": icc["hdi"]},
+        "slope": slope,
+        "convergence": {"policy": verdict["policy"], "failed": verdict["failed_models"]},
+    }
+
+
+def fingerprint(entry: dict) -> str:
+    """What identifies a run's inputs: the data's checksum and the sites and counts it produced."""
+    key = json.dumps({"sha": entry.get("input_sha256"), "sites": entry.get("sites"), "ranking": entry["loo"]["ranking"]}, sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def previous_headline(history: Path, current: dict) -> dict | None:
+    """The most recent earlier run whose inputs differ from the current one (history is JSON lines)."""
+    if not history.is_file():
+        return None
+    now = fingerprint(current)
+    entries = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
+    for entry in reversed(entries):
+        if fingerprint(entry) != now:
+            return entry
+    return None
+
+
+def append_history(history: Path, current: dict) -> None:
+    """Remember this run, unless the last remembered run had the same inputs."""
+    history.parent.mkdir(parents=True, exist_ok=True)
+    lines = history.read_text().splitlines() if history.is_file() else []
+    if lines and fingerprint(json.loads(lines[-1])) == fingerprint(current):
+        lines[-1] = json.dumps(current, sort_keys=True)
+    else:
+        lines.append(json.dumps(current, sort_keys=True))
+    history.write_text("\n".join(lines) + "\n")
+
+
+def changes(previous: dict | None, current: dict) -> dict:
+    """What moved between the previous run and this one: sites, observations, headline numbers."""
+    if previous is None:
+        return {"first_run": True}
+    before, after = previous.get("sites", {}), current.get("sites", {})
+    grown = {s: [before[s], after[s]] for s in sorted(set(before) & set(after)) if before[s] != after[s]}
+
+    def moved(key):
+        a, b = previous.get(key), current.get(key)
+        if not a or not b:
+            return None
+        return {"before": a["mean"], "after": b["mean"], "change": b["mean"] - a["mean"]}
+
+    return {
+        "first_run": False,
+        "previous_created": previous.get("created"),
+        "sites_added": sorted(set(after) - set(before)),
+        "sites_removed": sorted(set(before) - set(after)),
+        "sites_resized": grown,
+        "observations_before": previous.get("n_obs"),
+        "observations_after": current.get("n_obs"),
+        "observations_added": current.get("n_obs", 0) - previous.get("n_obs", 0),
+        "slope": moved("slope"),
+        "icc": moved("icc"),
+        "ranking_before": previous["loo"]["ranking"],
+        "ranking_after": current["loo"]["ranking"],
+        "ranking_changed": previous["loo"]["ranking"] != current["loo"]["ranking"],
+    }
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_commit(path: Path) -> str:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=20)
+        commit = result.stdout.strip()
+        if result.returncode != 0 or not commit:
+            return "unknown (not a git checkout)"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path, capture_output=True, text=True, timeout=20).stdout.strip()
+        return commit + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (git not available)"

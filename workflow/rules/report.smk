@@ -1,0 +1,45 @@
+rule headline:
+    input:
+        cleaning="results/{dataset}/data/cleaning_summary.json",
+        compare="results/{dataset}/compare/compare.csv",
+        verdict="results/{dataset}/diagnostics/convergence.json",
+        analysis=lambda w: analysis_targets(w.dataset),
+    output:
+        headline="results/{dataset}/report/headline.json",
+        changes="results/{dataset}/report/changes.json",
+        config="results/{dataset}/report/config_used.json",
+    log:
+        "logs/{dataset}/headline.log",
+    conda:
+        "../../environment.yml"
+    params:
+        used=lambda w: report_config(w.dataset),
+        history=lambda w: f"results/{w.dataset}/history/headlines.jsonl",
+    script:
+        "../scripts/headline.py"
+
+
+rule report:
+    input:
+        qmd="reports/report.qmd",
+        headline="results/{dataset}/report/headline.json",
+        changes="results/{dataset}/report/changes.json",
+        config="results/{dataset}/report/config_used.json",
+        analysis=lambda w: analysis_targets(w.dataset),
+    output:
+        html="results/{dataset}/report.html",
+    log:
+        "logs/{dataset}/report.log",
+    benchmark:
+        "benchmarks/{dataset}/report.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        workdir=lambda w: f"results/{w.dataset}/report/render",
+        results_dir=lambda w: f"results/{w.dataset}",
+    script:
+        "../scripts/report.py"
