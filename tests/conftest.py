@@ -37,3 +37,17 @@ def write_raw_csv(tmp_path):
         return path
 
     return write
+
+
+def copy_workflow(dst: Path) -> Path:
+    """Copy what a user's checkout holds (workflow, library, config, report sources, example data) into ``dst``.
+
+    End-to-end tests run Snakemake in such a copy, so their results never touch the repository.
+    """
+    import shutil
+
+    for name in ("Snakefile", "environment.yml"):
+        shutil.copy(REPO_ROOT / name, dst / name)
+    for name in ("workflow", "src", "config", "reports", "data/raw"):
+        shutil.copytree(REPO_ROOT / name, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return dst

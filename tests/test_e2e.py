@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +12,15 @@ import arviz as az
 import pandas as pd
 import pytest
 import yaml
+from conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"]
+HOSTILE = "<script>alert(1)</script>"
+FIGURES = ["observations_per_site", "outcome_vs_predictor", "prior_lines", "posterior_lines", "forest_intercepts",
+           "forest_slopes", "ppc", "rank_plots", "icc_posterior", "vpc_curve", "shrinkage_by_n", "shrinkage_arrows"]
+SECTIONS = ["Summary", "What changed since the previous run", "Data and cleaning", "Models and priors", "Convergence diagnostics",
+            "Model comparison (PSIS-LOO)", "Posterior: sites and population", "Variance partition", "Shrinkage", "Appendix: reproducibility"]
 pytestmark = pytest.mark.e2e
 
 TINY_CONFIG = {
@@ -42,13 +48,10 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("e2e")
-    for name in ("Snakefile", "environment.yml"):
-        shutil.copy(ROOT / name, work / name)
-    for name in ("workflow", "src", "config"):
-        shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (work / "data/raw").mkdir(parents=True)
-    shutil.copy(ROOT / "data/raw/radon.csv", work / "data/raw/radon.csv")
+    work = copy_workflow(tmp_path_factory.mktemp("e2e"))
+    # A hostile site label: it must reach the report as text, never as markup.
+    radon = (ROOT / "data/raw/radon.csv").read_text().replace(",AITKIN,", f",{HOSTILE},")
+    (work / "data/raw/radon.csv").write_text(radon)
     (work / "config/config.yaml").write_text(yaml.safe_dump(TINY_CONFIG, sort_keys=False))
     result = snakemake(work)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
@@ -57,6 +60,7 @@ def workdir(tmp_path_factory) -> Path:
 
 def test_cleaning_summaries_describe_each_dataset(workdir):
     radon = json.loads((workdir / "results/radon/data/cleaning_summary.json").read_text())
+    assert HOSTILE in radon["site_counts"]
     assert radon["rows_in"] == 919 and radon["rows_out"] == 919 and radon["sites_kept"] == 85
     assert radon["predictor"]["centered"] is False
     tiny = json.loads((workdir / "results/tiny/data/cleaning_summary.json").read_text())
@@ -110,6 +114,59 @@ def test_logs_and_benchmarks_are_written(workdir):
     assert bench["s"].iloc[0] > 0
 
 
+def test_every_figure_and_analysis_table_is_written(workdir):
+    for dataset in ("tiny", "radon"):
+        for name in FIGURES:
+            assert (workdir / f"results/{dataset}/figures/{name}.png").stat().st_size > 5_000, (dataset, name)
+        icc = pd.read_csv(workdir / f"results/{dataset}/variance/icc.csv")
+        assert ((icc["hdi_low"] >= 0) & (icc["hdi_high"] <= 1) & (icc["hdi_low"] <= icc["mean"])).all()
+        shrink = pd.read_csv(workdir / f"results/{dataset}/shrinkage/shrinkage.csv")
+        assert len(shrink) == json.loads((workdir / f"results/{dataset}/data/cleaning_summary.json").read_text())["sites_kept"]
+        assert shrink["weight_mean"].between(0, 1).all()
+    assert (workdir / "results/tiny/figures/recovery_sites.png").stat().st_size > 5_000
+    summary = pd.read_csv(workdir / "results/tiny/recovery/site_summary.csv")
+    assert {"model", "parameter", "rmse", "coverage_95"} <= set(summary.columns)
+    assert not (workdir / "results/radon/recovery").exists()  # recovery only where the truth is known
+
+
+def report_text(workdir, dataset):
+    """The report's HTML with runs of whitespace made single spaces (pandoc wraps long lines)."""
+    return " ".join((workdir / f"results/{dataset}/report.html").read_text().split())
+
+
+def test_reports_are_single_self_contained_files_with_every_section(workdir):
+    for dataset in ("tiny", "radon"):
+        html = report_text(workdir, dataset)
+        for section in SECTIONS:
+            assert section in html, (dataset, section)
+        assert len(re.findall(r'src="data:image/png;base64,', html)) >= len(FIGURES)
+        assert not re.search(r'<(img|script|link)[^>]+(src|href)="(?!data:)[^"#]', html), "external resource"
+        assert "Quarto not found" in html or "Quarto" in html  # the appendix names the renderer
+    assert "Parameter recovery (simulated data)" in report_text(workdir, "tiny")
+    assert "Parameter recovery" not in report_text(workdir, "radon")
+
+
+def test_report_numbers_come_from_the_pipeline_tables(workdir):
+    for dataset in ("tiny", "radon"):
+        html = report_text(workdir, dataset)
+        head = json.loads((workdir / f"results/{dataset}/report/headline.json").read_text())
+        best = pd.read_csv(workdir / f"results/{dataset}/compare/compare.csv").sort_values("rank").iloc[0]
+        assert head["loo"]["best"] == best["model"]
+        name = f"({re.escape(best['model'])}|{re.escape(best['model'].replace('_', '&#95;'))})"
+        assert re.search(rf"Best model by PSIS-LOO:.{{0,40}}<code>{name}</code>", html)
+        icc = pd.read_csv(workdir / f"results/{dataset}/variance/icc.csv").set_index("model").loc["varying_intercepts"]
+        assert f"{icc['mean']:.2f} (95% HDI {icc['hdi_low']:.2f} to {icc['hdi_high']:.2f})" in html
+        slope = head["slope"]
+        assert f"{slope['mean']:.3f} (95% HDI {slope['hdi'][0]:.3f} to {slope['hdi'][1]:.3f})" in html
+
+
+def test_hostile_site_label_is_escaped_in_the_report(workdir):
+    html = report_text(workdir, "radon")
+    assert HOSTILE not in html
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html or "&#60;script&#62;alert(1)&#60;/script&#62;" in html
+
+
 def test_second_run_has_nothing_to_do(workdir):
     result = snakemake(workdir, "-n")
     assert result.returncode == 0
@@ -125,3 +182,44 @@ def test_editing_one_dataset_reruns_only_that_dataset(workdir):
     planned = [line.split("results/")[1].split("/")[0] for line in result.stdout.splitlines()
                if line.strip().startswith("output: results/")]
     assert planned and set(planned) == {"tiny"}
+
+
+
+def test_changing_only_the_report_text_rerenders_without_refitting(workdir):
+    qmd = workdir / "reports/report.qmd"
+    original = qmd.read_text()
+    qmd.write_text(original + "\nA sentence added to the report.\n")
+    try:
+        result = snakemake(workdir, "-n")
+        assert result.returncode == 0, result.stderr
+        rules = set(re.findall(r"^(?:local)?rule (\w+):", result.stdout, flags=re.M))
+        assert rules == {"report", "all"} or rules == {"report"}, rules
+    finally:
+        qmd.write_text(original)
+
+
+def test_appending_a_site_reruns_that_dataset_and_the_report_says_what_changed(workdir):
+    raw = workdir / "data/raw/radon.csv"
+    lines = raw.read_text().splitlines()
+    template = lines[1].split(",")
+    county = lines[0].split(",").index("county")
+    new_rows = []
+    for i, value in enumerate(["0.5", "1.1", "0.9", "1.7", "1.2"]):
+        row = list(template)
+        row[county] = "NEW COUNTY"
+        row[-1] = value
+        new_rows.append(",".join(row))
+    raw.write_text("\n".join(lines + new_rows) + "\n")
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    ran = re.findall(r"^(?:local)?rule (\w+):\n(?:.*\n)*?\s+wildcards: (.*)$", result.stdout + result.stderr, flags=re.M)
+    datasets = {w for _, wc in ran for w in re.findall(r"dataset=(\w+)", wc)}
+    rules = {r for r, _ in ran}
+    assert datasets == {"radon"}, ran
+    assert {"clean", "fit", "compare", "report"} <= rules and "simulate" not in rules
+    changes = json.loads((workdir / "results/radon/report/changes.json").read_text())
+    assert changes["first_run"] is False and changes["sites_added"] == ["NEW COUNTY"]
+    assert changes["observations_added"] == 5
+    html = report_text(workdir, "radon")
+    assert "Sites added: NEW COUNTY" in html
+    assert "919 → 924" in html

@@ -14,6 +14,7 @@ from pathlib import Path
 from hierpool.errors import ConfigError
 from hierpool.simulate import DEFAULT_COLUMNS
 
+RESERVED_NAMES = frozenset({"simulation_study"})
 PLACEHOLDERS = frozenset({"outcome", "predictor", "group"})
 
 
@@ -82,6 +83,8 @@ def model_spec(config: dict, dataset: str, model: str) -> dict:
 def check_config(config: dict) -> None:
     """Checks that a JSON schema cannot express; raise ConfigError naming the key."""
     for dataset in config["datasets"]:
+        if dataset in RESERVED_NAMES:
+            raise ConfigError(f"datasets.{dataset}: the name {dataset!r} is reserved for the workflow's own outputs; choose another.")
         for model in dataset_models(config, dataset):
             model_spec(config, dataset, model)
         entry = config["datasets"][dataset]

@@ -18,6 +18,11 @@ import pandas as pd
 
 from hierpool.errors import ModelError
 
+try:  # formulae's tokenizer raises its own error type for unknown characters
+    from formulae.scanner import ScanError as FORMULA_SCAN_ERROR
+except ImportError:  # pragma: no cover - older/newer formulae
+    FORMULA_SCAN_ERROR = formulae.parser.ParseError
+
 _TOKEN = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
 _FORMULA_WORDS = {"C", "I", "np", "log", "exp", "center", "scale", "standardize", "poly", "bs", "p"}
 
@@ -87,7 +92,7 @@ def build_model(spec: dict, data: pd.DataFrame, site_sd_prior_scale: float | Non
             model.build()
     except ModelError:
         raise
-    except (ValueError, KeyError, TypeError, NotImplementedError, formulae.parser.ParseError, Exception) as err:
+    except (ValueError, KeyError, TypeError, NotImplementedError, formulae.parser.ParseError, FORMULA_SCAN_ERROR) as err:
         raise ModelError(f"model {name!r}: Bambi rejected formula {formula!r} (family {spec.get('family', 'gaussian')}): {err}") from err
     unknown_priors = set(priors) - set(model_terms(model))
     if unknown_priors:

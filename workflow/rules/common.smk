@@ -75,7 +75,9 @@ def report_config(dataset):
         "description": entry.get("description", ""),
         "columns": hpconfig.dataset_columns(config, dataset),
         "cleaning": hpconfig.cleaning_options(config, dataset),
-        "models": {m: config["models"][m] for m in hpconfig.dataset_models(config, dataset)},
+        "models": {
+            m: config["models"][m] for m in hpconfig.dataset_models(config, dataset)
+        },
         "sampler": hpconfig.sampler_settings(config, dataset),
         "site_sd_prior_scale": config["site_sd_prior_scale"],
         "convergence": config["convergence"],
