@@ -291,7 +291,7 @@ def test_quick_grid_writes_every_table_figure_and_finding(quick_study):
     text = (out / "findings.md").read_text()
     assert f"{found['partial_vs_no_pooling'][-1]['full_bayes']['mean']:.2f}" in text
     report = " ".join((out / "report.html").read_text().split())
-    assert "When does partial pooling win" in report and "Where empirical Bayes underestimates uncertainty" in report
+    assert "Simulation study: when does partial pooling win?" in report and "Where empirical Bayes underestimates uncertainty" in report
     assert len(re.findall(r'src="data:image/png;base64,', report)) == 4
     assert f"{found['partial_vs_no_pooling'][-1]['full_bayes']['mean']:.2f}" in report
     for tau, design, j in [(t, d, j) for t in grid["tau"] for d in grid["design"] for j in grid["n_sites"]]:
