@@ -15,10 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = ("bambi", "pymc", "arviz", "matplotlib", "snakemake", "pandas")
 MAIN = CORE + (
     "nutpie", "numpy", "scipy", "xarray", "seaborn", "nbclient", "nbconvert", "nbformat",
-    "ipykernel", "pytest", "snakefmt", "jsonschema", "pyyaml", "netcdf4", "h5netcdf",
+    "ipykernel", "pytest", "snakefmt", "jsonschema", "pyyaml", "h5netcdf",
 )  # fmt: skip
 # pip's pypandoc_binary bundles pandoc; conda has pypandoc and pandoc as separate packages
-NOT_COMPARED = {"pypandoc", "pypandoc-binary", "pandoc"}
+# netcdf4: pip's 1.7.5.1.post1 is a wheel-only release number that conda-forge may not build, so it is unpinned there
+NOT_COMPARED = {"pypandoc", "pypandoc-binary", "pandoc", "netcdf4"}
 CONDA_SPEC = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)\s*(?:(?P<op>[=<>!~]+)\s*(?P<version>\S+))?$")
 
 
