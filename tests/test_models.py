@@ -108,3 +108,11 @@ def test_no_pooling_with_a_constant_predictor_site_gets_finite_priors_and_a_note
     assert len(model.hierpool_notes) == 1 and "['a']" in model.hierpool_notes[0]
     clean = build_model(spec("np", LADDER["no_pooling"]), small_data)
     assert clean.hierpool_notes == []
+
+
+def test_centred_parametrisation_can_be_chosen_per_model(small_data):
+    centred = build_model(spec("vi", LADDER["varying_intercepts"], noncentered=False), small_data)
+    default = build_model(spec("vi", LADDER["varying_intercepts"]), small_data)
+    assert centred.noncentered is False and default.noncentered is True
+    assert "1|g_offset" not in centred.backend.model.named_vars
+    assert "1|g_offset" in default.backend.model.named_vars

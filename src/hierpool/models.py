@@ -73,7 +73,10 @@ def check_formula_columns(formula: str, data: pd.DataFrame, model: str) -> None:
 
 
 def build_model(spec: dict, data: pd.DataFrame, site_sd_prior_scale: float | None = None) -> bmb.Model:
-    """Build (not fit) the Bambi model described by ``spec`` = {name, formula, family, priors}.
+    """Build (not fit) the Bambi model described by ``spec`` = {name, formula, family, priors, noncentered}.
+
+    ``noncentered`` (default true, Bambi's default) chooses the parametrisation of varying
+    effects: non-centred suits small sites, centred suits sites with many observations each.
 
     With ``site_sd_prior_scale`` set, the SD of every varying effect that has no configured
     prior gets ``HalfNormal(scale * sd(y) / sd(x))`` (see `site_sd_priors`).
@@ -88,7 +91,8 @@ def build_model(spec: dict, data: pd.DataFrame, site_sd_prior_scale: float | Non
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            model = bmb.Model(formula, data, family=spec.get("family", "gaussian"), priors=priors or None)
+            model = bmb.Model(formula, data, family=spec.get("family", "gaussian"), priors=priors or None,
+                              noncentered=bool(spec.get("noncentered", True)))
             model.build()
     except ModelError:
         raise
@@ -104,7 +108,8 @@ def build_model(spec: dict, data: pd.DataFrame, site_sd_prior_scale: float | Non
     if repaired:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = bmb.Model(formula, data, family=spec.get("family", "gaussian"), priors={**priors, **repaired})
+            model = bmb.Model(formula, data, family=spec.get("family", "gaussian"), priors={**priors, **repaired},
+                              noncentered=bool(spec.get("noncentered", True)))
             model.build()
     model.hierpool_notes = notes
     return model
