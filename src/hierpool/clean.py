@@ -87,8 +87,8 @@ def parse_numeric(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     text = values.astype(str).str.strip()
     missing = _is_missing(text)
     numbers = pd.to_numeric(text.where(~missing), errors="coerce").astype(float)
-    bad = ~missing & ~np.isfinite(numbers.fillna(np.nan).to_numpy(dtype=float, na_value=np.nan))
-    return numbers.where(~bad), missing, pd.Series(bad, index=values.index)
+    bad = ~missing & ~np.isfinite(numbers)  # text that is not a number, and inf
+    return numbers.where(~bad), missing, bad
 
 
 def _label_key(label: str) -> str:

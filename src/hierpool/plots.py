@@ -6,7 +6,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import arviz as az  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -40,5 +39,3 @@ def loo_comparison(table: pd.DataFrame, dataset: str):
     fig.tight_layout()
     return fig
 
-
-__all__ = ["az", "save_figure", "loo_comparison"]

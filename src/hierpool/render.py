@@ -48,11 +48,13 @@ def quarto_path() -> str | None:
 def render_report(source: Path, output: Path, params: dict, workdir: Path, force_fallback: bool = False, timeout: int = 1200) -> RenderResult:
     """Render ``source`` with ``params`` into the single file ``output``, working inside ``workdir``.
 
-    ``workdir`` must be private to this render: Quarto writes intermediate files next to
-    the source, and two renders of one source in one folder would collide.
+    ``workdir`` must be private to this render (it is emptied first): Quarto writes
+    intermediate files next to the source, and two renders of one source in one folder would collide.
     """
     workdir = Path(workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
+    if workdir.exists():
+        shutil.rmtree(workdir)  # fresh for every render: nothing left over from an earlier one
+    workdir.mkdir(parents=True)
     local = workdir / source.name
     shutil.copy(source, local)
     quarto = None if force_fallback else quarto_path()

@@ -1,6 +1,5 @@
 """Snakemake glue: render reports/report.qmd for one dataset into a single self-contained HTML file."""
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -10,16 +9,13 @@ from hierpool.smk import run_logged
 def main(smk):
     from hierpool.render import render_report
 
-    workdir = Path(smk.params.workdir)
-    if workdir.exists():
-        shutil.rmtree(workdir)  # a private, fresh folder per dataset: parallel renders never collide
     project = Path.cwd()
     params = {
         "dataset": smk.wildcards.dataset,
         "results_dir": str((project / smk.params.results_dir).resolve()),
         "project_dir": str(project.resolve()),
     }
-    result = render_report(Path(smk.input.qmd), Path(smk.output.html), params, workdir)
+    result = render_report(Path(smk.input.qmd), Path(smk.output.html), params, Path(smk.params.workdir))
     print(result.message)
     print(f"{smk.wildcards.dataset}: {result.message}", file=sys.__stderr__)
 

@@ -1,6 +1,5 @@
 """Snakemake glue: render reports/simulation_study.qmd into one self-contained HTML file."""
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -10,12 +9,9 @@ from hierpool.smk import run_logged
 def main(smk):
     from hierpool.render import render_report
 
-    workdir = Path(smk.params.workdir)
-    if workdir.exists():
-        shutil.rmtree(workdir)
     project = Path.cwd().resolve()
     params = {"results_dir": str((project / smk.params.results_dir).resolve()), "project_dir": str(project)}
-    result = render_report(Path(smk.input.qmd), Path(smk.output.html), params, workdir)
+    result = render_report(Path(smk.input.qmd), Path(smk.output.html), params, Path(smk.params.workdir))
     print(result.message)
     print(f"simulation study: {result.message}", file=sys.__stderr__)
 
