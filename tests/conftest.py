@@ -46,8 +46,7 @@ def copy_workflow(dst: Path) -> Path:
     """
     import shutil
 
-    for name in ("Snakefile", "environment.yml"):
-        shutil.copy(REPO_ROOT / name, dst / name)
+    shutil.copy(REPO_ROOT / "environment.yml", dst / "environment.yml")
     for name in ("workflow", "src", "config", "reports", "data/raw"):
         shutil.copytree(REPO_ROOT / name, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
     return dst

@@ -30,7 +30,7 @@ def test_lint_is_clean():
 
 
 def test_snakefmt_is_clean():
-    files = [str(ROOT / "Snakefile"), *map(str, sorted((ROOT / "workflow/rules").glob("*.smk")))]
+    files = [str(ROOT / "workflow/Snakefile"), *map(str, sorted((ROOT / "workflow/rules").glob("*.smk")))]
     result = subprocess.run([sys.executable, "-m", "snakefmt", "--check", *files], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -47,3 +47,10 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci/run").read_text()
     assert "python3 tasks.py test" in readme
     assert "python3 tasks.py test" in ci
+
+
+def test_a_plain_snakemake_loads_the_default_profile():
+    """`workflow/Snakefile` is where Snakemake looks, so `workflow/profiles/default` (rerun-incomplete) applies."""
+    result = snakemake("-n")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "Using workflow specific profile workflow/profiles/default" in result.stdout + result.stderr

@@ -6,7 +6,7 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 # The analysis library lives in src/; make it importable for this file and the scripts.
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
 from hierpool import config as hpconfig  # noqa: E402
 from hierpool.errors import ConfigError  # noqa: E402
