@@ -312,3 +312,29 @@ def test_schema_rejects_bad_dataset_name_and_no_datasets(config, schema):
         validate({"datasets": {}}, schema)
     with pytest.raises(WorkflowError):
         validate({"sampler": {}}, schema)
+
+
+# --------------------------------------------------------------------------- --config text values
+
+
+def test_nested_config_text_is_converted_by_the_schema_types(schema):
+    loaded = hc.load_schema(schema)
+    given = {
+        "sampler": {"draws": "500", "target_accept": "0.9", "backend": "nutpie", "low_rank_mass_matrix": "false"},
+        "cleaning": {"center": "false", "min_obs_per_site": "3", "covariates": ["age"]},
+        "site_sd_prior_scale": "null",
+        "datasets": {"a": {"simulate": {"n_sites": "5", "site_size": {"min": "2", "max": "9"}, "slope": "-0.5"}},
+                     "b": {"simulate": {"site_size": ["3", "4"]}}, "c": {"path": "x.csv", "sep": ";", "columns": {"outcome": "1", "predictor": "2", "group": "3"}}},
+    }
+    out = hc.coerce_by_schema(given, loaded)
+    assert out["sampler"] == {"draws": 500, "target_accept": 0.9, "backend": "nutpie", "low_rank_mass_matrix": False}
+    assert out["cleaning"] == {"center": False, "min_obs_per_site": 3, "covariates": ["age"]}
+    assert out["site_sd_prior_scale"] is None
+    assert out["datasets"]["a"]["simulate"] == {"n_sites": 5, "site_size": {"min": 2, "max": 9}, "slope": -0.5}
+    assert out["datasets"]["b"]["simulate"]["site_size"] == [3, 4]
+    assert out["datasets"]["c"]["columns"] == {"outcome": "1", "predictor": "2", "group": "3"}  # strings stay strings
+
+
+def test_text_that_is_not_of_the_type_is_left_for_the_schema_to_report(schema):
+    out = hc.coerce_by_schema({"sampler": {"draws": "many", "chains": "2.5"}}, hc.load_schema(schema))
+    assert out == {"sampler": {"draws": "many", "chains": "2.5"}}

@@ -35,8 +35,18 @@ def parse_prior(spec, where: str = "prior") -> bmb.Prior:
     for key, value in spec.items():
         if key == "dist":
             continue
-        args[key] = parse_prior(value, f"{where}.{key}") if isinstance(value, dict) else value
+        args[key] = parse_prior(value, f"{where}.{key}") if isinstance(value, dict) else _number(value)
     return bmb.Prior(str(spec["dist"]), **args)
+
+
+def _number(value):
+    """A prior parameter given as text (``--config`` passes nested values as strings) as a float."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def prior_to_dict(prior) -> dict | float | str | list:
