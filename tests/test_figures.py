@@ -160,3 +160,30 @@ def test_shrinkage_arrows_go_from_no_pooling_to_partial_pooling(setup):
     np.testing.assert_allclose(starts, sorted(table["no_pooling_intercept"]))
     np.testing.assert_allclose(ends, sorted(table["varying_intercepts_intercept"]))
     plt.close(fig)
+
+
+HOSTILE_SITES = ["Lab $x^$", "a_b", "c^d", "back\\slash", "emoji 🐧", "مختبر"]
+
+
+def test_site_labels_are_drawn_literally(tmp_path):
+    """Labels from the data never reach matplotlib's maths parser: `$`, `_`, `^`, `\\`, emoji, RTL text."""
+    data, _ = build(len(HOSTILE_SITES))
+    data["clinic"] = data["clinic"].cat.rename_categories(HOSTILE_SITES)
+    means = data.groupby("clinic", observed=True)["wellbeing"].mean().reindex(HOSTILE_SITES).to_numpy()
+    fits = {"no_pooling": make_fit("no_pooling", data, COLS, site_intercept=means, site_slope=np.full(len(means), -0.4), chains=2, draws=40),
+            "varying_intercepts": make_fit("varying_intercepts", data, COLS, intercept=means.mean(),
+                                           site_intercept=0.7 * (means - means.mean()), chains=2, draws=40)}
+    figures = {
+        "observations": fg.observations_per_site(data, COLS, "toy $1"),
+        "scatter": fg.outcome_vs_predictor(data, COLS, SCALE, "toy $1"),
+        "forest": fg.forest(sh.site_estimates(fits, data, COLS, SCALE), COLS, SCALE, "toy $1", "intercept"),
+        "arrows": fg.shrinkage_arrows(sh.shrinkage_table(fits, data, COLS, SCALE), COLS, SCALE, "toy $1"),
+    }
+    for name, fig in figures.items():
+        fig.canvas.draw()
+        shown = " ".join(t.get_text() for t in fig.findobj(matplotlib.text.Text))
+        if name != "arrows":  # the arrows figure names no site
+            assert all(label in shown for label in HOSTILE_SITES[:4]), (name, shown)
+        assert all(not t.get_parse_math() for t in fig.findobj(matplotlib.text.Text) if "$" in t.get_text())
+        save_figure(fig, tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000

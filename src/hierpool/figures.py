@@ -24,6 +24,7 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from hierpool import effects as ef  # noqa: E402
+from hierpool import plots  # noqa: E402, F401  (figure style: labels drawn literally)
 from hierpool import variance as va  # noqa: E402
 from hierpool.effects import PredictorScale  # noqa: E402
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
+# Labels come from the data (site names, column names): draw them literally, never as maths
+# (`Lab $x^$` would otherwise be parsed, and fail, as TeX). Our own labels use no mathtext.
+matplotlib.rcParams["text.parse_math"] = False
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.text  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from hierpool.io import atomic_write  # noqa: E402
@@ -15,7 +19,9 @@ REPORT_DPI = 110
 
 
 def save_figure(fig, path) -> None:
-    """Save a figure as PNG atomically and close it."""
+    """Save a figure as PNG atomically and close it (every text drawn literally, see above)."""
+    for text in fig.findobj(matplotlib.text.Text):
+        text.set_parse_math(False)
     atomic_write(path, lambda p: fig.savefig(p, dpi=REPORT_DPI, bbox_inches="tight", format="png"))
     plt.close(fig)
 

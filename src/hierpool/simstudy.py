@@ -694,6 +694,8 @@ def _style():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from hierpool import plots  # noqa: F401  (figure style: labels drawn literally)
+
     return plt
 
 
