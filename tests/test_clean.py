@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from hierpool.clean import CleaningOptions, clean, file_sha256, load_clean, read_raw
+from hierpool.clean import MISSING_VALUES, CleaningOptions, file_sha256, load_clean, read_raw
+from hierpool.clean import clean as clean_strict
 from hierpool.errors import DataError
 from hierpool.io import write_csv
 
 COLS = {"outcome": "y", "predictor": "x", "group": "site"}
 RADON_COLS = {"outcome": "log_radon", "predictor": "floor", "group": "county"}
+
+
+def clean(raw, columns, options=None, **kwargs):
+    """``clean`` with any share of rows allowed to drop: most tests here drop rows on purpose.
+
+    The default limit (``max_dropped_share``) has tests of its own, which call ``clean_strict``.
+    """
+    options = dataclasses.replace(options or CleaningOptions(), max_dropped_share=1.0)
+    return clean_strict(raw, columns, options, **kwargs)
 
 
 def frame(rows: list[tuple], columns=("y", "x", "site")) -> pd.DataFrame:
@@ -63,9 +74,20 @@ def test_missing_tokens_in_outcome(token):
 
 @pytest.mark.parametrize("token", ["NA", "", ".", "nan", "NULL"])
 def test_missing_tokens_in_predictor_and_group(token):
-    raw = frame(base_rows() + [(7, token, "A"), (8, 8, token)])
+    raw = frame(base_rows() + [(7, token, "A"), (8, 8, token), (9, 9, token)])
+    options = CleaningOptions(group_missing_values=MISSING_VALUES, min_obs_per_site=1)
+    result = clean(raw, COLS, options)
+    assert result.summary["rows_dropped"] == {"missing predictor": 1, "missing group": 2}
+
+
+@pytest.mark.parametrize("label", ["NA", "na", "NULL", "."])
+def test_a_site_named_like_a_missing_token_is_kept_by_default_and_noted(label):
+    """Namibia's lab is "NA": by default only an empty group cell means "no site"."""
+    raw = frame(base_rows() + [(7, 7, label), (8, 8, label), (9, 9, "")])
     result = clean(raw, COLS)
-    assert result.summary["rows_dropped"] == {"missing predictor": 1, "missing group": 1}
+    assert result.summary["rows_dropped"] == {"missing group": 1}
+    assert result.summary["site_counts"][label] == 2
+    assert any(repr(label) in note and "group_missing_values" in note for note in result.summary["notes"])
 
 
 def test_missing_counted_per_reason():
@@ -80,7 +102,7 @@ def test_missing_counted_per_reason():
         (5, "five", "B"),
         ("NA", "NA", "NA"),  # several problems: the first one (group) is the recorded reason
     ]
-    result = clean(frame(rows), COLS)
+    result = clean(frame(rows), COLS, CleaningOptions(group_missing_values=("", "NA")))
     assert result.summary["rows_dropped"] == {
         "missing outcome": 3,
         "missing predictor": 2,
@@ -103,12 +125,12 @@ def test_numbers_stored_as_text_with_spaces_are_parsed():
 
 
 def test_non_numeric_outcome_dropped_with_reason():
-    raw = frame(base_rows() + [("abc", 7, "A"), ("3,5", 8, "B")])
+    raw = frame(base_rows() + [("abc", 7, "A"), ("3 kg", 8, "B")])
     result = clean(raw, COLS)
     assert result.summary["rows_dropped"] == {"non-numeric outcome": 2}
     dropped = result.dropped_rows
     assert dropped["reason"].tolist() == ["non-numeric outcome"] * 2
-    assert dropped["value"].tolist() == ["abc", "3,5"]
+    assert dropped["value"].tolist() == ["abc", "3 kg"]
     assert dropped["column"].tolist() == ["y", "y"]
 
 
@@ -142,14 +164,31 @@ def test_most_frequent_spelling_is_shown():
 
 
 def test_numeric_site_codes_are_merged_and_kept_as_text():
-    raw = frame([(1, 1, "1"), (2, 2, "1.0"), (3, 3, " 1 "), (4, 4, "2"), (5, 5, "2"), (6, 6, "10")])
+    raw = frame([(1, 1, "1"), (2, 2, "01"), (3, 3, " 1 "), (4, 4, "2"), (5, 5, "2"), (6, 6, "10")])
     result = clean(raw, COLS, CleaningOptions(min_obs_per_site=1))
     assert result.data["site"].tolist() == ["1", "1", "1", "2", "2", "10"]
     assert all(isinstance(s, str) for s in result.data["site"])
-    assert result.summary["label_merges"] == {"1": ["1.0"]}
+    assert result.summary["label_merges"] == {"1": ["01"]}
     assert result.summary["site_counts"] == {"1": 3, "2": 2, "10": 1}
     # the site table sorts numeric codes by value
     assert result.sites["site"].tolist() == ["1", "2", "10"]
+
+
+@pytest.mark.parametrize("a, b", [("9007199254740993", "9007199254740992"), ("10", "1e1"), ("10", "1_0"), ("1", "١"),
+                                  ("1", "1.0"), ("10", "10.0")])
+def test_site_codes_merge_only_by_exact_integer_text(a, b):
+    """No float conversion: long codes stay distinct, and 1e1, 1_0, 1.0 or Arabic-Indic digits are not numbers."""
+    raw = frame([(1, 1, a), (2, 2, a), (3, 3, b), (4, 4, b)])
+    result = clean(raw, COLS)
+    assert result.summary["site_counts"] == {a: 2, b: 2}
+    assert result.summary["label_merges"] == {}
+
+
+def test_label_merging_can_be_switched_off():
+    raw = frame([(1, 1, "Lab A"), (2, 2, "lab a"), (3, 3, "01"), (4, 4, "1")])
+    result = clean(raw, COLS, CleaningOptions(min_obs_per_site=1, merge_case=False, merge_integer_codes=False))
+    assert result.summary["sites_kept"] == 4 and result.summary["label_merges"] == {}
+    assert clean(raw, COLS, CleaningOptions(min_obs_per_site=1)).summary["sites_kept"] == 2
 
 
 def test_leading_zero_labels_survive_clean_and_load_clean(tmp_path):
@@ -478,3 +517,138 @@ def test_radon_file_untouched(radon_raw):
     digest = file_sha256(path)
     clean(raw, RADON_COLS, source=str(path))
     assert file_sha256(path) == digest
+
+
+# --------------------------------------------------------------------------- files that are not plain UTF-8 CSV
+
+
+def test_latin1_file_names_the_line_and_the_encoding_key(write_raw_csv):
+    path = write_raw_csv("y,x,site\n1,1,A\n2,2,A\n3,3,Caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(DataError) as err:
+        read_raw(path)
+    message = str(err.value)
+    assert str(path) in message and "line 4" in message and "encoding: cp1252" in message
+
+
+def test_latin1_file_reads_with_the_encoding_key(write_raw_csv):
+    path = write_raw_csv("y,x,site\n1,1,Caf\u00e9\n".encode("cp1252"))
+    assert read_raw(path, encoding="cp1252")["site"].tolist() == ["Caf\u00e9"]
+
+
+def test_ragged_row_names_the_line(write_raw_csv):
+    path = write_raw_csv("y,x,site\n1,1,A\n2,2,3,B\n3,3,C\n")
+    with pytest.raises(DataError) as err:
+        read_raw(path, columns=["y", "x", "site"])
+    message = str(err.value)
+    assert str(path) in message and "line 3 has 4 fields but the header has 3" in message and "quote" in message
+
+
+def test_ragged_row_is_caught_when_reading_only_some_columns(write_raw_csv):
+    path = write_raw_csv("y,x,site,note\n1,1,A,ok\n2,2,B,a,b\n")
+    with pytest.raises(DataError, match="line 3 has 5 fields"):
+        read_raw(path, columns=["y", "x"])
+
+
+def test_unclosed_quote_names_the_line(write_raw_csv):
+    path = write_raw_csv('y,x,site\n1,1,A\n2,"2,B\n3,3,C\n4,4,D\n')
+    with pytest.raises(DataError) as err:
+        read_raw(path)
+    message = str(err.value)
+    assert str(path) in message and "line 3" in message and "never closed" in message
+
+
+def test_gzipped_csv_is_read_whatever_its_name(write_raw_csv):
+    import gzip
+
+    content = gzip.compress(b"y,x,site\n1,1,A\n2,2,B\n")
+    for name in ("raw.csv.gz", "raw.csv"):
+        assert read_raw(write_raw_csv(content, name))["site"].tolist() == ["A", "B"]
+
+
+@pytest.mark.parametrize("lead, what", [(b"PK\x03\x04", "Excel workbook"), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "old Excel")])
+def test_excel_file_renamed_csv_says_export_as_csv(write_raw_csv, lead, what):
+    path = write_raw_csv(lead + b"\x00" * 64, "survey.csv")
+    with pytest.raises(DataError) as err:
+        read_raw(path)
+    assert str(path) in str(err.value) and what in str(err.value) and "CSV" in str(err.value)
+
+
+def test_semicolon_file_suggests_sep(write_raw_csv):
+    path = write_raw_csv("y;x;site\n1,5;1;A\n")
+    with pytest.raises(DataError) as err:
+        read_raw(path)
+    assert "sep: ';'" in str(err.value) and str(path) in str(err.value)
+
+
+def test_header_only_file_says_what_to_do(write_raw_csv):
+    with pytest.raises(DataError, match="Add one row per observation"):
+        read_raw(write_raw_csv("y,x,site\n"))
+
+
+def test_only_the_mapped_columns_are_read(write_raw_csv):
+    path = write_raw_csv(",y,notes,x,site\n1,2,free text,3,A\n")
+    raw = read_raw(path, columns=["y", "x", "site", "absent"])
+    assert list(raw.columns) == ["y", "x", "site"]
+    assert raw.attrs["file_columns"] == ["y", "notes", "x", "site"]
+    with pytest.raises(DataError, match="'absent' is not in the file"):
+        clean(raw, {"outcome": "y", "predictor": "x", "group": "absent"}, source=str(path))
+
+
+# --------------------------------------------------------------------------- number formats and how much may drop
+
+
+def test_decimal_commas_stop_with_advice_instead_of_biasing_the_sample():
+    """Seven rows, three with "3,5"-style numbers: before, four were kept silently."""
+    rows = [("3,5", 1, "A"), (4, 2, "A"), ("2,25", 3, "A"), (5, 4, "B"), (6, 5, "B"), ("1,5", 6, "B"), (7, 7, "B")]
+    with pytest.raises(DataError) as err:
+        clean(frame(rows), COLS, source="survey.csv")
+    message = str(err.value)
+    assert "survey.csv" in message and "'y'" in message and "decimal: ','" in message and "'3,5'" in message
+
+
+def test_decimal_and_thousands_keys_parse_such_numbers():
+    rows = [("3,5", "1.000,5", "A"), ("4", "2.000", "A"), ("2,25", "3.000", "B"), ("5", "4.000,25", "B")]
+    result = clean(frame(rows), COLS, CleaningOptions(decimal=",", thousands=".", center=False))
+    assert result.data["y"].tolist() == [3.5, 4.0, 2.25, 5.0]
+    assert result.data["x"].tolist() == [1000.5, 2000.0, 3000.0, 4000.25]
+
+
+def test_thousands_separators_are_detected():
+    rows = [("1,234.5", 1, "A"), ("2,000", 2, "A"), (3, 3, "B"), (4, 4, "B")]
+    with pytest.raises(DataError, match="thousands"):
+        clean(frame(rows), COLS)
+
+
+def test_dropping_more_than_the_allowed_share_stops_with_the_reasons():
+    rows = base_rows() * 3 + [("NA", 1, "A"), ("", 2, "B")]  # 2 of 20 rows: 10%
+    with pytest.raises(DataError) as err:
+        clean_strict(frame(rows), COLS, source="survey.csv")
+    message = str(err.value)
+    assert "survey.csv" in message and "2 of 20 rows (10%)" in message and "2 missing outcome" in message
+    assert "max_dropped_share" in message and "row 19" in message
+    result = clean_strict(frame(rows), COLS, CleaningOptions(max_dropped_share=0.1), source="survey.csv")
+    assert result.summary["rows_out"] == 18
+
+
+@pytest.mark.parametrize("mapping, words", [({"outcome": "y", "predictor": "y", "group": "site"}, "outcome and predictor"),
+                                            ({"outcome": "y", "predictor": "x", "group": "x"}, "predictor and group")])
+def test_roles_mapped_to_one_column_are_rejected(mapping, words):
+    with pytest.raises(DataError) as err:
+        clean(frame(base_rows()), mapping, source="survey.csv")
+    assert words in str(err.value) and "survey.csv" in str(err.value)
+
+
+def test_many_tiny_sites_give_a_short_message_with_the_listing_in_details():
+    rows = [(i, i, f"lab{i}") for i in range(5000)]
+    with pytest.raises(DataError) as err:
+        clean(frame(rows), COLS, source="survey.csv")
+    assert len(str(err.value)) < 1000, len(str(err.value))
+    assert "of 5000" in str(err.value) and "more)" in str(err.value)
+    assert err.value.details.count("lab") == 5000
+
+
+def test_constant_predictor_message_shows_a_plain_number():
+    rows = [(1, 2, "A"), (2, 2, "A"), (3, 2, "B"), (4, 2, "B")]
+    with pytest.raises(DataError) as err:
+        clean(frame(rows), COLS)
+    assert "constant (2)" in str(err.value) and "np." not in str(err.value)

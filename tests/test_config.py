@@ -232,7 +232,16 @@ def test_schema_fills_top_level_defaults_of_minimal_config(schema):
     validate(config, schema)
     assert set(config) == {"datasets", "cleaning", "sampler", "models", "convergence", "site_sd_prior_scale"}
     assert config["site_sd_prior_scale"] == 1.0
-    assert config["cleaning"] == {"min_obs_per_site": 2, "center": True, "scale": False, "covariates": []}
+    assert config["cleaning"] == {"min_obs_per_site": 2, "center": True, "scale": False, "covariates": [],
+                                  "missing_values": ["", "NA", "N/A", "NaN", "NULL", ".", "#N/A", "missing"],
+                                  "group_missing_values": [""], "merge_case": True, "merge_integer_codes": True,
+                                  "max_dropped_share": 0.05}
+    from dataclasses import asdict
+
+    from hierpool.clean import CleaningOptions
+
+    defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(CleaningOptions()).items()}
+    assert {k: defaults[k] for k in config["cleaning"]} == config["cleaning"]  # the library's defaults are the schema's
     assert {"complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"} <= set(config["models"])
     assert all(m["family"] == "gaussian" for m in config["models"].values())
     assert config["convergence"]["policy"] == "warn"
@@ -338,3 +347,23 @@ def test_nested_config_text_is_converted_by_the_schema_types(schema):
 def test_text_that_is_not_of_the_type_is_left_for_the_schema_to_report(schema):
     out = hc.coerce_by_schema({"sampler": {"draws": "many", "chains": "2.5"}}, hc.load_schema(schema))
     assert out == {"sampler": {"draws": "many", "chains": "2.5"}}
+
+
+@pytest.mark.parametrize("columns, words", [({"outcome": "y", "predictor": "y", "group": "g"}, "outcome and predictor"),
+                                            ({"outcome": "y", "predictor": "x", "group": "x"}, "predictor and group")])
+def test_roles_mapped_to_one_column_stop_at_the_config(config, schema, tmp_path, columns, words):
+    path = tmp_path / "d.csv"
+    path.write_text("y,x,g\n1,2,a\n")
+    config["datasets"] = {"mine": {"path": str(path), "columns": columns}}
+    validate(config, schema)
+    with pytest.raises(ConfigError, match=f"datasets.mine.columns: {words} are both mapped"):
+        hc.check_config(config)
+
+
+def test_unknown_encoding_stops_at_the_config(config, schema, tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("y,x,g\n1,2,a\n")
+    config["datasets"] = {"mine": {"path": str(path), "encoding": "klingon", "columns": {"outcome": "y", "predictor": "x", "group": "g"}}}
+    validate(config, schema)
+    with pytest.raises(ConfigError, match="datasets.mine.encoding"):
+        hc.check_config(config)

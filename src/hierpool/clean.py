@@ -9,7 +9,6 @@ The raw file is only read, never written.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -19,24 +18,40 @@ import numpy as np
 import pandas as pd
 
 from hierpool.errors import DataError
+from hierpool.rawfile import preview, read_raw  # noqa: F401  (read_raw: part of this module's API)
 
-MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", ".", "#n/a", "missing"})
+MISSING_VALUES = ("", "NA", "N/A", "NaN", "NULL", ".", "#N/A", "missing")
 ROLES = ("outcome", "predictor", "group")
+_INTEGER_CODE = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_DECIMAL_COMMA = re.compile(r"[+-]?[0-9]*,[0-9]+(?:[eE][+-]?[0-9]+)?")
+_THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(?:[,.' ][0-9]{3})+(?:[.,][0-9]+)?")
 
 
 @dataclass(frozen=True)
 class CleaningOptions:
-    """How to clean: minimum rows per site, and how to transform the predictor."""
+    """How to clean: missing values, site-label merging, minimum rows per site, the predictor's transform.
+
+    The defaults here equal the config schema's (`workflow/schemas/config.schema.yaml`).
+    """
 
     min_obs_per_site: int = 2
     center: bool = True
     scale: bool = False
     covariates: tuple[str, ...] = field(default_factory=tuple)
+    missing_values: tuple[str, ...] = MISSING_VALUES
+    group_missing_values: tuple[str, ...] = ("",)
+    merge_case: bool = True
+    merge_integer_codes: bool = True
+    max_dropped_share: float = 0.05
+    decimal: str = "."
+    thousands: str | None = None
 
     @classmethod
     def from_config(cls, cfg: dict) -> "CleaningOptions":
         cfg = dict(cfg)
-        cfg["covariates"] = tuple(cfg.get("covariates", ()))
+        for key in ("covariates", "missing_values", "group_missing_values"):
+            if key in cfg:
+                cfg[key] = tuple(str(v) for v in cfg[key])
         return cls(**cfg)
 
 
@@ -48,79 +63,106 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def read_raw(path: str | Path, sep: str = ",") -> pd.DataFrame:
-    """Read a CSV with every cell as text, after checking it exists, is not empty and has unique column names."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(
-            f"{path}: file not found. Check the dataset's `path` in the config "
-            "(relative paths start at the directory you run snakemake from)."
-        )
-    text_start = path.read_text(encoding="utf-8-sig", errors="replace")[:65536]  # -sig: drop an Excel BOM
-    if not text_start.strip():
-        raise DataError(f"{path}: the file is empty. Export the data again with a header row and one row per observation.")
-    header = next(csv.reader([text_start.splitlines()[0]], delimiter=sep))
-    names = [name.strip() for name in header]
-    seen: dict[str, int] = {}
-    for name in names:
-        if name:
-            seen[name] = seen.get(name, 0) + 1
-    duplicated = sorted(name for name, count in seen.items() if count > 1)
-    if duplicated:
-        raise DataError(
-            f"{path}: duplicate column names {duplicated}. Rename them in the file (or a copy of it) "
-            "so that every column has a unique name."
-        )
-    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_filter=False)
-    frame.columns = names
-    if frame.empty:
-        raise DataError(f"{path}: the file has a header but no data rows.")
-    return frame
+def _is_missing(values: pd.Series, tokens=MISSING_VALUES) -> pd.Series:
+    """Cells equal to one of ``tokens`` after trimming, case-insensitively."""
+    return values.str.strip().str.lower().isin({t.strip().lower() for t in tokens})
 
 
-def _is_missing(values: pd.Series) -> pd.Series:
-    return values.str.strip().str.lower().isin(MISSING_TOKENS)
+def parse_numeric(values: pd.Series, missing_values=MISSING_VALUES, decimal: str = ".", thousands: str | None = None):
+    """Parse text to floats.
 
+    Parameters
+    ----------
+    values : pandas.Series
+        Cells as text.
+    missing_values : sequence of str
+        Cells that mean "missing" (trimmed, case-insensitive).
+    decimal, thousands : str
+        The decimal mark and the thousands separator used in the file.
 
-def parse_numeric(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Parse text to floats; return (numbers, missing mask, non-numeric mask)."""
+    Returns
+    -------
+    tuple of pandas.Series
+        (numbers, missing mask, non-numeric mask); numbers are NaN where not a finite number.
+    """
     text = values.astype(str).str.strip()
-    missing = _is_missing(text)
-    numbers = pd.to_numeric(text.where(~missing), errors="coerce").astype(float)
+    missing = _is_missing(text, missing_values)
+    number_text = text.where(~missing)
+    if thousands:
+        number_text = number_text.str.replace(thousands, "", regex=False)
+    if decimal != ".":
+        number_text = number_text.str.replace(".", "\0", regex=False).str.replace(decimal, ".", regex=False)
+    numbers = pd.to_numeric(number_text, errors="coerce").astype(float)
     bad = ~missing & ~np.isfinite(numbers)  # text that is not a number, and inf
     return numbers.where(~bad), missing, bad
 
 
-def _label_key(label: str) -> str:
-    """Key under which site labels are considered the same site: case-, space- and number-format-insensitive."""
-    try:
-        number = float(label)
-    except ValueError:
-        return label.casefold()
-    if np.isfinite(number) and number == int(number):
-        return str(int(number))
-    return repr(number)
+def check_number_format(values: pd.Series, bad: pd.Series, name: str, source: str, row_number: pd.Series) -> None:
+    """Stop when the cells that did not parse look like numbers in another format (``3,5``, ``1,234.5``)."""
+    text = values[bad].astype(str).str.strip()
+    comma = text[text.str.fullmatch(_DECIMAL_COMMA.pattern)]
+    grouped = text[text.str.fullmatch(_THOUSANDS.pattern)]
+    suspicious = comma if len(comma) >= len(grouped) else grouped
+    if suspicious.empty:
+        return
+    rows = row_number[suspicious.index].tolist()
+    if len(comma) >= len(grouped):
+        advice = "they look like numbers with a decimal comma: set `decimal: ','` for this dataset"
+    else:
+        advice = "they look like numbers with a thousands separator: set `thousands:` to that character for this dataset"
+    raise DataError(
+        f"{source}: column {name!r} has {len(suspicious)} value(s) such as {preview(suspicious.unique(), 3)} that are not "
+        f"plain numbers (rows {preview(rows, 5)}); {advice} in the config, or fix the export, instead of letting "
+        "cleaning drop them."
+    )
 
 
-def normalise_labels(values: pd.Series) -> tuple[pd.Series, dict[str, list[str]]]:
-    """Strip and collapse whitespace, and merge labels that differ only in case or number format.
+def _label_key(label: str, merge_case: bool, merge_integer_codes: bool) -> str:
+    """Key under which site labels are the same site: integer codes by exact integer value, text by case."""
+    if merge_integer_codes and _INTEGER_CODE.fullmatch(label):
+        return "code:" + str(int(label))  # Python int: exact for any length, no float rounding
+    return "text:" + (label.casefold() if merge_case else label)
 
-    Each site is shown under its most frequent spelling. Returns the labels (NaN where
-    missing) and the merges made, as {shown label: [other spellings]}.
+
+def normalise_labels(values: pd.Series, missing_values=("",), merge_case: bool = True,
+                     merge_integer_codes: bool = True) -> tuple[pd.Series, dict[str, list[str]]]:
+    """Strip and collapse whitespace, and merge labels that differ only in case or integer format.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        The group column as text.
+    missing_values : sequence of str
+        Labels that mean "no site" (trimmed, case-insensitive); by default only empty cells.
+    merge_case : bool
+        ``"Lab A"`` and ``"lab a"`` are one site.
+    merge_integer_codes : bool
+        Integer codes with the same exact value are one site (``"01"``, ``"1"``, ``"+1"``); text
+        such as ``"1.0"``, ``"1e1"``, ``"1_0"`` or non-ASCII digits is never read as a number.
+
+    Returns
+    -------
+    tuple
+        The labels (NaN where missing; each site under its most frequent spelling) and the
+        merges made, as {shown label: [other spellings]}.
     """
-    text = values.astype(str).map(lambda s: re.sub(r"\s+", " ", s.strip()))
-    missing = _is_missing(text)
+    uniques = pd.Series(pd.unique(values.astype(str)))
+    cleaned = dict(zip(uniques, uniques.map(lambda s: re.sub(r"\s+", " ", s.strip()))))
+    text = values.astype(str).map(cleaned)
+    missing = _is_missing(text, missing_values)
     present = text[~missing]
-    keys = present.map(_label_key)
-    shown: dict[str, str] = {}
+    key_of = {label: _label_key(label, merge_case, merge_integer_codes) for label in pd.unique(present)}
+    keys = present.map(key_of)
+    # One row per (site key, spelling): its count and where it first appears (ties go to the first).
+    spellings = pd.DataFrame({"key": keys.to_numpy(), "label": present.to_numpy(), "order": np.arange(len(present))})
+    spellings = spellings.groupby(["key", "label"], sort=False).agg(n=("order", "size"), first=("order", "min")).reset_index()
+    spellings = spellings.sort_values(["n", "first"], ascending=[False, True], kind="stable")
+    shown = dict(spellings.drop_duplicates("key")[["key", "label"]].itertuples(index=False))
     merges: dict[str, list[str]] = {}
-    for key, group in present.groupby(keys, sort=False):
-        counts = group.value_counts(sort=False)
-        best = counts[counts == counts.max()].index[0]
-        shown[key] = best
-        others = sorted(set(counts.index) - {best})
-        if others:
-            merges[best] = others
+    for key, label in spellings.loc[spellings.duplicated("key", keep=False), ["key", "label"]].itertuples(index=False):
+        if label != shown[key]:
+            merges.setdefault(shown[key], []).append(label)
+    merges = {best: sorted(others) for best, others in merges.items()}
     labels = pd.Series(np.nan, index=values.index, dtype=object)
     labels[~missing] = keys.map(shown)
     return labels, merges
@@ -134,18 +176,48 @@ class CleaningResult:
     dropped_rows: pd.DataFrame
 
 
+def check_dropped_share(reason: pd.Series, column: pd.Series, frame: pd.DataFrame, row_number: pd.Series,
+                        max_share: float, source: str) -> None:
+    """Stop, with the reasons and the first rows, when cleaning would drop more than ``max_share`` of the rows."""
+    dropped = reason.notna()
+    share = float(dropped.mean())
+    if share <= max_share:
+        return
+    counts = reason[dropped].value_counts()
+    first = [f"row {row_number[i]} ({reason[i]}: {frame.at[i, column[i]]!r})" for i in reason.index[dropped][:5]]
+    raise DataError(
+        f"{source}: cleaning would drop {int(dropped.sum())} of {len(reason)} rows ({share:.0%}), more than "
+        f"max_dropped_share ({max_share:.0%}): {', '.join(f'{n} {why}' for why, n in counts.items())}. First: {'; '.join(first)}. "
+        "Fix the file (or the `columns`, `missing_values`, `decimal` settings), or, if dropping them is right, raise "
+        "`cleaning.max_dropped_share` for this dataset."
+    )
+
+
+def mapped_column_clashes(columns: dict, covariates=()) -> str:
+    """A sentence naming the roles mapped to one and the same column, or "" when every column is distinct."""
+    roles: dict[str, list[str]] = {}
+    for role, name in [*columns.items(), *(("covariate", c) for c in covariates)]:
+        roles.setdefault(str(name), []).append(role)
+    clashes = [f"{' and '.join(r)} are both mapped to column {n!r}" for n, r in roles.items() if len(r) > 1]
+    return "; ".join(clashes)
+
+
 def check_columns(frame: pd.DataFrame, columns: dict, source: str, covariates=()) -> None:
     missing_roles = [role for role in ROLES if not columns.get(role)]
     if missing_roles:
         raise DataError(f"{source}: the column mapping has no {missing_roles}; set columns.outcome, columns.predictor and columns.group.")
     wanted = [(role, columns[role]) for role in ROLES] + [("covariate", c) for c in covariates]
+    same = mapped_column_clashes(dict(wanted[:3]), covariates)
+    if same:
+        raise DataError(f"{source}: {same}. Map each role to its own column in the dataset's `columns`.")
+    existing = frame.attrs.get("file_columns", [c for c in frame.columns if c])
     for role, name in wanted:
-        if name not in frame.columns:
-            close = [c for c in frame.columns if c.lower() == str(name).lower()]
+        if name not in existing:
+            close = [c for c in existing if c.lower() == str(name).lower()]
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise DataError(
                 f"{source}: the {role} column {name!r} is not in the file.{hint} "
-                f"Columns that exist: {[c for c in frame.columns if c]}. Fix the dataset's `columns` mapping in the config."
+                f"Columns that exist: {preview(existing, 30)}. Fix the dataset's `columns` mapping in the config."
             )
 
 
@@ -159,7 +231,8 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
     n_in = len(frame)
     row_number = pd.Series(np.arange(1, n_in + 1), index=frame.index)
 
-    labels, merges = normalise_labels(frame[group])
+    labels, merges = normalise_labels(frame[group], options.group_missing_values, options.merge_case,
+                                      options.merge_integer_codes)
     reason = pd.Series(None, index=frame.index, dtype=object)
     bad_column = pd.Series(None, index=frame.index, dtype=object)
 
@@ -171,11 +244,13 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
     mark(labels.isna(), "missing group", group)
     parsed: dict[str, pd.Series] = {}
     for role, name in [("outcome", outcome), ("predictor", predictor)] + [("covariate", c) for c in options.covariates]:
-        numbers, missing, non_numeric = parse_numeric(frame[name])
+        numbers, missing, non_numeric = parse_numeric(frame[name], options.missing_values, options.decimal, options.thousands)
+        if options.decimal == "." and not options.thousands:
+            check_number_format(frame[name], non_numeric, name, source, row_number)
         if numbers.notna().sum() == 0:
-            examples = sorted(set(frame[name].astype(str).str.strip()) - {""})[:5]
+            examples = sorted(set(frame[name].astype(str).str.strip()) - {""})
             raise DataError(
-                f"{source}: the {role} column {name!r} has no numeric values (examples: {examples}). "
+                f"{source}: the {role} column {name!r} has no numeric values (examples: {preview(examples)}). "
                 "Map a numeric column, or fix the export (decimal point '.', no units in the cells)."
             )
         mark(missing, f"missing {role}" if role != "covariate" else f"missing {name}", name)
@@ -209,15 +284,20 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
     keep_rows = reason.isna()
 
     if len(kept_sites) < 2:
+        by_size = counts_usable.sort_values(ascending=False)
+        listing = sites.assign(n_usable=sites["site"].map(lambda site: int(counts_usable.get(site, 0))))
         raise DataError(
-            f"{source}: only {len(kept_sites)} site(s) left after cleaning (need at least 2 for a multilevel model). "
-            f"Sites and usable rows: {dict(counts_usable)}. Check the group column {group!r}, "
-            f"or lower min_obs_per_site (now {options.min_obs_per_site})."
+            f"{source}: only {len(kept_sites)} site(s) left after cleaning (need at least 2 for a multilevel model) "
+            f"of {len(counts_raw)} in the group column {group!r}; usable rows per site, largest first: "
+            f"{preview([f'{site} ({n})' for site, n in by_size.items()])}. Check the group column, "
+            f"or lower min_obs_per_site (now {options.min_obs_per_site}).",
+            details=listing[["site", "n_raw", "n_usable", "reason"]].to_string(index=False),
         )
+    check_dropped_share(reason, bad_column, frame, row_number, options.max_dropped_share, source)
     x = parsed[predictor][keep_rows]
     if x.nunique() < 2:
         raise DataError(
-            f"{source}: the predictor column {predictor!r} is constant ({x.iloc[0]!r}) in the rows kept, "
+            f"{source}: the predictor column {predictor!r} is constant ({float(x.iloc[0]):g}) in the rows kept, "
             "so no slope can be estimated. Map a predictor that varies."
         )
     center = float(x.mean()) if options.center else 0.0
@@ -259,7 +339,11 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
         ],
         "site_counts": {r.site: int(r.n_kept) for r in sites.itertuples() if r.status == "kept"},
         "label_merges": merges,
+        "label_rules": {"merge_case": options.merge_case, "merge_integer_codes": options.merge_integer_codes,
+                        "group_missing_values": list(options.group_missing_values)},
+        "notes": _label_notes(kept_sites, options, group),
         "min_obs_per_site": options.min_obs_per_site,
+        "max_dropped_share": options.max_dropped_share,
         "predictor": {
             "name": predictor,
             "centered": options.center,
@@ -274,8 +358,20 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
     return CleaningResult(data=tidy, summary=summary, sites=sites, dropped_rows=dropped)
 
 
+def _label_notes(sites: list[str], options: CleaningOptions, group: str) -> list[str]:
+    """Sites whose label reads like a missing value: kept (a lab may be called "NA"), and said so."""
+    tokens = {t.strip().lower() for t in options.missing_values} - {t.strip().lower() for t in options.group_missing_values}
+    return [
+        f"site {site!r} in column {group!r} is kept as a site although it reads like a missing value; "
+        "if it means 'no site', add it to cleaning.group_missing_values"
+        for site in sites if site.strip().lower() in tokens
+    ]
+
+
 def _sort_key(label: str):
-    """Natural sort: numeric codes by value, then text labels."""
+    """Natural sort: integer codes by exact value, then other numbers, then text labels."""
+    if _INTEGER_CODE.fullmatch(label):
+        return (0, int(label), "")
     try:
         return (0, float(label), "")
     except ValueError:

@@ -7,11 +7,13 @@ are replaced by the dataset's own column names.
 
 from __future__ import annotations
 
+import codecs
 import copy
 import re
 import string
 from pathlib import Path
 
+from hierpool.clean import mapped_column_clashes
 from hierpool.errors import ConfigError
 from hierpool.simulate import DEFAULT_COLUMNS
 
@@ -137,6 +139,16 @@ def cleaning_options(config: dict, dataset: str) -> dict:
     return merged
 
 
+FILE_FORMAT = ("sep", "encoding", "decimal", "thousands")
+
+
+def file_format(config: dict, dataset: str) -> dict:
+    """How a dataset's CSV is written: separator, encoding, decimal mark, thousands separator."""
+    entry = config["datasets"][dataset]
+    defaults = {"sep": ",", "encoding": "utf-8", "decimal": ".", "thousands": None}  # as in the schema
+    return {key: entry.get(key, defaults[key]) for key in FILE_FORMAT}
+
+
 def sampler_settings(config: dict, dataset: str) -> dict:
     return {**config.get("sampler", {}), **config["datasets"][dataset].get("sampler", {})}
 
@@ -183,6 +195,16 @@ def check_config(config: dict) -> None:
         for model in dataset_models(config, dataset):
             model_spec(config, dataset, model)
         entry = config["datasets"][dataset]
+        clash = mapped_column_clashes(dataset_columns(config, dataset), cleaning_options(config, dataset)["covariates"])
+        if clash:
+            raise ConfigError(f"datasets.{dataset}.columns: {clash}. Map each role to its own column.")
+        fmt = file_format(config, dataset)
+        if fmt["thousands"] is not None and fmt["thousands"] in (fmt["decimal"], fmt["sep"]):
+            raise ConfigError(f"datasets.{dataset}: `thousands` ({fmt['thousands']!r}) must differ from `decimal` and `sep`.")
+        try:
+            codecs.lookup(fmt["encoding"])
+        except LookupError:
+            raise ConfigError(f"datasets.{dataset}.encoding: {fmt['encoding']!r} is not a known encoding (try utf-8, cp1252, latin-1).") from None
         if "path" in entry and not Path(entry["path"]).is_file():
             raise ConfigError(
                 f"datasets.{dataset}.path: {entry['path']!r} does not exist (relative paths start at the "

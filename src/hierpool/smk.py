@@ -39,7 +39,11 @@ def run_logged(snakemake, main: Callable[[object], None]) -> None:
                 main(snakemake)
             except USER_ERRORS as err:
                 print(f"ERROR: {err}", file=handle)
-                print(f"\nERROR ({snakemake.rule}, {dict(snakemake.wildcards)}): {err}\n", file=console)
+                details = getattr(err, "details", "")
+                if details:
+                    print(f"\nDetails:\n{details}", file=handle)
+                more = f" (full listing in {log_path})" if details and log_path else ""
+                print(f"\nERROR ({snakemake.rule}, {dict(snakemake.wildcards)}): {err}{more}\n", file=console)
                 sys.exit(1)
             except Exception:
                 traceback.print_exc(file=handle)

@@ -9,6 +9,7 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
 from hierpool import config as hpconfig  # noqa: E402
+from hierpool.clean import file_sha256  # noqa: E402
 from hierpool.errors import ConfigError  # noqa: E402
 
 # `--config key='{a: 1}'` gives nested values as text: convert them by the schema's types first.
@@ -49,14 +50,20 @@ def raw_data(wildcards):
 
 def dataset_params(wildcards):
     """Everything about a dataset that its data jobs depend on (a change reruns them)."""
-    entry = config["datasets"][wildcards.dataset]
     return hpconfig.canonical(
         {
             "columns": hpconfig.dataset_columns(config, wildcards.dataset),
             "cleaning": hpconfig.cleaning_options(config, wildcards.dataset),
-            "sep": entry.get("sep", ","),
+            "format": hpconfig.file_format(config, wildcards.dataset),
         }
     )
+
+
+def raw_sha256(wildcards):
+    """The user's raw file's SHA-256: a changed content reruns cleaning even if the mtime was kept."""
+    if is_simulated(wildcards.dataset):
+        return ""  # written by the workflow itself; Snakemake tracks it
+    return file_sha256(config["datasets"][wildcards.dataset]["path"])
 
 
 def data_targets(dataset):
@@ -89,7 +96,9 @@ def report_config(dataset):
         "site_sd_prior_scale": config["site_sd_prior_scale"],
         "convergence": config["convergence"],
     }
-    used.update({k: entry[k] for k in ("simulate", "path", "sep") if k in entry})
+    used.update({k: entry[k] for k in ("simulate", "path") if k in entry})
+    if "path" in entry:
+        used["format"] = hpconfig.file_format(config, dataset)
     return hpconfig.canonical(used)
 
 

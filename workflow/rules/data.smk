@@ -29,5 +29,6 @@ rule clean:
         "../../environment.yml"
     params:
         settings=dataset_params,
+        sha256=raw_sha256,
     script:
         "../scripts/clean.py"

@@ -7,13 +7,12 @@ from hierpool.smk import run_logged
 
 def main(smk):
     settings = dict(smk.params.settings)
+    fmt, columns = dict(settings["format"]), dict(settings["columns"])
+    options = CleaningOptions.from_config({**settings["cleaning"], "decimal": fmt["decimal"], "thousands": fmt["thousands"]})
     raw_path = smk.input.raw
-    result = clean(
-        read_raw(raw_path, sep=settings["sep"]),
-        columns=dict(settings["columns"]),
-        options=CleaningOptions.from_config(dict(settings["cleaning"])),
-        source=raw_path,
-    )
+    wanted = [columns[role] for role in ("outcome", "predictor", "group")] + list(options.covariates)
+    raw = read_raw(raw_path, columns=wanted, sep=fmt["sep"], encoding=fmt["encoding"])
+    result = clean(raw, columns=columns, options=options, source=raw_path)
     result.summary["sha256"] = file_sha256(raw_path)
     result.summary["dataset"] = smk.wildcards.dataset
     write_csv(smk.output.data, result.data)
@@ -22,7 +21,9 @@ def main(smk):
     write_json(smk.output.summary, result.summary)
     s = result.summary
     print(f"{raw_path}: {s['rows_in']} rows in, {s['rows_out']} kept; dropped {s['rows_dropped']}")
-    print(f"sites: {s['sites_kept']} kept of {s['sites_in']}; dropped {s['sites_dropped']}")
+    print(f"sites: {s['sites_kept']} kept of {s['sites_in']}; dropped {len(s['sites_dropped'])} (listed in {smk.output.sites})")
+    for note in s["notes"]:
+        print("NOTE:", note)
 
 
 run_logged(snakemake, main)  # noqa: F821
