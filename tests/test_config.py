@@ -223,7 +223,7 @@ def test_schema_fills_sampler_defaults(config, schema):
     assert config["sampler"]["draws"] == 2000
     assert config["sampler"]["tune"] == 1000
     assert config["sampler"]["chains"] == 4
-    assert config["sampler"]["target_accept"] == 0.99
+    assert config["sampler"]["target_accept"] == "auto"
     assert config["sampler"]["low_rank_mass_matrix"] is False
 
 

@@ -16,7 +16,7 @@ from conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"]
-HOSTILE = "<script>alert(1)</script>"
+HOSTILE = "<script>alert(1)</script> $x^$"  # markup for the HTML, maths for matplotlib
 FIGURES = ["observations_per_site", "outcome_vs_predictor", "prior_lines", "posterior_lines", "forest_intercepts",
            "forest_slopes", "ppc", "rank_plots", "icc_posterior", "vpc_curve", "shrinkage_by_n", "shrinkage_arrows"]
 SECTIONS = ["Summary", "What changed since the previous run", "Data and cleaning", "Models and priors", "Convergence diagnostics",
@@ -28,6 +28,12 @@ TINY_CONFIG = {
         "tiny": {
             "simulate": {"n_sites": 6, "site_size": {"min": 3, "max": 40}, "seed": 7},
             "columns": {"outcome": "scontrol", "predictor": "stress", "group": "site"},
+        },
+        # A balanced design (every site the same size): statistics of site size are undefined.
+        "balanced": {
+            "simulate": {"n_sites": 4, "site_size": 8, "seed": 3},
+            "columns": {"outcome": "scontrol", "predictor": "stress", "group": "site"},
+            "models": ["no_pooling", "varying_intercepts"],
         },
         "radon": {
             "path": "data/raw/radon.csv",
@@ -165,6 +171,18 @@ def test_hostile_site_label_is_escaped_in_the_report(workdir):
     assert HOSTILE not in html
     assert "<script>alert" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html or "&#60;script&#62;alert(1)&#60;/script&#62;" in html
+    assert (workdir / "results/radon/figures/forest_intercepts.png").stat().st_size > 5_000  # `$` drawn literally
+
+
+def test_balanced_design_reports_an_undefined_rank_correlation_in_words(workdir):
+    summary = json.loads((workdir / "results/balanced/shrinkage/shrinkage_summary.json").read_text())
+    assert summary["spearman_n_vs_abs_shift"] is None
+    cleaning = json.loads((workdir / "results/balanced/data/cleaning_summary.json").read_text())
+    assert set(cleaning["site_counts"].values()) == {8}
+    html = report_text(workdir, "balanced")
+    assert "undefined here (every site has the same number of observations" in html
+    for section in ("Summary", "Shrinkage", "Variance partition"):
+        assert section in html
 
 
 def test_second_run_has_nothing_to_do(workdir):

@@ -6,6 +6,7 @@ import json
 import re
 
 import pandas as pd
+import pytest
 
 from hierpool import report as rp
 from hierpool.render import inject_parameters, read_qmd
@@ -71,3 +72,14 @@ def test_qmd_is_read_without_quarto_and_parameters_are_injected_after_their_cell
 
 def test_git_commit_outside_a_checkout_says_so(tmp_path):
     assert rp.git_commit(tmp_path).startswith("unknown")
+
+
+@pytest.mark.parametrize("value, spec, shown", [(None, ".2f", "undefined"), (float("nan"), ".2f", "undefined"),
+                                                (float("inf"), ".1f", "undefined"), (0.1234, ".2f", "0.12"), (3, "+d", "+3"),
+                                                (-0.5, "+.3f", "-0.500")])
+def test_num_formats_numbers_and_names_undefined_statistics(value, spec, shown):
+    assert rp.num(value, spec) == shown
+
+
+def test_fmt_interval_with_undefined_bounds():
+    assert rp.fmt_interval(0.5, None, float("nan")) == "0.50 (95% HDI undefined to undefined)"

@@ -79,6 +79,7 @@ def run(args) -> pd.DataFrame:
         for key in ("draws", "tune", "chains", "target_accept"):
             if getattr(args, key) is not None:
                 sampler[key] = getattr(args, key)
+        sampler = hpconfig.resolve_target_accept(sampler, data[columns["group"]].nunique())
         for model_name in hpconfig.dataset_models(config, base):
             spec = {**config["models"][model_name], "name": model_name}
             spec["formula"] = hpconfig.render_formula(spec["formula"], columns, model_name)

@@ -44,8 +44,29 @@ def table_html(frame: pd.DataFrame, floatfmt: str = "{:.3g}", index: bool = Fals
     return frame.to_html(index=index, escape=True, formatters=formatters, border=0, classes="table", na_rep="")
 
 
+UNDEFINED = "undefined"
+
+
+def num(value, spec: str = ".2f", undefined: str = UNDEFINED) -> str:
+    """``format(value, spec)``, or ``undefined`` for a statistic that has no value (None, NaN, inf).
+
+    Every number the report prints goes through here: a JSON ``null`` (e.g. a rank correlation
+    when every site has the same size) must read as a word, not crash the report.
+    """
+    if value is None or isinstance(value, str):
+        return undefined if value is None else value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return undefined
+    if not np.isfinite(number):
+        return undefined
+    return format(int(value) if spec.endswith("d") else number, spec)
+
+
 def fmt_interval(mean: float, low: float, high: float, digits: int = 2) -> str:
-    return f"{mean:.{digits}f} (95% HDI {low:.{digits}f} to {high:.{digits}f})"
+    spec = f".{digits}f"
+    return f"{num(mean, spec)} (95% HDI {num(low, spec)} to {num(high, spec)})"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from hierpool.smk import run_logged
 
 def main(smk):
     from hierpool.clean import load_clean
+    from hierpool.config import resolve_target_accept
     from hierpool.diagnostics import fit_diagnostics
     from hierpool.fit import fit, save
     from hierpool.io import write_json
@@ -16,7 +17,9 @@ def main(smk):
     print(model)
     for note in model.hierpool_notes:
         print("NOTE:", note)
-    idata = fit(model, dict(smk.params.sampler), cores=smk.threads)
+    sampler = resolve_target_accept(dict(smk.params.sampler), data[smk.params.columns["group"]].nunique())
+    print(f"target_accept: {sampler['target_accept']} (configured: {smk.params.sampler['target_accept']})")
+    idata = fit(model, sampler, cores=smk.threads)
     diag = fit_diagnostics(idata)
     save(idata, smk.output.fit)
     write_json(smk.output.priors, {"model": spec["name"], "formula": spec["formula"], "family": spec["family"], "priors": priors_used(model), "notes": model.hierpool_notes})
