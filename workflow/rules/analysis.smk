@@ -30,7 +30,7 @@ rule variance_partition:
     conda:
         "../../environment.yml"
     resources:
-        mem_mb=2000,
+        mem_mb=fits_mem_mb(2000),
         runtime=20,
     params:
         models=lambda w: analysis_params(w)["models"],
@@ -58,7 +58,7 @@ rule shrinkage:
     conda:
         "../../environment.yml"
     resources:
-        mem_mb=2000,
+        mem_mb=fits_mem_mb(2000),
         runtime=20,
     params:
         models=lambda w: analysis_params(w)["models"],
@@ -86,7 +86,7 @@ rule recovery:
     conda:
         "../../environment.yml"
     resources:
-        mem_mb=2000,
+        mem_mb=fits_mem_mb(2000),
         runtime=20,
     params:
         models=lambda w: analysis_params(w)["models"],
@@ -116,7 +116,7 @@ rule figures:
     conda:
         "../../environment.yml"
     resources:
-        mem_mb=2000,
+        mem_mb=fits_mem_mb(2000),
         runtime=30,
     params:
         models=lambda w: analysis_params(w)["models"],

@@ -9,6 +9,7 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
 from hierpool import config as hpconfig  # noqa: E402
+from hierpool import resources as hpresources  # noqa: E402
 from hierpool.clean import file_sha256  # noqa: E402
 from hierpool.errors import ConfigError  # noqa: E402
 
@@ -35,6 +36,33 @@ MODELS = list(config["models"])
 wildcard_constraints:
     dataset="|".join(DATASETS),
     model="|".join(MODELS),
+
+
+def fit_mem_mb(wildcards, input, attempt):
+    """A fit's memory from its rows, posterior draws and varying effects (hierpool.resources)."""
+    return hpresources.fit_mem_mb(
+        hpresources.count_rows(input.data),
+        hpconfig.model_spec(config, wildcards.dataset, wildcards.model)["formula"],
+        hpconfig.sampler_settings(config, wildcards.dataset),
+        attempt,
+    )
+
+
+def fit_runtime(wildcards, input, threads, attempt):
+    """A fit's time limit (minutes) from its rows, iterations and chains per thread."""
+    return hpresources.fit_runtime_min(
+        hpresources.count_rows(input.data),
+        hpconfig.sampler_settings(config, wildcards.dataset),
+        threads,
+        attempt,
+    )
+
+
+def fits_mem_mb(floor_mb):
+    """Memory of a job that loads the saved fits: a multiple of their size on disk, at least floor_mb."""
+    return lambda wildcards, input, attempt: hpresources.from_input_size_mb(
+        hpresources.size_mb(input), floor_mb, attempt=attempt
+    )
 
 
 def is_simulated(dataset):

@@ -1,3 +1,8 @@
+# Simulating a dataset takes a second: it runs in the Snakemake process, not as a cluster job.
+localrules:
+    simulate,
+
+
 rule simulate:
     output:
         data="results/{dataset}/data/simulated.csv",
@@ -27,6 +32,11 @@ rule clean:
         "logs/{dataset}/clean.log",
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=lambda w, input: hpresources.from_input_size_mb(
+            hpresources.size_mb(input), 1000, factor=20
+        ),
+        runtime=10,
     params:
         settings=dataset_params,
         sha256=raw_sha256,

@@ -1,3 +1,8 @@
+# Tiny jobs (reading a few JSON files) run in the Snakemake process, not as cluster jobs.
+localrules:
+    diagnostics,
+
+
 rule fit:
     input:
         data="results/{dataset}/data/clean.csv",
@@ -13,8 +18,8 @@ rule fit:
         "../../environment.yml"
     threads: lambda w: hpconfig.sampler_settings(config, w.dataset)["chains"]
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=fit_mem_mb,
+        runtime=fit_runtime,
     params:
         spec=lambda w: hpconfig.canonical(
             hpconfig.model_spec(config, w.dataset, w.model)
@@ -69,7 +74,7 @@ rule compare:
     conda:
         "../../environment.yml"
     resources:
-        mem_mb=4000,
+        mem_mb=fits_mem_mb(4000),
         runtime=30,
     params:
         models=lambda w: hpconfig.dataset_models(config, w.dataset),

@@ -1,3 +1,10 @@
+# The headline numbers and the report assembly read small files: they run in the Snakemake
+# process (on a cluster: the login node), not as cluster jobs.
+localrules:
+    headline,
+    report,
+
+
 rule headline:
     input:
         cleaning="results/{dataset}/data/cleaning_summary.json",
@@ -8,13 +15,14 @@ rule headline:
         headline="results/{dataset}/report/headline.json",
         changes="results/{dataset}/report/changes.json",
         config="results/{dataset}/report/config_used.json",
+        # appended to, never replaced: update() keeps it (and restores it if the job fails)
+        history=update("results/{dataset}/history/headlines.jsonl"),
     log:
         "logs/{dataset}/headline.log",
     conda:
         "../../environment.yml"
     params:
         used=lambda w: report_config(w.dataset),
-        history=lambda w: f"results/{w.dataset}/history/headlines.jsonl",
     script:
         "../scripts/headline.py"
 

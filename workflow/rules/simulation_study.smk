@@ -26,6 +26,14 @@ SIMSTUDY_DIR = "results/simulation_study"
 SIMSTUDY_TABLES = ["replicates", "sites", "mse", "mse_by_size", "coverage", "tau"]
 
 
+# The findings (a few small tables) and the report assembly run in the Snakemake process
+# (on a cluster: the login node); the replicates fan out as cluster jobs.
+localrules:
+    simulation_study,
+    simstudy_findings,
+    simstudy_report,
+
+
 rule simulation_study:
     input:
         f"{SIMSTUDY_DIR}/report.html",

@@ -12,7 +12,7 @@ def main(smk):
     dataset = smk.wildcards.dataset
     outputs = rp.DatasetOutputs(Path(smk.input.cleaning).parents[1])
     current = rp.headline(outputs, dataset)
-    history = Path(smk.params.history)  # kept outside Snakemake's outputs, so reruns do not delete it
+    history = Path(smk.output.history)  # an update() output: Snakemake keeps the previous runs' lines
     previous = rp.previous_headline(history, current)
     write_json(smk.output.headline, current)
     write_json(smk.output.changes, rp.changes(previous, current))
