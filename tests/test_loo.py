@@ -168,3 +168,18 @@ def test_chunked_posterior_predictive_has_every_row_and_known_sites(slopes_fit):
     assert chunked.shape == whole.shape
     sd = whole.std(("chain", "draw")).values
     assert np.all(np.abs(chunked.mean(("chain", "draw")).values - whole.mean(("chain", "draw")).values) < 4 * sd)
+
+
+@pytest.mark.parametrize("u_dims", [("chain", "draw", "__variables__"), ("chain", "draw", "y_dim", "__variables__")])
+def test_scipy_product_equals_xarray_sparse_dot(u_dims):
+    import scipy.sparse
+    import sparse
+    import xarray as xr
+
+    z = scipy.sparse.random(9, 4, density=0.4, format="csr", random_state=1)
+    z = xr.DataArray(sparse.COO.from_scipy_sparse(z), dims=("__obs__", "__variables__"))
+    u = xr.DataArray(np.random.default_rng(2).normal(size=(2, 3, 5, 4)[: len(u_dims) - 1] + (4,)), dims=u_dims)
+    want = xr.dot(z, u).as_numpy()
+    got = loo._sparse_times_dense(z, u)
+    assert got.dims == want.dims
+    np.testing.assert_allclose(got.values, want.values, rtol=0, atol=1e-12)

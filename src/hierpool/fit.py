@@ -59,7 +59,7 @@ def add_log_likelihood(model: bmb.Model, idata: az.InferenceData, sampler: dict)
     post = idata.posterior
     n_values = post.sizes["chain"] * post.sizes["draw"] * len(model.data)
     keep = keeps_log_likelihood(sampler.get("keep_log_likelihood", "auto"), n_values)
-    result, log_lik = chunked_loo(model, post, float(sampler.get("chunk_mb", 256)), keep=keep)
+    result, log_lik = chunked_loo(model, post, float(sampler.get("chunk_mb", 64)), keep=keep)
     if log_lik is not None:
         idata.add_groups(log_likelihood=log_lik)
     return result
@@ -87,7 +87,7 @@ def thinned_draws(n_chains: int, n_draws: int, total: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_draws - 1, per_chain).round().astype(int))
 
 
-def add_posterior_predictive(model: bmb.Model, idata: az.InferenceData, total_draws: int, seed: int, chunk_mb: float = 256) -> None:
+def add_posterior_predictive(model: bmb.Model, idata: az.InferenceData, total_draws: int, seed: int, chunk_mb: float = 64) -> None:
     """Posterior predictive draws for a thinned subset of the posterior (enough for checks, small on disk)."""
     post = idata.posterior
     keep = thinned_draws(post.sizes["chain"], post.sizes["draw"], total_draws)
@@ -118,7 +118,7 @@ def fit(model: bmb.Model, sampler: dict, cores: int = 1) -> tuple[az.InferenceDa
     start = time.perf_counter()
     loo = add_log_likelihood(model, idata, sampler)
     loo_wall = time.perf_counter() - start
-    add_posterior_predictive(model, idata, int(sampler.get("posterior_predictive_draws", 500)), seed + 1, float(sampler.get("chunk_mb", 256)))
+    add_posterior_predictive(model, idata, int(sampler.get("posterior_predictive_draws", 500)), seed + 1, float(sampler.get("chunk_mb", 64)))
     drop_per_observation(idata)
     add_prior(model, idata, int(sampler.get("prior_predictive_draws", 200)), seed + 2)
     idata.posterior.attrs.update(

@@ -5,16 +5,25 @@ model on one chunk of rows at a time (``data=`` a slice of the model's own data 
 levels keep the fit's coding even where a chunk lacks some sites), and PSIS-LOO, which is
 per observation, is computed per chunk and assembled into one ``az.ELPDData`` equal to
 ``az.loo(idata, pointwise=True)`` on the full matrix.
+
+Bambi multiplies the group-specific design matrix by the draws with ``pydata/sparse``'s einsum,
+which needs about 30 times the memory of its result (and is slow); while chunking,
+:func:`scipy_sparse_dot` swaps in the same product done by SciPy (memory: the result only).
+Bambi's ``pm.logp(...).eval()`` leaves reference cycles holding several chunk-sized arrays, so
+every chunk ends with ``gc.collect()``. Peak memory is about 12 times one chunk's array.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import warnings
 from collections.abc import Iterator
 
 import arviz as az
 import bambi as bmb
 import numpy as np
+import sparse
 import xarray as xr
 
 OBS = "__obs__"
@@ -29,6 +38,40 @@ def chunk_size(n_samples: int, budget_mb: float) -> int:
 
 def row_chunks(n_rows: int, size: int) -> list[slice]:
     return [slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
+
+
+def _sparse_times_dense(z: xr.DataArray, u: xr.DataArray) -> xr.DataArray:
+    """``xr.dot(z, u)`` for a 2-D ``sparse.COO`` ``z``, by SciPy's CSR product (same dims and order)."""
+    row_dim, col_dim = z.dims
+    rest = [d for d in u.dims if d != col_dim]
+    dense = u.transpose(col_dim, *rest).values
+    product = z.data.tocsr() @ dense.reshape(dense.shape[0], -1)
+    return xr.DataArray(product.reshape(z.shape[0], *dense.shape[1:]), dims=(row_dim, *rest))
+
+
+class _XarrayWithScipyDot:
+    """xarray, except that ``dot`` of a sparse matrix and dense draws goes through SciPy."""
+
+    def __getattr__(self, name):
+        return getattr(xr, name)
+
+    @staticmethod
+    def dot(*arrays, **kwargs):
+        if len(arrays) == 2 and not kwargs and isinstance(arrays[0].data, sparse.COO) and arrays[0].ndim == 2 and not isinstance(arrays[1].data, sparse.COO):
+            return _sparse_times_dense(*arrays)
+        return xr.dot(*arrays, **kwargs)
+
+
+@contextlib.contextmanager
+def scipy_sparse_dot():
+    """Within the block, Bambi's group-specific predictions use :func:`_sparse_times_dense`."""
+    import bambi.model_components as components
+
+    original, components.xr = components.xr, _XarrayWithScipyDot()
+    try:
+        yield
+    finally:
+        components.xr = original
 
 
 def _posterior_only(posterior: xr.Dataset) -> az.InferenceData:
@@ -48,7 +91,10 @@ def log_likelihood_chunks(model: bmb.Model, posterior: xr.Dataset, size: int) ->
     Works for any Bambi family: it is Bambi's own ``compute_log_likelihood`` evaluated on the chunk.
     """
     for rows in row_chunks(len(model.data), size):
-        part = model.compute_log_likelihood(_posterior_only(posterior), data=_whole(model, rows), inplace=False)
+        part = _posterior_only(posterior)  # in place on a throw-away: inplace=False would deep-copy the posterior
+        with scipy_sparse_dot():
+            model.compute_log_likelihood(part, data=_whole(model, rows), inplace=True)
+        gc.collect()
         yield rows, part.log_likelihood.assign_coords({OBS: np.arange(rows.start, rows.stop)})
 
 
@@ -92,7 +138,7 @@ def assemble_loo(parts: list[az.ELPDData]) -> az.ELPDData:
     return az.ELPDData(data=[values[k] for k in ELPD_INDEX], index=ELPD_INDEX)
 
 
-def chunked_loo(model: bmb.Model, posterior: xr.Dataset, budget_mb: float = 256, keep: bool = False) -> tuple[az.ELPDData, xr.Dataset | None]:
+def chunked_loo(model: bmb.Model, posterior: xr.Dataset, budget_mb: float = 64, keep: bool = False) -> tuple[az.ELPDData, xr.Dataset | None]:
     """PSIS-LOO from the log-likelihood computed chunk by chunk; the full log-likelihood too when ``keep``.
 
     Parameters
@@ -124,7 +170,7 @@ def chunked_loo(model: bmb.Model, posterior: xr.Dataset, budget_mb: float = 256,
     return assemble_loo(parts), full
 
 
-def posterior_predictive_chunked(model: bmb.Model, posterior: xr.Dataset, seed: int, budget_mb: float = 256) -> xr.Dataset:
+def posterior_predictive_chunked(model: bmb.Model, posterior: xr.Dataset, seed: int, budget_mb: float = 64) -> xr.Dataset:
     """Posterior predictive draws, chunk by chunk of rows (one seed per chunk; one chunk = Bambi's own call)."""
     size = chunk_size(posterior.sizes["chain"] * posterior.sizes["draw"], budget_mb)
     chunks = row_chunks(len(model.data), size)
@@ -132,7 +178,9 @@ def posterior_predictive_chunked(model: bmb.Model, posterior: xr.Dataset, seed: 
     for i, rows in enumerate(chunks):
         chunk_seed = seed if len(chunks) == 1 else int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
         part = _posterior_only(posterior)
-        model.predict(part, kind="response", data=_whole(model, rows), inplace=True, random_seed=chunk_seed)
+        with scipy_sparse_dot():
+            model.predict(part, kind="response", data=_whole(model, rows), inplace=True, random_seed=chunk_seed)
+        gc.collect()
         out.append(part.posterior_predictive.assign_coords({OBS: np.arange(rows.start, rows.stop)}))
     return out[0] if len(out) == 1 else xr.concat(out, dim=OBS, combine_attrs="override")
 
