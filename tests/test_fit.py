@@ -27,7 +27,7 @@ def tiny_model():
 @pytest.fixture(scope="module")
 def tiny_fit(tmp_path_factory):
     model, data = tiny_model()
-    idata = fit(model, SAMPLER, cores=1)
+    idata, _ = fit(model, SAMPLER, cores=1)
     path = tmp_path_factory.mktemp("fit") / "vi.nc"
     save(idata, path)
     return az.from_netcdf(path), data
@@ -66,7 +66,7 @@ def test_thinned_draws_spread_over_the_chain():
 def test_same_seed_gives_the_same_posterior(tiny_fit):
     first, _ = tiny_fit
     model, _ = tiny_model()
-    again = fit(model, SAMPLER, cores=1)
+    again, _ = fit(model, SAMPLER, cores=1)
     for name in ("Intercept", "x", "1|g_sigma", "sigma"):
         np.testing.assert_allclose(first.posterior[name].values, again.posterior[name].values, rtol=1e-6)
 
@@ -108,7 +108,8 @@ def assert_default_fit_converges(raw: pd.DataFrame, formula: str, config: dict) 
     data = clean(raw, {"outcome": "scontrol", "predictor": "stress", "group": "site"}).data
     model = build_model({"name": "m", "formula": formula}, data, config["site_sd_prior_scale"])
     sampler = resolve_target_accept({**config["sampler"], "prior_predictive_draws": 10, "posterior_predictive_draws": 10}, 5)
-    diag = fit_diagnostics(fit(model, sampler, cores=2))
+    idata, _ = fit(model, sampler, cores=2)
+    diag = fit_diagnostics(idata)
     assert diag["divergences"] == 0
     assert judge(diag, ConvergencePolicy.from_config(config["convergence"])) == []
 

@@ -1,9 +1,10 @@
-"""Fit a Bambi model and save a lean, complete InferenceData.
+"""Fit a Bambi model and save a lean, complete InferenceData, plus its PSIS-LOO.
 
 Every fit carries what later stages need and nothing per-observation in the posterior:
-posterior, sample_stats, observed_data, pointwise log-likelihood (computed after sampling,
-because nutpie ignores ``idata_kwargs``), a thinned set of posterior predictive draws and
-prior / prior predictive draws for the prior check.
+posterior, sample_stats, observed_data, a thinned set of posterior predictive draws, prior /
+prior predictive draws for the prior check and, where it is small (or asked for), the pointwise
+log-likelihood. The log-likelihood and the predictive draws are computed after sampling in
+chunks of observations (``hierpool.loo``), and PSIS-LOO with them, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import arviz as az
 import bambi as bmb
 import numpy as np
 
+from hierpool.loo import chunked_loo, posterior_predictive_chunked
+
 _log = logging.getLogger(__name__)
 
 PER_OBSERVATION_VARS = ("mu",)
+KEEP_LOG_LIKELIHOOD_MAX = 20_000_000  # chains × draws × observations kept under "auto" (80 MB in float32)
 
 
 def sample(model: bmb.Model, sampler: dict, cores: int = 1) -> az.InferenceData:
@@ -34,9 +38,7 @@ def sample(model: bmb.Model, sampler: dict, cores: int = 1) -> az.InferenceData:
         progressbar=False,
         inference_method=backend,
     )
-    if backend == "pymc":
-        kwargs["idata_kwargs"] = {"log_likelihood": True}
-    elif sampler.get("low_rank_mass_matrix", False):
+    if backend != "pymc" and sampler.get("low_rank_mass_matrix", False):
         # Learns correlations (e.g. intercept vs site offsets) that a diagonal mass matrix cannot;
         # it helped on 20 sites but broke chains on 5 sites (docs/performance.md), so it is opt-in.
         kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
@@ -45,9 +47,22 @@ def sample(model: bmb.Model, sampler: dict, cores: int = 1) -> az.InferenceData:
         return model.fit(**kwargs)
 
 
-def add_log_likelihood(model: bmb.Model, idata: az.InferenceData) -> None:
-    if "log_likelihood" not in idata.groups():
-        model.compute_log_likelihood(idata, inplace=True)
+def keeps_log_likelihood(setting: str, n_values: int) -> bool:
+    """``always``, ``never``, or (``auto``) only below :data:`KEEP_LOG_LIKELIHOOD_MAX` values."""
+    if setting not in ("auto", "always", "never"):
+        raise ValueError(f"sampler.keep_log_likelihood must be auto, always or never, not {setting!r}")
+    return setting == "always" or (setting == "auto" and n_values < KEEP_LOG_LIKELIHOOD_MAX)
+
+
+def add_log_likelihood(model: bmb.Model, idata: az.InferenceData, sampler: dict) -> az.ELPDData:
+    """PSIS-LOO from the log-likelihood computed in chunks; the full group is added only if kept."""
+    post = idata.posterior
+    n_values = post.sizes["chain"] * post.sizes["draw"] * len(model.data)
+    keep = keeps_log_likelihood(sampler.get("keep_log_likelihood", "auto"), n_values)
+    result, log_lik = chunked_loo(model, post, float(sampler.get("chunk_mb", 64)), keep=keep)
+    if log_lik is not None:
+        idata.add_groups(log_likelihood=log_lik)
+    return result
 
 
 def drop_warmup(idata: az.InferenceData) -> None:
@@ -72,13 +87,11 @@ def thinned_draws(n_chains: int, n_draws: int, total: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_draws - 1, per_chain).round().astype(int))
 
 
-def add_posterior_predictive(model: bmb.Model, idata: az.InferenceData, total_draws: int, seed: int) -> None:
+def add_posterior_predictive(model: bmb.Model, idata: az.InferenceData, total_draws: int, seed: int, chunk_mb: float = 64) -> None:
     """Posterior predictive draws for a thinned subset of the posterior (enough for checks, small on disk)."""
     post = idata.posterior
     keep = thinned_draws(post.sizes["chain"], post.sizes["draw"], total_draws)
-    subset = az.InferenceData(posterior=post.isel(draw=keep))
-    model.predict(subset, kind="response", inplace=True, random_seed=seed)
-    idata.add_groups(posterior_predictive=subset.posterior_predictive)
+    idata.add_groups(posterior_predictive=posterior_predictive_chunked(model, post.isel(draw=keep), seed, chunk_mb))
 
 
 def add_prior(model: bmb.Model, idata: az.InferenceData, draws: int, seed: int) -> None:
@@ -87,16 +100,25 @@ def add_prior(model: bmb.Model, idata: az.InferenceData, draws: int, seed: int) 
     drop_per_observation(idata, "prior")
 
 
-def fit(model: bmb.Model, sampler: dict, cores: int = 1) -> az.InferenceData:
-    """Sample, then add log-likelihood, posterior predictive and prior draws; record timings in attrs."""
+def fit(model: bmb.Model, sampler: dict, cores: int = 1) -> tuple[az.InferenceData, az.ELPDData]:
+    """Sample, compute PSIS-LOO, add posterior predictive and prior draws; record timings in attrs.
+
+    Returns
+    -------
+    (az.InferenceData, az.ELPDData)
+        The fit (with the log-likelihood group only where ``keep_log_likelihood`` keeps it) and
+        its pointwise PSIS-LOO, equal to ``az.loo(fit_with_full_log_likelihood, pointwise=True)``.
+    """
     seed = int(sampler["seed"])
     start = time.perf_counter()
     idata = sample(model, sampler, cores=cores)
     sampling_wall = time.perf_counter() - start
     drop_warmup(idata)
     drop_per_observation(idata)
-    add_log_likelihood(model, idata)
-    add_posterior_predictive(model, idata, int(sampler.get("posterior_predictive_draws", 500)), seed + 1)
+    start = time.perf_counter()
+    loo = add_log_likelihood(model, idata, sampler)
+    loo_wall = time.perf_counter() - start
+    add_posterior_predictive(model, idata, int(sampler.get("posterior_predictive_draws", 500)), seed + 1, float(sampler.get("chunk_mb", 64)))
     drop_per_observation(idata)
     add_prior(model, idata, int(sampler.get("prior_predictive_draws", 200)), seed + 2)
     idata.posterior.attrs.update(
@@ -107,8 +129,8 @@ def fit(model: bmb.Model, sampler: dict, cores: int = 1) -> az.InferenceData:
             "hierpool_seed": seed,
         }
     )
-    _log.info("sampled in %.1f s (compile included) with %s", sampling_wall, sampler.get("backend"))
-    return idata
+    _log.info("sampled in %.1f s (compile included) with %s; log-likelihood and LOO in %.1f s", sampling_wall, sampler.get("backend"), loo_wall)
+    return idata, loo
 
 
 LARGE_GROUPS = ("log_likelihood", "posterior_predictive", "prior_predictive")

@@ -8,6 +8,7 @@ rule fit:
         data="results/{dataset}/data/clean.csv",
     output:
         fit="results/{dataset}/fits/{model}.nc",
+        loo="results/{dataset}/fits/{model}.loo.nc",
         priors="results/{dataset}/fits/{model}_priors.json",
         diagnostics="results/{dataset}/fits/{model}_diagnostics.json",
     log:
@@ -58,8 +59,8 @@ rule diagnostics:
 rule compare:
     input:
         data="results/{dataset}/data/clean.csv",
-        fits=lambda w: expand(
-            "results/{{dataset}}/fits/{model}.nc",
+        loos=lambda w: expand(
+            "results/{{dataset}}/fits/{model}.loo.nc",
             model=hpconfig.dataset_models(config, w.dataset),
         ),
     output:

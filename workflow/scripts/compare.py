@@ -1,23 +1,22 @@
-"""Snakemake glue: PSIS-LOO per model, Pareto-k diagnostics, stacking comparison table and plot."""
+"""Snakemake glue: the per-model PSIS-LOO (computed by the fit jobs), Pareto-k diagnostics, stacking comparison table and plot."""
 
 from hierpool.smk import run_logged
 
 
 def main(smk):
-    import arviz as az
     import pandas as pd
 
     from hierpool import compare as cmp
     from hierpool.clean import load_clean
     from hierpool.io import write_csv
+    from hierpool.loo import load_loo
     from hierpool.plots import loo_comparison, save_figure
 
     group = smk.params.columns["group"]
     data = load_clean(smk.input.data, group)
     loos, rows, bad = {}, [], []
-    for model, path in zip(smk.params.models, smk.input.fits):
-        idata = az.from_netcdf(path)
-        loos[model] = cmp.loo(idata)
+    for model, path in zip(smk.params.models, smk.input.loos):
+        loos[model] = load_loo(path)
         rows.append(cmp.loo_summary(model, loos[model]))
         bad.append(cmp.bad_observations(model, loos[model], data, group))
     table = cmp.compare(loos)

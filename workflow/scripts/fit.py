@@ -1,4 +1,4 @@
-"""Snakemake glue: build one configured Bambi model, fit it, save InferenceData, priors and diagnostics."""
+"""Snakemake glue: build one configured Bambi model, fit it, save InferenceData, PSIS-LOO, priors and diagnostics."""
 
 from hierpool.smk import run_logged
 
@@ -9,6 +9,7 @@ def main(smk):
     from hierpool.diagnostics import fit_diagnostics
     from hierpool.fit import fit, save
     from hierpool.io import write_json
+    from hierpool.loo import save_loo
     from hierpool.models import build_model, priors_used
 
     spec = dict(smk.params.spec)
@@ -19,9 +20,10 @@ def main(smk):
         print("NOTE:", note)
     sampler = resolve_target_accept(dict(smk.params.sampler), data[smk.params.columns["group"]].nunique())
     print(f"target_accept: {sampler['target_accept']} (configured: {smk.params.sampler['target_accept']})")
-    idata = fit(model, sampler, cores=smk.threads)
+    idata, loo = fit(model, sampler, cores=smk.threads)
     diag = fit_diagnostics(idata)
     save(idata, smk.output.fit)
+    save_loo(loo, smk.output.loo)
     write_json(smk.output.priors, {"model": spec["name"], "formula": spec["formula"], "family": spec["family"], "priors": priors_used(model), "notes": model.hierpool_notes})
     write_json(smk.output.diagnostics, {"model": spec["name"], **diag})
     print(diag)

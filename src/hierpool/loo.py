@@ -1,0 +1,214 @@
+"""Per-observation quantities in bounded memory: log-likelihood, PSIS-LOO and predictions by row chunks.
+
+A draws × observations array is never built whole unless it is small: Bambi evaluates the
+model on one chunk of rows at a time (``data=`` a slice of the model's own data frame, so group
+levels keep the fit's coding even where a chunk lacks some sites), and PSIS-LOO, which is
+per observation, is computed per chunk and assembled into one ``az.ELPDData`` equal to
+``az.loo(idata, pointwise=True)`` on the full matrix.
+
+Bambi multiplies the group-specific design matrix by the draws with ``pydata/sparse``'s einsum,
+which needs about 30 times the memory of its result (and is slow); while chunking,
+:func:`scipy_sparse_dot` swaps in the same product done by SciPy (memory: the result only).
+Bambi's ``pm.logp(...).eval()`` leaves reference cycles holding several chunk-sized arrays, so
+every chunk ends with ``gc.collect()``. Peak memory is about 12 times one chunk's array.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import warnings
+from collections.abc import Iterator
+
+import arviz as az
+import bambi as bmb
+import numpy as np
+import sparse
+import xarray as xr
+
+OBS = "__obs__"
+SCALARS = ("elpd_loo", "se", "p_loo", "n_samples", "n_data_points", "warning", "scale", "good_k")
+ELPD_INDEX = ["elpd_loo", "se", "p_loo", "n_samples", "n_data_points", "warning", "loo_i", "pareto_k", "scale", "good_k"]
+
+
+def chunk_size(n_samples: int, budget_mb: float) -> int:
+    """Rows per chunk so that one float64 array of ``n_samples`` × rows fits in ``budget_mb`` MiB."""
+    return max(1, int(budget_mb * 2**20 // (8 * max(1, n_samples))))
+
+
+def row_chunks(n_rows: int, size: int) -> list[slice]:
+    return [slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
+
+
+def _sparse_times_dense(z: xr.DataArray, u: xr.DataArray) -> xr.DataArray:
+    """``xr.dot(z, u)`` for a 2-D ``sparse.COO`` ``z``, by SciPy's CSR product (same dims and order)."""
+    row_dim, col_dim = z.dims
+    rest = [d for d in u.dims if d != col_dim]
+    dense = u.transpose(col_dim, *rest).values
+    product = z.data.tocsr() @ dense.reshape(dense.shape[0], -1)
+    return xr.DataArray(product.reshape(z.shape[0], *dense.shape[1:]), dims=(row_dim, *rest))
+
+
+class _XarrayWithScipyDot:
+    """xarray, except that ``dot`` of a sparse matrix and dense draws goes through SciPy."""
+
+    def __getattr__(self, name):
+        return getattr(xr, name)
+
+    @staticmethod
+    def dot(*arrays, **kwargs):
+        if len(arrays) == 2 and not kwargs and isinstance(arrays[0].data, sparse.COO) and arrays[0].ndim == 2 and not isinstance(arrays[1].data, sparse.COO):
+            return _sparse_times_dense(*arrays)
+        return xr.dot(*arrays, **kwargs)
+
+
+@contextlib.contextmanager
+def scipy_sparse_dot():
+    """Within the block, Bambi's group-specific predictions use :func:`_sparse_times_dense`."""
+    import bambi.model_components as components
+
+    original, components.xr = components.xr, _XarrayWithScipyDot()
+    try:
+        yield
+    finally:
+        components.xr = original
+
+
+def _posterior_only(posterior: xr.Dataset) -> az.InferenceData:
+    """A throw-away InferenceData for Bambi to add ``mu`` and friends to (the caller's posterior is untouched)."""
+    return az.InferenceData(posterior=posterior.drop_dims(OBS, errors="ignore").copy(deep=False))
+
+
+def _whole(model: bmb.Model, rows: slice):
+    """``None`` (Bambi's in-sample path) when the chunk is all the data, else that slice of the data."""
+    n = len(model.data)
+    return None if rows.start == 0 and rows.stop == n else model.data.iloc[rows]
+
+
+def log_likelihood_chunks(model: bmb.Model, posterior: xr.Dataset, size: int) -> Iterator[tuple[slice, xr.Dataset]]:
+    """Yield ``(rows, log_likelihood)`` per chunk of rows: float64, dims (chain, draw, __obs__), global coords.
+
+    Works for any Bambi family: it is Bambi's own ``compute_log_likelihood`` evaluated on the chunk.
+    """
+    for rows in row_chunks(len(model.data), size):
+        part = _posterior_only(posterior)  # in place on a throw-away: inplace=False would deep-copy the posterior
+        with scipy_sparse_dot():
+            model.compute_log_likelihood(part, data=_whole(model, rows), inplace=True)
+        gc.collect()
+        yield rows, part.log_likelihood.assign_coords({OBS: np.arange(rows.start, rows.stop)})
+
+
+def relative_ess(posterior: xr.Dataset) -> float:
+    """The relative efficiency ``az.loo`` uses: mean ESS over every posterior value / number of draws."""
+    if posterior.sizes["chain"] == 1:
+        return 1.0
+    ess = az.ess(posterior, method="mean")
+    return float(np.hstack([ess[v].values.ravel() for v in ess.data_vars]).mean() / (posterior.sizes["chain"] * posterior.sizes["draw"]))
+
+
+def _chunk_loo(log_lik: xr.Dataset, reff: float) -> az.ELPDData:
+    with warnings.catch_warnings():  # per-chunk warnings are judged once, on the whole set
+        warnings.simplefilter("ignore")
+        return az.loo(az.InferenceData(log_likelihood=log_lik), pointwise=True, reff=reff)
+
+
+def assemble_loo(parts: list[az.ELPDData]) -> az.ELPDData:
+    """One ``ELPDData`` from per-chunk LOO results (in row order), as ``az.loo`` computes it on all rows."""
+    loo_i = xr.concat([p.loo_i for p in parts], dim=OBS)
+    pareto_k = xr.concat([p.pareto_k for p in parts], dim=OBS)
+    first = parts[0]
+    n = int(loo_i.size)
+    elpd = float(loo_i.values.sum())
+    scale_value = {"log": 1, "negative_log": -1, "deviance": -2}[first["scale"]]
+    lppd = sum(p.p_loo + p.elpd_loo / scale_value for p in parts)
+    values = {
+        "elpd_loo": elpd,
+        "se": float((n * np.var(loo_i.values)) ** 0.5),
+        "p_loo": float(lppd - elpd / scale_value),
+        "n_samples": first.n_samples,
+        "n_data_points": n,
+        "warning": bool(np.any(pareto_k.values > first.good_k)),
+        "loo_i": loo_i,
+        "pareto_k": pareto_k,
+        "scale": first["scale"],
+        "good_k": first.good_k,
+    }
+    if values["warning"]:
+        warnings.warn(f"Estimated shape parameter of Pareto distribution is greater than {first.good_k:.2f} for one or more samples.")
+    return az.ELPDData(data=[values[k] for k in ELPD_INDEX], index=ELPD_INDEX)
+
+
+def chunked_loo(model: bmb.Model, posterior: xr.Dataset, budget_mb: float = 64, keep: bool = False) -> tuple[az.ELPDData, xr.Dataset | None]:
+    """PSIS-LOO from the log-likelihood computed chunk by chunk; the full log-likelihood too when ``keep``.
+
+    Parameters
+    ----------
+    model : bambi.Model
+        The fitted model (its ``data`` is what is evaluated).
+    posterior : xarray.Dataset
+        Posterior draws, without per-observation variables.
+    budget_mb : float
+        Memory for one draws × chunk-rows float64 array, in MiB.
+    keep : bool
+        Also return the whole log-likelihood dataset (float64): only for small data.
+
+    Returns
+    -------
+    (az.ELPDData, xarray.Dataset or None)
+    """
+    reff = relative_ess(posterior)
+    size = chunk_size(posterior.sizes["chain"] * posterior.sizes["draw"], budget_mb)
+    parts, kept = [], []
+    for _, log_lik in log_likelihood_chunks(model, posterior, size):
+        parts.append(_chunk_loo(log_lik, reff))
+        if keep:
+            kept.append(log_lik)
+    full = None
+    if keep:
+        full = xr.concat(kept, dim=OBS) if len(kept) > 1 else kept[0]
+        full.attrs = kept[0].attrs
+    return assemble_loo(parts), full
+
+
+def posterior_predictive_chunked(model: bmb.Model, posterior: xr.Dataset, seed: int, budget_mb: float = 64) -> xr.Dataset:
+    """Posterior predictive draws, chunk by chunk of rows (one seed per chunk; one chunk = Bambi's own call)."""
+    size = chunk_size(posterior.sizes["chain"] * posterior.sizes["draw"], budget_mb)
+    chunks = row_chunks(len(model.data), size)
+    out = []
+    for i, rows in enumerate(chunks):
+        chunk_seed = seed if len(chunks) == 1 else int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+        part = _posterior_only(posterior)
+        with scipy_sparse_dot():
+            model.predict(part, kind="response", data=_whole(model, rows), inplace=True, random_seed=chunk_seed)
+        gc.collect()
+        out.append(part.posterior_predictive.assign_coords({OBS: np.arange(rows.start, rows.stop)}))
+    return out[0] if len(out) == 1 else xr.concat(out, dim=OBS, combine_attrs="override")
+
+
+def save_loo(result: az.ELPDData, path) -> None:
+    """Write the pointwise values (``loo_i``, ``pareto_k``) and the scalars (as attributes) to netCDF."""
+    from hierpool.io import atomic_write
+
+    attrs = {k: (int(result[k]) if k == "warning" else result[k]) for k in SCALARS}
+    ds = xr.Dataset({"loo_i": result.loo_i.reset_coords(drop=True), "pareto_k": result.pareto_k.reset_coords(drop=True)}, attrs=attrs)
+    atomic_write(path, lambda p: ds.to_netcdf(str(p)))
+
+
+def load_loo(path) -> az.ELPDData:
+    """Read what :func:`save_loo` wrote back into the ``ELPDData`` that ``az.loo`` returns."""
+    with xr.open_dataset(path) as ds:
+        ds = ds.load()
+    values = {k: ds.attrs[k] for k in SCALARS}
+    values.update(
+        n_samples=int(values["n_samples"]),
+        n_data_points=int(values["n_data_points"]),
+        warning=bool(values["warning"]),
+        scale=str(values["scale"]),
+        good_k=float(values["good_k"]),
+        elpd_loo=float(values["elpd_loo"]),
+        se=float(values["se"]),
+        p_loo=float(values["p_loo"]),
+        loo_i=ds["loo_i"],
+        pareto_k=ds["pareto_k"].rename("pareto_shape"),
+    )
+    return az.ELPDData(data=[values[k] for k in ELPD_INDEX], index=ELPD_INDEX)
