@@ -90,8 +90,8 @@ def parse_numeric(values: pd.Series, missing_values=MISSING_VALUES, decimal: str
     number_text = text.where(~missing)
     if thousands:
         number_text = number_text.str.replace(thousands, "", regex=False)
-    if decimal != ".":
-        number_text = number_text.str.replace(".", "\0", regex=False).str.replace(decimal, ".", regex=False)
+    if decimal != ".":  # a "." left in a decimal-comma file is not a number: make it unparseable first
+        number_text = number_text.str.replace(".", "?", regex=False).str.replace(decimal, ".", regex=False)
     numbers = pd.to_numeric(number_text, errors="coerce").astype(float)
     bad = ~missing & ~np.isfinite(numbers)  # text that is not a number, and inf
     return numbers.where(~bad), missing, bad
