@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from hierpool.effects import ATTRS
+
 COLS = {"outcome": "scontrol", "predictor": "stress", "group": "site"}
 
 
@@ -48,9 +50,9 @@ def _scalar(value, shape, rng, spread):
     return arr + spread * rng.standard_normal(shape)
 
 
-def posterior_dataset(family: str, sites, columns: dict = COLS, chains: int = 2, draws: int = 100, seed: int = 0,
+def posterior_dataset(role: str, sites, columns: dict = COLS, chains: int = 2, draws: int = 100, seed: int = 0,
                       spread: float = 0.0, **values) -> xr.Dataset:
-    """A posterior with Bambi's variable names and dims for one of the four model families.
+    """A posterior with Bambi's variable names and dims for one of the four ladder roles, stamped with its formula.
 
     ``values`` sets parameters by role: intercept, slope, sigma, sd_intercept, sd_slope
     (scalars, or (chains, draws) arrays) and site_intercept, site_slope (per-site arrays
@@ -75,31 +77,44 @@ def posterior_dataset(family: str, sites, columns: dict = COLS, chains: int = 2,
         return (("chain", "draw", dim), arr)
 
     data = {"sigma": scalar("sigma")}
-    if family == "no_pooling":
+    if role == "no_pooling":
         coords.update({f"{g}_dim": sites, f"{g}:{p}_dim": sites})
         data[g] = per_site("site_intercept", f"{g}_dim")
         data[f"{g}:{p}"] = per_site("site_slope", f"{g}:{p}_dim")
     else:
         data["Intercept"] = scalar("intercept")
         data[p] = scalar("slope")
-        if family in ("varying_intercepts", "varying_slopes"):
+        if role in ("varying_intercepts", "varying_slopes"):
             coords[f"{g}__factor_dim"] = sites
             data[f"1|{g}_sigma"] = scalar("sd_intercept")
             data[f"1|{g}"] = per_site("site_intercept", f"{g}__factor_dim")
-        if family == "varying_slopes":
+        if role == "varying_slopes":
             data[f"{p}|{g}_sigma"] = scalar("sd_slope")
             data[f"{p}|{g}"] = per_site("site_slope", f"{g}__factor_dim")
-    return xr.Dataset(data, coords=coords)
+    post = xr.Dataset(data, coords=coords)
+    post.attrs.update({ATTRS["formula"]: ladder_formula(role, columns), ATTRS["family"]: "gaussian", ATTRS["link"]: "identity"})
+    return post
 
 
-def make_fit(family: str, data: pd.DataFrame, columns: dict = COLS, chains: int = 2, draws: int = 100, seed: int = 0,
+def ladder_formula(role: str, columns: dict = COLS) -> str:
+    """The default config's formula for a ladder role, filled in with these columns."""
+    y, x, g = columns["outcome"], columns["predictor"], columns["group"]
+    return {
+        "complete_pooling": f"{y} ~ {x}",
+        "no_pooling": f"{y} ~ 0 + {g} + {g}:{x}",
+        "varying_intercepts": f"{y} ~ {x} + (1|{g})",
+        "varying_slopes": f"{y} ~ {x} + ({x}|{g})",
+    }[role]
+
+
+def make_fit(role: str, data: pd.DataFrame, columns: dict = COLS, chains: int = 2, draws: int = 100, seed: int = 0,
              spread: float = 0.05, predictive: bool = True, **values) -> az.InferenceData:
     """InferenceData with posterior, prior, (thinned) posterior predictive and observed data for ``data``."""
     sites = list(data[columns["group"]].cat.categories) if hasattr(data[columns["group"]], "cat") else sorted(data[columns["group"]].unique())
-    post = posterior_dataset(family, sites, columns, chains, draws, seed, spread, **values)
+    post = posterior_dataset(role, sites, columns, chains, draws, seed, spread, **values)
     groups = {"posterior": post}
     prior_values = {k: v for k, v in values.items() if np.ndim(v) <= 1}
-    groups["prior"] = posterior_dataset(family, sites, columns, 1, 40, seed + 1, 1.0, **prior_values)
+    groups["prior"] = posterior_dataset(role, sites, columns, 1, 40, seed + 1, 1.0, **prior_values)
     if predictive:
         from hierpool.effects import mu_draws
 
@@ -116,7 +131,7 @@ def make_fit(family: str, data: pd.DataFrame, columns: dict = COLS, chains: int 
 
 
 def four_fits(data: pd.DataFrame, columns: dict = COLS, **kwargs) -> dict:
-    """One fit of each family for ``data`` with plausible values (site effects from the site means)."""
+    """One fit of each ladder role for ``data`` with plausible values (site effects from the site means)."""
     y = data.groupby(data[columns["group"]].astype(str), sort=False, observed=True)[columns["outcome"]].mean()
     sites = list(data[columns["group"]].cat.categories)
     means = y.reindex(sites).to_numpy()

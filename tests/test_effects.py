@@ -9,6 +9,7 @@ from analysis_fixtures import COLS, make_data, make_fit, posterior_dataset, site
 
 from hierpool import effects as ef
 from hierpool.effects import PredictorScale
+from hierpool.roles import ROLES
 
 
 @pytest.fixture(scope="module")
@@ -23,18 +24,24 @@ def test_predictor_scale_round_trip_and_from_summary():
     np.testing.assert_allclose(scale.to_original(scale.to_model([0.3, 7.0])), [0.3, 7.0])
 
 
-@pytest.mark.parametrize("family", ef.FAMILIES)
-def test_family_is_read_from_the_variables(family, data):
-    assert ef.family(make_fit(family, data, predictive=False), COLS) == family
+@pytest.mark.parametrize("role", ROLES)
+def test_role_is_read_from_the_stamped_formula(role, data):
+    assert ef.role(make_fit(role, data, predictive=False), COLS) == role
 
 
-def test_family_works_with_other_column_names(data):
+def test_role_works_with_other_column_names(data):
     cols = {"outcome": "log_radon", "predictor": "floor", "group": "county"}
     post = posterior_dataset("varying_slopes", ["A", "B"], cols)
     assert "floor|county" in post and "1|county_sigma" in post
-    assert ef.family(post, cols) == "varying_slopes"
-    with pytest.raises(KeyError):
-        ef.family(post, COLS)  # the scontrol/stress/site names are not there
+    assert ef.role(post, cols) == "varying_slopes"
+    assert ef.role(post, COLS) == "complete_pooling"  # 'site' appears nowhere in this formula
+
+
+def test_a_fit_without_a_stamped_formula_is_refused(data):
+    post = posterior_dataset("varying_slopes", ["A", "B"])
+    post.attrs.clear()
+    with pytest.raises(KeyError, match="refit"):
+        ef.role(post, COLS)
 
 
 def test_site_lines_add_population_and_site_parts_and_convert_slope_units():
@@ -87,7 +94,7 @@ def test_site_counts():
     assert counts.loc["s2", "observed_mean"] == pytest.approx(data.loc[data["site"] == "s2", "scontrol"].mean())
 
 
-@pytest.mark.parametrize("family", ef.FAMILIES)
+@pytest.mark.parametrize("family", ROLES)
 @pytest.mark.parametrize("include_site", [True, False])
 def test_mu_draws_match_bambi_predict(family, include_site, data):
     """The linear predictor from the arrays equals Bambi's own prediction: the name mapping is right."""
@@ -114,3 +121,66 @@ def test_mu_draws_match_bambi_predict(family, include_site, data):
 def test_site_names_helper_sorts_like_labels():
     assert site_names(12)[:2] == ["s01", "s02"]
     assert list(pd.Series(site_names(3))) == ["s1", "s2", "s3"]
+
+
+@pytest.fixture(scope="module")
+def rich_data():
+    """Covariates of every kind: numeric per row (age), categorical (sex), per site (uranium), a nested class."""
+    data = make_data([6, 9, 12, 15], intercepts=[1.0, 2.0, 3.0, 4.0], seed=5)
+    rng = np.random.default_rng(9)
+    data["age"] = rng.normal(40, 10, len(data))
+    data["sex"] = rng.choice(["f", "m"], len(data))
+    data["uranium"] = data["site"].map({"s1": 0.5, "s2": 1.0, "s3": 2.0, "s4": 4.0}).astype(float)
+    data["cls"] = rng.choice(["a", "b"], len(data))
+    data["passed"] = (rng.random(len(data)) < 0.5).astype(int)
+    return data
+
+
+def _draws_from_prior(formula, data, family="gaussian"):
+    """A Bambi model and 'posterior' draws with every variable it has (its prior draws), stamped as a fit is."""
+    import arviz as az
+    import bambi as bmb
+
+    from hierpool.roles import FORMULA_NAMESPACE
+
+    model = bmb.Model(formula, data, family=family, extra_namespace=FORMULA_NAMESPACE)
+    model.build()
+    prior = model.prior_predictive(draws=8, random_seed=1).prior
+    fit = ef.stamp(az.InferenceData(posterior=prior.expand_dims("chain") if "chain" not in prior.dims else prior), formula, family)
+    return model, fit
+
+
+RICH = [
+    ("scontrol ~ stress + age + C(sex) + log(uranium) + (1|site) + (1|site:cls)", "gaussian"),
+    ("scontrol ~ 0 + site + site:stress + age", "gaussian"),
+    ("scontrol ~ stress + stress:age + (stress|site)", "gaussian"),
+    ("passed ~ stress + age + C(sex) + (1|site)", "bernoulli"),
+]
+
+
+@pytest.mark.parametrize("formula,family", RICH)
+@pytest.mark.parametrize("include_site", [True, False])
+def test_mu_draws_with_covariates_and_other_factors_match_bambi(formula, family, include_site, rich_data):
+    model, fit = _draws_from_prior(formula, rich_data, family)
+    if "0 + site" in formula and not include_site:
+        return
+    parent = model.family.likelihood.parent
+    predicted = model.predict(fit, kind="response_params", inplace=False, include_group_specific=include_site).posterior[parent].values
+    link = model.family.link[parent].link
+    np.testing.assert_allclose(ef.mu_draws(fit, rich_data, COLS, include_site=include_site), link(predicted), atol=1e-8)
+
+
+def test_site_lines_hold_covariates_at_each_sites_average(rich_data):
+    formula = "scontrol ~ stress + stress:age + log(uranium) + (stress|site)"
+    model, fit = _draws_from_prior(formula, rich_data)
+    a, b = ef.site_lines(fit, COLS, data=rich_data)
+    sites = a["site"].values.tolist()
+    means = rich_data.groupby("site", observed=True)[["age", "uranium"]].mean().loc[sites]
+    grid = pd.DataFrame({"site": pd.Categorical(np.repeat(sites, 2), categories=sites),
+                         "stress": np.tile([0.0, 1.0], len(sites)),
+                         "age": np.repeat(means["age"].to_numpy(), 2), "uranium": np.repeat(means["uranium"].to_numpy(), 2)})
+    mu = model.predict(fit, data=grid, kind="response_params", inplace=False).posterior["mu"].values
+    np.testing.assert_allclose(a.values, mu[..., 0::2], atol=1e-8)
+    np.testing.assert_allclose(b.values, mu[..., 1::2] - mu[..., 0::2], atol=1e-8)
+    with pytest.raises(ValueError, match="covariates"):
+        ef.site_lines(fit, COLS)

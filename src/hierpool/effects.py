@@ -1,9 +1,9 @@
-"""Site lines and population parameters from any of the four model families, as posterior draws.
+"""Site lines, site SDs and the linear predictor of any fitted model, as posterior draws.
 
 Bambi names parameters after the dataset's columns (group ``site``, predictor ``stress``):
 
 =====================  ==========================================  ===========================
-model family           site intercepts                             site slopes
+role (hierpool.roles)  site intercepts                             site slopes
 =====================  ==========================================  ===========================
 complete pooling       ``Intercept`` (one for all)                 ``stress`` (one for all)
 no pooling             ``site`` (dim ``site_dim``)                 ``site:stress``
@@ -13,8 +13,21 @@ varying slopes         ``Intercept`` + ``1|site``                  ``stress`` + 
 
 Every function here works from the posterior arrays (no model rebuild, no sampling) and
 returns xarray draws with dims ``(chain, draw[, site])``, so later stages never deal with
-Bambi's dimension names. The family is read from which variables exist, not from the
-model's name in the config, so a renamed model still works.
+Bambi's dimension names. A model's role is read from its formula (stored in the fit's
+attributes by the fit job, see `stamp`), not from its name in the config, so a renamed
+model still works.
+
+Covariates. Any other common term (a covariate such as ``age``, a categorical ``C(sex)``,
+a site-level predictor such as ``log(Uppm)``, an interaction ``stress:age``) is evaluated
+with the formula's own design matrix on the cleaned data and added to each site's line at
+that site's own average of the term (for a site-level predictor: the site's value; for a
+categorical covariate: the site's mix of levels), and to the population line at the
+average over all rows. Terms that interact with the predictor move the slope the same way.
+Further grouping factors (``(1|site:class)``, ``(1|rater)``) are held at zero (a typical
+member) in the site lines and included in the linear predictor of each observation.
+
+Scale. Every value here is on the model's link scale (identity for Gaussian and t,
+logit for Bernoulli and binomial, log for Poisson and negative binomial).
 
 Scales. The model sees ``x = (x_orig - center) / scale``. An *intercept* here is always
 the line's value at model ``x = 0``, i.e. at the predictor's centre (its grand mean when
@@ -31,8 +44,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from hierpool import roles
+
 SAMPLE_DIMS = ("chain", "draw")
-FAMILIES = ("complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes")
 
 
 @dataclass(frozen=True)
@@ -57,7 +71,7 @@ class PredictorScale:
 
 def names(columns: dict) -> dict[str, str]:
     """Bambi's variable names for this dataset's columns."""
-    g, p = columns["group"], columns["predictor"]
+    g, p = columns["group"], columns.get("predictor") or ""
     return {
         "intercept": "Intercept",
         "slope": p,
@@ -71,25 +85,48 @@ def names(columns: dict) -> dict[str, str]:
     }
 
 
-def family(idata_or_posterior, columns: dict) -> str:
-    """Which of the four model families a fit is, judged by its variables."""
-    post = _posterior(idata_or_posterior)
-    n = names(columns)
-    if n["np_intercept"] in post:
-        return "no_pooling"
-    if n["site_slope"] in post:
-        return "varying_slopes"
-    if n["site_intercept"] in post:
-        return "varying_intercepts"
-    per_site = [v for v in post.data_vars if set(post[v].dims) - set(SAMPLE_DIMS)]
-    if n["intercept"] in post and not per_site:
-        return "complete_pooling"
-    if per_site:
-        raise KeyError(
-            f"variables {per_site} vary by site but none is named for group {columns['group']!r} and predictor "
-            f"{columns['predictor']!r}: are these the dataset's columns?"
-        )
-    raise KeyError(f"cannot tell the model family from variables {list(post.data_vars)} (columns {columns})")
+# What the fit job stores in the posterior's (and prior's) attributes: the model as fitted.
+ATTRS = {"formula": "hierpool_formula", "family": "hierpool_family", "link": "hierpool_link", "known_se": "hierpool_known_se"}
+DEFAULT_LINK = {"gaussian": "identity", "t": "identity", "bernoulli": "logit", "binomial": "logit",
+                "poisson": "log", "negativebinomial": "log"}
+
+
+def stamp(idata: az.InferenceData, formula: str, family: str = "gaussian", link: str | None = None,
+          known_se: str | None = None) -> az.InferenceData:
+    """Record the fitted formula, family and link in the posterior's and prior's attributes (in place).
+
+    Every later stage reads the model's structure from there, so a fit file is self-describing.
+    """
+    values = {"formula": formula, "family": family, "link": link or DEFAULT_LINK.get(family, "identity"),
+              "known_se": known_se or ""}
+    for group in ("posterior", "prior"):
+        if group in idata.groups():
+            idata[group].attrs.update({ATTRS[k]: v for k, v in values.items()})
+    return idata
+
+
+def model_info(obj) -> dict:
+    """The fitted model's formula, family, link and known-SE column, from the attributes `stamp` wrote."""
+    attrs = _posterior(obj).attrs
+    if ATTRS["formula"] not in attrs:
+        raise KeyError("this fit does not record its formula (hierpool_formula): refit it with this version of hierpool")
+    family = attrs.get(ATTRS["family"], "gaussian")
+    return {
+        "formula": attrs[ATTRS["formula"]],
+        "family": family,
+        "link": attrs.get(ATTRS["link"]) or DEFAULT_LINK.get(family, "identity"),
+        "known_se": attrs.get(ATTRS["known_se"]) or None,
+    }
+
+
+def structure(obj, columns: dict) -> roles.ModelRoles:
+    """The model's roles and terms, read from its formula (see hierpool.roles)."""
+    return roles.model_roles(model_info(obj)["formula"], columns["group"], columns.get("predictor"))
+
+
+def role(obj, columns: dict) -> str:
+    """Which rung of the pooling ladder a fit is: one of `roles.ROLES`, from its formula."""
+    return structure(obj, columns).role
 
 
 def _posterior(obj) -> xr.Dataset:
@@ -101,10 +138,9 @@ def _posterior(obj) -> xr.Dataset:
 def _clean_label(label, columns: dict) -> str:
     """Site label as in the data: drop any ``:predictor`` or ``group[...]`` decoration Bambi may add."""
     text = str(label)
-    g, p = columns["group"], columns["predictor"]
-    for suffix in (f":{p}",):
-        if text.endswith(suffix):
-            text = text[: -len(suffix)]
+    g, p = columns["group"], columns.get("predictor")
+    if p and text.endswith(f":{p}"):
+        text = text[: -len(p) - 1]
     if text.startswith(f"{g}[") and text.endswith("]"):
         text = text[len(g) + 1 : -1]
     return text
@@ -127,25 +163,120 @@ def scalar_draws(post: xr.Dataset, var: str) -> xr.DataArray:
     return da
 
 
-def site_lines(idata, columns: dict, scale: PredictorScale = PredictorScale(), sites=None) -> tuple[xr.DataArray, xr.DataArray]:
+def _zero(post: xr.Dataset) -> xr.DataArray:
+    """Zero draws (chain, draw): the intercept of a model without one."""
+    return xr.DataArray(np.zeros((post.sizes["chain"], post.sizes["draw"])), dims=SAMPLE_DIMS,
+                        coords={d: post[d].values for d in SAMPLE_DIMS})
+
+
+def _coefficient_draws(post: xr.Dataset, term: str) -> np.ndarray:
+    """A common term's coefficients as an array (chain, draw, columns)."""
+    values = post[term].values
+    return values[..., None] if values.ndim == 2 else values.reshape(*values.shape[:2], -1)
+
+
+def _common_formula(struct: roles.ModelRoles) -> str:
+    return ("1 + " if struct.intercept else "0 + ") + " + ".join(struct.common) if struct.common else "1"
+
+
+_DESIGN_CACHE: dict = {}
+
+
+def covariate_design(struct: roles.ModelRoles, data: pd.DataFrame, columns: dict) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per covariate term: its design columns at the data, at predictor 0 and at predictor 1 (model scale).
+
+    Evaluated with the formula's whole common part, so a categorical covariate gets the same
+    coding (reference level dropped) as in the fitted model.
+    """
+    if not struct.covariates:
+        return {}
+    import formulae
+
+    key = (_common_formula(struct), id(data), len(data))
+    if key not in _DESIGN_CACHE:
+        design = formulae.design_matrices(_common_formula(struct), data, na_action="error",
+                                          extra_namespace=roles.FORMULA_NAMESPACE).common
+        at = {"data": np.asarray(design)}
+        p = columns.get("predictor")
+        for name, value in (("x0", 0.0), ("x1", 1.0)):
+            if p:
+                shifted = data.copy()
+                shifted[p] = value
+                at[name] = np.asarray(design.evaluate_new_data(shifted))
+            else:
+                at[name] = at["data"]
+        _DESIGN_CACHE.clear()
+        _DESIGN_CACHE[key] = {t: tuple(at[n][:, design.slices[t]] for n in ("data", "x0", "x1")) for t in struct.covariates}
+    return _DESIGN_CACHE[key]
+
+
+def _covariate_parts(post: xr.Dataset, struct: roles.ModelRoles, data: pd.DataFrame, columns: dict, by_site: bool):
+    """The covariates' contribution to the intercept (at predictor 0) and the slope, per site or overall."""
+    if not struct.covariates:
+        return None
+    if data is None:
+        raise ValueError(f"this model has covariates {list(struct.covariates)}: pass the cleaned data to hold them at their averages")
+    design = covariate_design(struct, data, columns)
+    labels = data[columns["group"]].astype(str).to_numpy()
+    sites = pd.unique(labels) if by_site else None
+    intercept = slope = 0.0
+    for term, (_, x0, x1) in design.items():
+        beta = _coefficient_draws(post, term)
+        if by_site:
+            x0 = pd.DataFrame(x0).groupby(labels, sort=False).mean().loc[sites].to_numpy()
+            x1 = pd.DataFrame(x1).groupby(labels, sort=False).mean().loc[sites].to_numpy()
+        else:
+            x0, x1 = x0.mean(axis=0, keepdims=True), x1.mean(axis=0, keepdims=True)
+        intercept = intercept + beta @ x0.T
+        slope = slope + beta @ (x1 - x0).T
+    dims = (*SAMPLE_DIMS, "site")
+    coords = {"site": list(sites)} if by_site else {}
+    if by_site:
+        return xr.DataArray(intercept, dims=dims, coords=coords), xr.DataArray(slope, dims=dims, coords=coords)
+    return (xr.DataArray(np.asarray(intercept)[..., 0], dims=SAMPLE_DIMS),
+            xr.DataArray(np.asarray(slope)[..., 0], dims=SAMPLE_DIMS))
+
+
+def _base_lines(post: xr.Dataset, columns: dict, struct: roles.ModelRoles):
+    """Intercept and slope from the intercept, predictor and main-group terms (covariates excluded)."""
+    n = names(columns)
+    if struct.role == "no_pooling":
+        intercept = site_draws(post, n["np_intercept"], columns) if n["np_intercept"] in post else None
+        slope = site_draws(post, n["np_slope"], columns) if n["np_slope"] in post else None
+        intercept = xr.zeros_like(slope) if intercept is None else intercept
+        slope = xr.zeros_like(intercept) if slope is None else slope.reindex(site=intercept["site"])
+        if n["intercept"] in post:
+            intercept = intercept + scalar_draws(post, n["intercept"])
+        if n["slope"] in post and n["slope"] in struct.common:
+            slope = slope + scalar_draws(post, n["slope"])
+        return intercept, slope
+    intercept = scalar_draws(post, n["intercept"]) if n["intercept"] in post else _zero(post)
+    slope = scalar_draws(post, n["slope"]) if n["slope"] and n["slope"] in post else xr.zeros_like(intercept)
+    if n["site_intercept"] in post:
+        intercept = intercept + site_draws(post, n["site_intercept"], columns)
+    if n["slope"] and n["site_slope"] in post:
+        slope = slope + site_draws(post, n["site_slope"], columns)
+    return intercept, slope
+
+
+def site_lines(idata, columns: dict, scale: PredictorScale = PredictorScale(), sites=None,
+               data: pd.DataFrame | None = None) -> tuple[xr.DataArray, xr.DataArray]:
     """Per-site (intercept at the centre, slope per original unit) draws, dims (chain, draw, site).
 
     Complete pooling has one line for all sites; pass ``sites`` to broadcast it over them.
+    A model with covariates needs ``data`` (the cleaned data it was fitted to): they are
+    held at each site's own average (module docstring).
     """
     post = _posterior(idata)
-    n = names(columns)
-    kind = family(post, columns)
-    if kind == "no_pooling":
-        intercept = site_draws(post, n["np_intercept"], columns)
-        slope = site_draws(post, n["np_slope"], columns) if n["np_slope"] in post else xr.zeros_like(intercept)
-        slope = slope.reindex(site=intercept["site"])
-    else:
-        intercept = scalar_draws(post, n["intercept"])
-        slope = scalar_draws(post, n["slope"]) if n["slope"] in post else xr.zeros_like(intercept)
-        if n["site_intercept"] in post:
-            intercept = intercept + site_draws(post, n["site_intercept"], columns)
-        if n["site_slope"] in post:
-            slope = slope + site_draws(post, n["site_slope"], columns)
+    struct = structure(post, columns)
+    intercept, slope = _base_lines(post, columns, struct)
+    parts = _covariate_parts(post, struct, data, columns, by_site=True)
+    if parts is not None:
+        if "site" not in intercept.dims:
+            intercept = intercept.expand_dims(site=parts[0]["site"].values.tolist())
+            slope = slope.expand_dims(site=parts[0]["site"].values.tolist())
+        intercept = intercept + parts[0].sel(site=intercept["site"])
+        slope = slope + parts[1].sel(site=intercept["site"])
     intercept, slope = xr.broadcast(intercept, slope)
     if sites is not None:
         labels = [str(s) for s in sites]
@@ -160,14 +291,22 @@ def site_lines(idata, columns: dict, scale: PredictorScale = PredictorScale(), s
     return intercept.transpose(*order), (slope / scale.scale).transpose(*order)
 
 
-def population_line(idata, columns: dict, scale: PredictorScale = PredictorScale()) -> tuple[xr.DataArray, xr.DataArray] | None:
-    """Population-level (intercept at the centre, slope per original unit); None for no pooling (there is none)."""
+def population_line(idata, columns: dict, scale: PredictorScale = PredictorScale(),
+                    data: pd.DataFrame | None = None) -> tuple[xr.DataArray, xr.DataArray] | None:
+    """Population-level (intercept at the centre, slope per original unit); None for no pooling (there is none).
+
+    Covariates are held at their average over all rows.
+    """
     post = _posterior(idata)
-    n = names(columns)
-    if family(post, columns) == "no_pooling":
+    struct = structure(post, columns)
+    if struct.role == "no_pooling":
         return None
-    intercept = scalar_draws(post, n["intercept"])
-    slope = scalar_draws(post, n["slope"]) if n["slope"] in post else xr.zeros_like(intercept)
+    n = names(columns)
+    intercept = scalar_draws(post, n["intercept"]) if n["intercept"] in post else _zero(post)
+    slope = scalar_draws(post, n["slope"]) if n["slope"] and n["slope"] in post else xr.zeros_like(intercept)
+    parts = _covariate_parts(post, struct, data, columns, by_site=False)
+    if parts is not None:
+        intercept, slope = intercept + parts[0], slope + parts[1]
     return intercept, slope / scale.scale
 
 
@@ -181,38 +320,100 @@ def site_sds(idata, columns: dict, scale: PredictorScale = PredictorScale()) -> 
     if n["sd_intercept"] not in post:
         return None
     sd0 = scalar_draws(post, n["sd_intercept"])
-    sd1 = scalar_draws(post, n["sd_slope"]) / scale.scale if n["sd_slope"] in post else xr.zeros_like(sd0)
+    sd1 = scalar_draws(post, n["sd_slope"]) / scale.scale if n["slope"] and n["sd_slope"] in post else xr.zeros_like(sd0)
     return sd0, sd1
 
 
+def factor_sds(idata, columns: dict) -> dict[str, xr.DataArray]:
+    """SD draws of the varying intercept of every grouping factor (the site's first), e.g. ``{"site": .., "site:class": ..}``."""
+    post = _posterior(idata)
+    out = {}
+    for factor, exprs in structure(post, columns).group_terms.items():
+        if "1" in exprs and f"1|{factor}_sigma" in post:
+            out[factor] = scalar_draws(post, f"1|{factor}_sigma")
+    return out
+
+
 def sigma(idata, columns: dict | None = None) -> xr.DataArray:
+    """The residual SD draws of a Gaussian or t model."""
     return scalar_draws(_posterior(idata), "sigma")
 
 
+def _factor_labels(data: pd.DataFrame, factor: str) -> np.ndarray:
+    parts = [data[c].astype(str).to_numpy() for c in factor.split(":")]
+    out = parts[0]
+    for part in parts[1:]:
+        out = np.char.add(np.char.add(out.astype(str), ":"), part.astype(str))
+    return out
+
+
+def _other_factor_effects(post: xr.Dataset, struct: roles.ModelRoles, data: pd.DataFrame, columns: dict) -> np.ndarray | float:
+    """Sum over grouping factors other than the site of their varying intercepts, per observation."""
+    total = 0.0
+    for factor, exprs in struct.group_terms.items():
+        if factor == columns["group"]:
+            continue
+        for expr in exprs:
+            da = post[f"{expr}|{factor}"]
+            dim = next(d for d in da.dims if d not in SAMPLE_DIMS)
+            index = pd.Index([str(v) for v in da[dim].values]).get_indexer(_factor_labels(data, factor))
+            if (index < 0).any():
+                raise KeyError(f"some levels of {factor!r} in the data are not in the posterior")
+            values = da.values[..., index]
+            total = total + (values if expr == "1" else values * data[expr].to_numpy(float))
+    return total
+
+
 def mu_draws(idata, data: pd.DataFrame, columns: dict, include_site: bool = True) -> np.ndarray:
-    """Linear predictor per draw and observation, shape (chain, draw, obs), from the posterior arrays.
+    """Linear predictor (link scale) per draw and observation, shape (chain, draw, obs), from the posterior arrays.
 
     ``data`` is the cleaned data the model was fitted to (predictor on the model scale).
-    ``include_site=False`` gives the population-level prediction (site effects set to 0),
-    which does not exist for no pooling (ValueError).
+    ``include_site=False`` gives the population-level prediction (every varying effect set
+    to 0), which does not exist for no pooling (ValueError).
     """
     post = _posterior(idata)
-    x = data[columns["predictor"]].to_numpy(dtype=float)
+    struct = structure(post, columns)
+    p = columns.get("predictor")
+    x = data[p].to_numpy(dtype=float) if p else np.zeros(len(data))
     if include_site:
-        intercept, slope = site_lines(post, columns)  # slope per original unit = model slope when scale is 1
+        intercept, slope = xr.broadcast(*_base_lines(post, columns, struct))
         if "site" in intercept.dims:
+            intercept, slope = intercept.transpose(*SAMPLE_DIMS, "site"), slope.transpose(*SAMPLE_DIMS, "site")
             index = pd.Index(intercept["site"].values.tolist()).get_indexer(data[columns["group"]].astype(str))
             if (index < 0).any():
                 raise KeyError("some sites of the data are not in the posterior")
-            a = intercept.values[..., index]
-            b = slope.values[..., index]
-            return a + b * x
+            a, b = intercept.values[..., index], slope.values[..., index]
+        else:
+            a, b = intercept.values[..., None], slope.values[..., None]
+        mu = a + b * x + _other_factor_effects(post, struct, data, columns)
     else:
-        line = population_line(post, columns)
-        if line is None:
+        if struct.role == "no_pooling":
             raise ValueError("no pooling has no population-level line: a marginal prediction is undefined")
-        intercept, slope = line
-    return intercept.values[..., None] + slope.values[..., None] * x
+        n = names(columns)
+        a = scalar_draws(post, n["intercept"]).values if n["intercept"] in post else 0.0
+        b = scalar_draws(post, n["slope"]).values if p and n["slope"] in post else 0.0
+        mu = np.asarray(a)[..., None] + np.asarray(b)[..., None] * x
+    for term, (at_data, _, _) in covariate_design(struct, data, columns).items():
+        mu = mu + _coefficient_draws(post, term) @ at_data.T
+    return mu
+
+
+def inverse_link(values, link: str):
+    """Map link-scale values to the response scale (the mean: a probability, a rate, the outcome)."""
+    values = np.asarray(values, dtype=float)
+    if link == "identity":
+        return values
+    if link == "logit":
+        return 1.0 / (1.0 + np.exp(-values))
+    if link == "log":
+        return np.exp(values)
+    if link == "probit":
+        from scipy.special import ndtr
+
+        return ndtr(values)
+    if link == "cloglog":
+        return 1.0 - np.exp(-np.exp(values))
+    raise ValueError(f"unknown link {link!r}")
 
 
 def summarise(draws, prob: float = 0.95, prefix: str = "") -> dict[str, float]:
