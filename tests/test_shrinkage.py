@@ -123,7 +123,7 @@ def test_site_estimates_long_table_and_identified_flags():
     data.loc[data["site"] == "s1", "stress"] = 0.7  # s1's predictor never varies
     fits = {m: make_fit(m, data, predictive=False) for m in ("no_pooling", "varying_slopes")}
     est = sh.site_estimates(fits, data, COLS, SCALE)
-    assert list(est.columns) == ["model", "family", "parameter", "site", "n", "mean", "sd", "hdi_low", "hdi_high", "identified"]
+    assert list(est.columns) == ["model", "role", "parameter", "site", "n", "mean", "sd", "hdi_low", "hdi_high", "identified"]
     assert len(est) == 2 * 2 * 2
     flags = est.set_index(["model", "parameter", "site"])["identified"]
     assert not flags[("no_pooling", "slope", "s1")]

@@ -42,8 +42,55 @@ def test_icc_table_lists_only_fits_with_site_effects():
     table = va.icc_table(fits, COLS)
     assert table["model"].tolist() == ["varying_intercepts", "varying_slopes"]
     assert table["quantity"].tolist() == ["icc", "vpc_at_center"]
-    with pytest.raises(ValueError, match="varying intercepts"):
+    with pytest.raises(ValueError, match="no varying intercept"):
         va.icc_draws(fits["no_pooling"], COLS)
+    assert set(va.not_applicable(fits, COLS)) == {"complete_pooling", "no_pooling"}
+    assert "no varying intercept" in va.not_applicable(fits, COLS)["no_pooling"]
+
+
+def _restamp(post, family, link=None, formula=None):
+    from hierpool.effects import stamp
+    import arviz as az
+
+    idata = az.InferenceData(posterior=post)
+    return stamp(idata, formula or post.attrs["hierpool_formula"], family, link)
+
+
+@pytest.mark.parametrize("link,latent", [("logit", np.pi**2 / 3), ("probit", 1.0)])
+def test_latent_scale_icc_of_a_binary_outcome_uses_the_links_variance(link, latent):
+    post = posterior_dataset("varying_intercepts", ["a", "b"], sd_intercept=1.2).drop_vars("sigma")
+    fit = _restamp(post, "bernoulli", link)
+    icc = va.icc_draws(fit, COLS)
+    np.testing.assert_allclose(icc.values, 1.44 / (1.44 + latent))
+    assert "latent" in va.residual_variance(fit, COLS)[1]
+
+
+def test_poisson_icc_follows_nakagawa_lognormal_approximation():
+    """ICC = s^2 / (s^2 + ln(1 + 1/lambda)), lambda = exp(b0 + s^2/2): Nakagawa, Johnson & Schielzeth (2017)."""
+    data = make_data([4, 6])
+    post = posterior_dataset("varying_intercepts", ["s1", "s2"], intercept=1.0, slope=0.0, sd_intercept=0.5).drop_vars("sigma")
+    fit = _restamp(post, "poisson")
+    lam = np.exp(1.0 + 0.25 / 2)
+    np.testing.assert_allclose(va.icc_draws(fit, COLS, data).values, 0.25 / (0.25 + np.log1p(1 / lam)))
+    with pytest.raises(ValueError, match="data"):
+        va.icc_draws(fit, COLS)
+    post_nb = post.assign(alpha=(("chain", "draw"), np.full((2, 100), 2.0)))
+    fit_nb = _restamp(post_nb, "negativebinomial")
+    np.testing.assert_allclose(va.icc_draws(fit_nb, COLS, data).values, 0.25 / (0.25 + np.log(1 + 1 / lam + 1 / 2.0)))
+
+
+def test_one_icc_per_grouping_factor_with_every_variance_in_the_denominator():
+    import xarray as xr
+
+    post = posterior_dataset("varying_intercepts", ["a", "b"], sd_intercept=1.0, sigma=1.0)
+    post["1|site:cls_sigma"] = xr.full_like(post["1|site_sigma"], 2.0)
+    fit = _restamp(post, "gaussian", formula="scontrol ~ stress + (1|site) + (1|site:cls)")
+    table = va.icc_table({"nested": fit}, COLS)
+    assert table["factor"].tolist() == ["site", "site:cls"]
+    np.testing.assert_allclose(table["mean"], [1 / 6, 4 / 6])
+    summary = va.variance_summary(table, va.r2_table({}, make_data([2, 2]), COLS), pd.DataFrame(), {}, "site")
+    assert summary["icc"]["nested"]["mean"] == pytest.approx(1 / 6)
+    assert summary["icc_other_factors"]["nested"]["site:cls"]["mean"] == pytest.approx(4 / 6)
 
 
 # --------------------------------------------------------------------------- VPC and between-site SD
@@ -77,7 +124,7 @@ def test_vpc_curve_columns_bands_and_skipped_models():
     }
     curve = va.vpc_curve(fits, COLS, PredictorScale(0.0), -1.0, 1.0, n=5)
     assert set(curve["model"]) == {"vs"}
-    assert list(curve.columns) == ["model", "family", "x", "x_model", "vpc_mean", "vpc_median", "vpc_hdi_low", "vpc_hdi_high",
+    assert list(curve.columns) == ["model", "role", "x", "x_model", "vpc_mean", "vpc_median", "vpc_hdi_low", "vpc_hdi_high",
                                    "site_sd_mean", "site_sd_hdi_low", "site_sd_hdi_high"]
     assert (curve["vpc_hdi_low"] <= curve["vpc_mean"]).all() and (curve["vpc_mean"] <= curve["vpc_hdi_high"]).all()
     # symmetric around the centre, lowest at it

@@ -454,8 +454,9 @@ def site_summary(draws: xr.DataArray, prob: float = 0.95) -> pd.DataFrame:
 
 def site_counts(data: pd.DataFrame, columns: dict, scale: PredictorScale = PredictorScale()) -> pd.DataFrame:
     """Per site: n, the observed outcome mean, the predictor mean (original scale) and whether it varies."""
-    g, p, y = columns["group"], columns["predictor"], columns["outcome"]
-    frame = pd.DataFrame({"site": data[g].astype(str).to_numpy(), "x": data[p].to_numpy(float), "y": data[y].to_numpy(float)})
+    g, p, y = columns["group"], columns.get("predictor"), columns["outcome"]
+    x = data[p].to_numpy(float) if p else np.zeros(len(data))
+    frame = pd.DataFrame({"site": data[g].astype(str).to_numpy(), "x": x, "y": data[y].to_numpy(float)})
     out = frame.groupby("site", sort=False).agg(
         n=("y", "size"), observed_mean=("y", "mean"), predictor_mean=("x", "mean"), distinct_x=("x", "nunique")
     )

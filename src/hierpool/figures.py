@@ -25,17 +25,17 @@ import xarray as xr  # noqa: E402
 
 from hierpool import effects as ef  # noqa: E402
 from hierpool import plots  # noqa: E402, F401  (figure style: labels drawn literally)
+from hierpool import roles  # noqa: E402
 from hierpool import variance as va  # noqa: E402
 from hierpool.effects import PredictorScale  # noqa: E402
 
 HDI_PROB = 0.95
 MODEL_COLORS = {"complete_pooling": "0.35", "no_pooling": "C1", "varying_intercepts": "C0", "varying_slopes": "C2"}
-MODEL_LABELS = {
-    "complete_pooling": "complete pooling",
-    "no_pooling": "no pooling",
-    "varying_intercepts": "partial pooling (varying intercepts)",
-    "varying_slopes": "partial pooling (varying slopes)",
-}
+
+
+def model_label(model: str, idata, columns: dict) -> str:
+    """A model's name with its role in words, e.g. ``vi: partial pooling (varying intercepts)``."""
+    return f"{model}: {roles.LABELS[ef.role(idata, columns)]}"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -120,10 +120,11 @@ def _site_frames(data: pd.DataFrame, columns: dict) -> dict[str, pd.DataFrame]:
     return {site: part for site, part in data.groupby(labels.to_numpy(), sort=False)}
 
 
-def _line_draws(intercept: xr.DataArray, slope: xr.DataArray, grid: np.ndarray, scale: PredictorScale) -> xr.DataArray:
-    """Expected outcome on an ORIGINAL-scale grid: dims (chain, draw, [site,] x)."""
+def _line_draws(intercept: xr.DataArray, slope: xr.DataArray, grid: np.ndarray, scale: PredictorScale,
+                link: str = "identity") -> xr.DataArray:
+    """Expected outcome (response scale: a probability, a rate) on an ORIGINAL-scale grid: dims (chain, draw, [site,] x)."""
     dist = xr.DataArray(np.asarray(grid) - scale.center, dims="x")
-    return intercept + slope * dist
+    return xr.apply_ufunc(ef.inverse_link, intercept + slope * dist, kwargs={"link": link})
 
 
 def _thin(da: xr.DataArray, n: int, seed: int = 0) -> np.ndarray:
@@ -194,10 +195,11 @@ def prior_lines(idata, data: pd.DataFrame, columns: dict, scale: PredictorScale,
         raise ValueError(f"{model}: the fit has no prior group; refit with prior draws to plot the prior check")
     counts = ef.site_counts(data, columns, scale)
     sites, note = choose_sites(counts, max_panels, how)
-    intercept, slope = ef.site_lines(idata.prior, columns, scale, sites=sites)
+    intercept, slope = ef.site_lines(idata.prior, columns, scale, sites=sites, data=data)
+    link = ef.model_info(idata)["link"]
     x_all = _original_x(data, columns, scale)
     grid = np.linspace(x_all.min(), x_all.max(), 30)
-    lines = _thin(_line_draws(intercept, slope, grid, scale).transpose("chain", "draw", "site", "x"), n_lines)
+    lines = _thin(_line_draws(intercept, slope, grid, scale, link).transpose("chain", "draw", "site", "x"), n_lines)
     frames = _site_frames(data, columns)
     n_by_site = counts.set_index("site")["n"]
     fig, axes = _grid(len(sites))
@@ -224,28 +226,29 @@ def posterior_lines(idata, data: pd.DataFrame, columns: dict, scale: PredictorSc
     """
     counts = ef.site_counts(data, columns, scale)
     sites, note = choose_sites(counts, max_panels, how)
-    intercept, slope = ef.site_lines(idata, columns, scale, sites=sites)
+    intercept, slope = ef.site_lines(idata, columns, scale, sites=sites, data=data)
+    link = ef.model_info(idata)["link"]
     frames = _site_frames(data, columns)
     n_by_site = counts.set_index("site")["n"]
     x_all = _original_x(data, columns, scale)
     grid = np.linspace(x_all.min(), x_all.max(), 40)
-    mu = _line_draws(intercept, slope, grid, scale).transpose("chain", "draw", "site", "x")
+    mu = _line_draws(intercept, slope, grid, scale, link).transpose("chain", "draw", "site", "x")
     low, high = ef.hdi_along(mu, prob)
     mean = mu.mean(("chain", "draw")).values
-    population = ef.population_line(idata, columns, scale)
-    pop_mean = None if population is None else _line_draws(*population, grid, scale).mean(("chain", "draw")).values
+    population = ef.population_line(idata, columns, scale, data=data)
+    pop_mean = None if population is None else _line_draws(*population, grid, scale, link).mean(("chain", "draw")).values
     ref_means = {}
     for label, ref in (references or {}).items():
-        a, b = ef.site_lines(ref, columns, scale, sites=sites)
-        ref_means[label] = _line_draws(a, b, grid, scale).transpose("chain", "draw", "site", "x").mean(("chain", "draw")).values
+        a, b = ef.site_lines(ref, columns, scale, sites=sites, data=data)
+        ref_means[label] = _line_draws(a, b, grid, scale, link).transpose("chain", "draw", "site", "x").mean(("chain", "draw")).values
     y = data[columns["outcome"]].to_numpy(dtype=float)
     pad = 0.15 * (y.max() - y.min())
     ylim = (y.min() - pad, y.max() + pad)
     fig, axes = _grid(len(sites))
     for k, (ax, site) in enumerate(zip(axes, sites)):
-        color = MODEL_COLORS.get(ef.family(idata, columns), "C0")
+        color = MODEL_COLORS.get(ef.role(idata, columns), "C0")
         ax.fill_between(grid, low[k], high[k], color=color, alpha=0.25, lw=0, label=f"{int(prob * 100)}% HDI")
-        ax.plot(grid, mean[k], color=color, lw=1.8, label=f"{MODEL_LABELS.get(model, model)}: mean")
+        ax.plot(grid, mean[k], color=color, lw=1.8, label=f"{model_label(model, idata, columns)}: mean")
         if pop_mean is not None:
             ax.plot(grid, pop_mean, color="k", ls="--", lw=1, label="population line")
         part = frames[site]
@@ -254,12 +257,14 @@ def posterior_lines(idata, data: pd.DataFrame, columns: dict, scale: PredictorSc
             # A reference fit is drawn over this site's own predictor range only: a no-pooling line
             # outside it (or its slope, when the predictor never varies there) is the prior talking.
             inside = (grid >= own.min() - 1e-9) & (grid <= own.max() + 1e-9)
-            style = dict(color=MODEL_COLORS.get(label, f"C{j + 4}"), label=f"{MODEL_LABELS.get(label, label)}: mean (site's range)")
+            style = dict(color=MODEL_COLORS.get(ef.role(references[label], columns), f"C{j + 4}"),
+                         label=f"{model_label(label, references[label], columns)}: mean (site's range)")
             if inside.sum() >= 2:
                 ax.plot(grid[inside], values[k][inside], ls=":", lw=1.6, **style)
             else:
-                a, b = ef.site_lines(references[label], columns, scale, sites=[site])
-                ax.plot([own.mean()], [float((a + b * (own.mean() - scale.center)).mean())], marker="D", ms=5, ls="none", **style)
+                a, b = ef.site_lines(references[label], columns, scale, sites=[site], data=data)
+                at_mean = ef.inverse_link((a + b * (own.mean() - scale.center)).values, link).mean()
+                ax.plot([own.mean()], [float(at_mean)], marker="D", ms=5, ls="none", **style)
         ax.scatter(_scatter_x(_original_x(part, columns, scale), x_all), part[columns["outcome"]], s=marker_size(len(part)), color="k", alpha=0.6, zorder=3, edgecolor="none")
         ax.set_title(f"{site} (n={n_by_site[site]})", fontsize=9)
         ax.set_ylim(*ylim)
@@ -298,10 +303,11 @@ def forest(estimates: pd.DataFrame, columns: dict, scale: PredictorScale, datase
     for offset, model in zip(offsets, models):
         rows = part[part["model"] == model]
         y = rows["site"].map(position).to_numpy() + offset
-        family = rows["family"].iloc[0] if len(rows) else model
-        color = MODEL_COLORS.get(family, None)
+        role = rows["role"].iloc[0] if len(rows) else ""
+        color = MODEL_COLORS.get(role, None)
+        label = f"{model}: {roles.LABELS[role]}" if role in roles.LABELS else model
         ax.errorbar(rows["mean"], y, xerr=[rows["mean"] - rows["hdi_low"], rows["hdi_high"] - rows["mean"]], fmt="o",
-                    ms=3 if n_rows > 40 else 4, lw=0.8, color=color, label=MODEL_LABELS.get(model, model))
+                    ms=3 if n_rows > 40 else 4, lw=0.8, color=color, label=label)
     if population is not None:
         ax.axvline(population, color="k", ls="--", lw=1, label="population mean")
     n_by_site = counts.set_index("site")["n"]
@@ -340,7 +346,7 @@ def ppc(fits: dict, columns: dict, dataset: str, num_pp_samples: int = 100):
         pp = fits[model].posterior_predictive
         available = int(pp.sizes["chain"] * pp.sizes["draw"])
         az.plot_ppc(fits[model], ax=ax, num_pp_samples=min(num_pp_samples, available), random_seed=0, var_names=[columns["outcome"]], legend=True)
-        ax.set_title(MODEL_LABELS.get(model, model), fontsize=10)
+        ax.set_title(model_label(model, fits[model], columns), fontsize=10)
         ax.set_xlabel(columns["outcome"], fontsize=10)
         ax.tick_params(labelbottom=True, labelsize=9)
         legend = ax.get_legend()
@@ -397,12 +403,12 @@ def rank_plots(fits: dict, columns: dict, dataset: str, data: pd.DataFrame | Non
 # --------------------------------------------------------------------------- variance partition
 
 
-def icc_posterior(fits: dict, columns: dict, dataset: str, prob: float = HDI_PROB):
+def icc_posterior(fits: dict, columns: dict, dataset: str, prob: float = HDI_PROB, data: pd.DataFrame | None = None):
     """Posterior density of the ICC (varying intercepts) and of the VPC at the centre (varying slopes)."""
     models = [m for m, i in fits.items() if ef.site_sds(i, columns) is not None]
     if not models:
         raise ValueError("no fit with site effects: no ICC to plot")
-    draws = {m: va.icc_draws(fits[m], columns).values.ravel() for m in models}
+    draws = {m: va.icc_draws(fits[m], columns, data).values.ravel() for m in models}
     every = np.concatenate(list(draws.values()))
     lo, hi = np.quantile(every, [0.0005, 0.9995])
     pad = 0.1 * (hi - lo if hi > lo else 0.1)
@@ -411,9 +417,9 @@ def icc_posterior(fits: dict, columns: dict, dataset: str, prob: float = HDI_PRO
     top = 0.0
     for k, model in enumerate(models):
         s = ef.summarise(draws[model], prob)
-        family = ef.family(fits[model], columns)
-        color = MODEL_COLORS.get(family, f"C{k}")
-        what = "ICC" if family == "varying_intercepts" else "VPC at centre"
+        role = ef.role(fits[model], columns)
+        color = MODEL_COLORS.get(role, f"C{k}")
+        what = "ICC" if role == "varying_intercepts" else "VPC at centre"
         heights, _, _ = ax.hist(draws[model], bins=60, range=(lo, hi), density=True, histtype="stepfilled", alpha=0.25, color=color)
         ax.hist(draws[model], bins=60, range=(lo, hi), density=True, histtype="step", lw=1.4, color=color,
                 label=f"{model}: {what} {s['mean']:.2f}, {int(prob * 100)}% HDI [{s['hdi_low']:.2f}, {s['hdi_high']:.2f}]")
@@ -425,7 +431,9 @@ def icc_posterior(fits: dict, columns: dict, dataset: str, prob: float = HDI_PRO
     ax.set_ylim(-top * (0.08 + 0.06 * len(models)), top * 1.3)
     ax.set_yticks([t for t in ax.get_yticks() if t >= 0])
     ax.set_xlim(lo, hi)
-    ax.set_xlabel(f"between-{columns['group']} share of {columns['outcome']} variance: sd_site² / (sd_site² + sigma²)")
+    residual = va.residual_variance(fits[models[0]], columns, data)[1]
+    ax.set_xlabel(f"between-{columns['group']} share of {columns['outcome']} variance: sd_site² / (sd_site² + residual; {residual})",
+                  fontsize=8)
     ax.set_ylabel("posterior density")
     ax.set_title(f"{dataset}: intraclass correlation (dashed: mean; bars below: {int(prob * 100)}% HDI)")
     ax.legend(fontsize=8, loc="upper right")
@@ -439,7 +447,7 @@ def vpc_curve(curve: pd.DataFrame, data: pd.DataFrame, columns: dict, scale: Pre
         raise ValueError("empty VPC table: no fit with site effects")
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for k, (model, part) in enumerate(curve.groupby("model", sort=False)):
-        color = MODEL_COLORS.get(part["family"].iloc[0], f"C{k}")
+        color = MODEL_COLORS.get(part["role"].iloc[0], f"C{k}")
         left.fill_between(part["x"], part["vpc_hdi_low"], part["vpc_hdi_high"], color=color, alpha=0.2, lw=0)
         left.plot(part["x"], part["vpc_mean"], color=color, lw=2, label=model)
         right.fill_between(part["x"], part["site_sd_hdi_low"], part["site_sd_hdi_high"], color=color, alpha=0.2, lw=0)
@@ -485,8 +493,11 @@ def shrinkage_by_n(table: pd.DataFrame, columns: dict, scale: PredictorScale, da
         mean = table[column].to_numpy()
         err = [mean - table[f"{column}_hdi_low"].to_numpy(), table[f"{column}_hdi_high"].to_numpy() - mean]
         ax.errorbar(n * jitter, mean, yerr=err, fmt="o", ms=ms, lw=0.7, color=color, alpha=0.85)
-        ax.axhspan(table["population_intercept_hdi_low"].iloc[0], table["population_intercept_hdi_high"].iloc[0], color="k", alpha=0.08, lw=0)
-        ax.axhline(pop, color="k", ls="--", lw=1, label=f"population mean {pop:.3g} (band: {int(HDI_PROB * 100)}% HDI)")
+        if table["population_intercept"].nunique() > 1:  # a site-level predictor: each site has its own target
+            ax.plot(n * jitter, table["population_intercept"], "_", color="k", ms=8, label="site's population prediction")
+        else:
+            ax.axhspan(table["population_intercept_hdi_low"].iloc[0], table["population_intercept_hdi_high"].iloc[0], color="k", alpha=0.08, lw=0)
+            ax.axhline(pop, color="k", ls="--", lw=1, label=f"population mean {pop:.3g} (band: {int(HDI_PROB * 100)}% HDI)")
         ax.set_xscale("log")
         _plain_log_axis(ax.xaxis)
         ax.set_xlabel(f"observations in the {columns['group']} (n, log scale)")
@@ -507,22 +518,30 @@ def shrinkage_arrows(table: pd.DataFrame, columns: dict, scale: PredictorScale, 
     start = table["no_pooling_intercept"].to_numpy()
     end = table[partial].to_numpy()
     weight = table["weight_mean"].to_numpy()
+    has_weight = bool(np.isfinite(weight).all())
     cmap = plt.get_cmap("viridis")
     norm = plt.Normalize(0, 1)
     for xi, a, b, w in zip(x, start, end, weight):
-        ax.annotate("", xy=(xi, b), xytext=(xi, a), arrowprops=dict(arrowstyle="-|>", color=cmap(norm(w)), lw=1.1, mutation_scale=8, shrinkA=0, shrinkB=0))
+        color = cmap(norm(w)) if has_weight else MODEL_COLORS["varying_intercepts"]
+        ax.annotate("", xy=(xi, b), xytext=(xi, a), arrowprops=dict(arrowstyle="-|>", color=color, lw=1.1, mutation_scale=8, shrinkA=0, shrinkB=0))
     ms = 18 if len(n) <= 40 else 8
     ax.scatter(x, start, s=ms, facecolor="white", edgecolor="0.3", lw=0.8, zorder=3, label="no pooling")
-    ax.scatter(x, end, s=ms, c=weight, cmap=cmap, norm=norm, zorder=4, label="partial pooling")
-    pop = table["population_intercept"].iloc[0]
-    ax.axhline(pop, color="k", ls="--", lw=1, label=f"population mean {pop:.3g}")
+    if has_weight:
+        ax.scatter(x, end, s=ms, c=weight, cmap=cmap, norm=norm, zorder=4, label="partial pooling")
+    else:
+        ax.scatter(x, end, s=ms, color=MODEL_COLORS["varying_intercepts"], zorder=4, label="partial pooling")
+    if table["population_intercept"].nunique() > 1:
+        ax.scatter(x, table["population_intercept"], marker="_", s=40, color="k", zorder=2, label="site's population prediction")
+    else:
+        pop = table["population_intercept"].iloc[0]
+        ax.axhline(pop, color="k", ls="--", lw=1, label=f"population mean {pop:.3g}")
     ax.set_xscale("log")
     _plain_log_axis(ax.xaxis)
     lo, hi = min(start.min(), end.min()), max(start.max(), end.max())
     pad = 0.06 * (hi - lo if hi > lo else 1.0)
     ax.set_ylim(lo - pad, hi + pad)
-    sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
-    fig.colorbar(sm, ax=ax, label="weight of the site's own data w_j")
+    if has_weight:
+        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="weight of the site's own data w_j")
     ax.set_xlabel(f"observations in the {columns['group']} (n, log scale)")
     ax.set_ylabel(intercept_label(columns, scale))
     ax.set_title(f"{dataset}: shrinkage from no pooling (open) to partial pooling (filled)\nshort arrows: large sites keep their own estimate")
@@ -535,15 +554,24 @@ def shrinkage_arrows(table: pd.DataFrame, columns: dict, scale: PredictorScale, 
 
 
 def recovery_sites(sites: pd.DataFrame, columns: dict, scale: PredictorScale, dataset: str,
-                   models: tuple[str, ...] = ("no_pooling", "varying_slopes")):
-    """Estimated against true site intercept and slope, with 95% HDIs, for no pooling and partial pooling."""
+                   models: tuple[str, ...] | None = None):
+    """Estimated against true site intercept and slope, with 95% HDIs, for no pooling and partial pooling.
+
+    ``models`` defaults to the first no-pooling model and the richest partial-pooling one (by role).
+    """
+    if models is None:
+        first = sites.drop_duplicates("model").set_index("role")["model"]
+        first = first[~first.index.duplicated()]
+        models = tuple(first[r] for r in ("no_pooling", "varying_slopes") if r in first.index)
+        if len(models) < 2 and "varying_intercepts" in first.index:
+            models += (first["varying_intercepts"],)
     parameters = [p for p in ("intercept", "slope") if p in set(sites["parameter"])]
     fig, axes = plt.subplots(1, len(parameters), figsize=(5.5 * len(parameters), 5), squeeze=False)
     for ax, parameter in zip(axes[0], parameters):
         part = sites[(sites["parameter"] == parameter) & sites["model"].isin(models)]
         truth = part["truth"].to_numpy()
         for model, rows in part.groupby("model", sort=False):
-            color = MODEL_COLORS.get(rows["family"].iloc[0])
+            color = MODEL_COLORS.get(rows["role"].iloc[0])
             rmse = float(np.sqrt(np.mean(rows["error"] ** 2)))
             ax.errorbar(rows["truth"], rows["mean"], yerr=[rows["mean"] - rows["hdi95_low"], rows["hdi95_high"] - rows["mean"]],
                         fmt="o", ms=3.5, lw=0.7, alpha=0.8, color=color, label=f"{model} (RMSE {rmse:.3f})")

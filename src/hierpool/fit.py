@@ -100,6 +100,15 @@ def add_prior(model: bmb.Model, idata: az.InferenceData, draws: int, seed: int) 
     drop_per_observation(idata, "prior")
 
 
+def record_model(model: bmb.Model, idata: az.InferenceData) -> None:
+    """Stamp the fit with the formula, family and link it was fitted with (hierpool.effects.stamp)."""
+    from hierpool.effects import stamp
+
+    parent = model.family.likelihood.parent
+    stamp(idata, str(model.formula.main), model.family.name, model.family.link[parent].name,
+          getattr(model, "hierpool_known_se", None))
+
+
 def fit(model: bmb.Model, sampler: dict, cores: int = 1) -> tuple[az.InferenceData, az.ELPDData]:
     """Sample, compute PSIS-LOO, add posterior predictive and prior draws; record timings in attrs.
 
@@ -121,6 +130,7 @@ def fit(model: bmb.Model, sampler: dict, cores: int = 1) -> tuple[az.InferenceDa
     add_posterior_predictive(model, idata, int(sampler.get("posterior_predictive_draws", 500)), seed + 1, float(sampler.get("chunk_mb", 64)))
     drop_per_observation(idata)
     add_prior(model, idata, int(sampler.get("prior_predictive_draws", 200)), seed + 2)
+    record_model(model, idata)
     idata.posterior.attrs.update(
         {
             "hierpool_backend": sampler.get("backend", "nutpie"),

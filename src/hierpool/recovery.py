@@ -56,8 +56,9 @@ def true_population(truth: dict, scale: PredictorScale) -> pd.DataFrame:
         ("slope", pop["slope"], pop["slope"], sites["slope"].mean()),
         ("sd_intercept", sd0, np.sqrt(sd0**2 + c**2 * sd1**2 + 2 * rho * c * sd0 * sd1), sites["intercept"].std(ddof=1)),
         ("sd_slope", sd1, sd1, sites["slope"].std(ddof=1)),
-        ("sigma", pop["sigma"], pop["sigma"], np.nan),
     ]
+    if "sigma" in pop:  # Gaussian and t outcomes only
+        rows.append(("sigma", pop["sigma"], pop["sigma"], np.nan))
     table = pd.DataFrame(rows, columns=["parameter", "truth_spec", "truth", "truth_realised"])
     # How unusual the drawn sites are: (realised mean - population mean) in standard errors of a mean of J sites.
     n_sites = len(sites)
@@ -78,9 +79,10 @@ def population_draws(idata, columns: dict, scale: PredictorScale) -> dict:
     sds = ef.site_sds(idata, columns, scale)
     if sds is not None:
         out["sd_intercept"] = sds[0]
-        if ef.family(idata, columns) == "varying_slopes":
+        if ef.role(idata, columns) == "varying_slopes":
             out["sd_slope"] = sds[1]
-    out["sigma"] = ef.sigma(idata)
+    if "sigma" in ef._posterior(idata):
+        out["sigma"] = ef.sigma(idata)
     return out
 
 
@@ -100,12 +102,14 @@ def population_recovery(fits: dict, truth: dict, columns: dict, scale: Predictor
     rows = []
     for model, idata in fits.items():
         for parameter, draws in population_draws(idata, columns, scale).items():
+            if parameter not in target.index:
+                continue
             t = target.loc[parameter]
             values = np.asarray(draws).ravel()
             rows.append(
                 {
                     "model": model,
-                    "family": ef.family(idata, columns),
+                    "role": ef.role(idata, columns),
                     "parameter": parameter,
                     "truth_spec": t["truth_spec"],
                     "truth": t["truth"],
@@ -125,7 +129,7 @@ def site_recovery(fits: dict, data: pd.DataFrame, truth: dict, columns: dict, sc
 
     Only parameters that the model lets vary by site are listed (a varying-intercepts
     model has no site slopes); complete pooling is included as the reference that
-    ignores sites. Columns: model, family, parameter, site, n, truth, mean, sd, the HDI
+    ignores sites. Columns: model, role, parameter, site, n, truth, mean, sd, the HDI
     bounds and in_90/in_95, error (mean - truth).
     """
     counts = ef.site_counts(data, columns, scale)
@@ -136,15 +140,15 @@ def site_recovery(fits: dict, data: pd.DataFrame, truth: dict, columns: dict, sc
     n = counts.set_index("site").loc[sites, "n"].to_numpy()
     parts = []
     for model, idata in fits.items():
-        kind = ef.family(idata, columns)
-        intercept, slope = ef.site_lines(idata, columns, scale, sites=sites)
+        kind = ef.role(idata, columns)
+        intercept, slope = ef.site_lines(idata, columns, scale, sites=sites, data=data)
         params = {"intercept": intercept}
         if kind in ("no_pooling", "varying_slopes", "complete_pooling"):
             params["slope"] = slope
         for parameter, draws in params.items():
             table = ef.site_summary(draws, probs[-1])[["site", "mean", "sd"]]
             table.insert(0, "parameter", parameter)
-            table.insert(0, "family", kind)
+            table.insert(0, "role", kind)
             table.insert(0, "model", model)
             table.insert(4, "n", n)
             table.insert(5, "truth", true_sites.loc[sites, parameter].to_numpy())
@@ -161,10 +165,10 @@ def site_recovery(fits: dict, data: pd.DataFrame, truth: dict, columns: dict, sc
 def site_recovery_summary(sites: pd.DataFrame, probs=PROBS) -> pd.DataFrame:
     """Per model and parameter: RMSE and mean |error| of the posterior means, coverage of the HDIs, mean width."""
     rows = []
-    for (model, family, parameter), part in sites.groupby(["model", "family", "parameter"], sort=False):
+    for (model, role, parameter), part in sites.groupby(["model", "role", "parameter"], sort=False):
         row = {
             "model": model,
-            "family": family,
+            "role": role,
             "parameter": parameter,
             "n_sites": int(len(part)),
             "rmse": float(np.sqrt(np.mean(part["error"] ** 2))),
@@ -183,8 +187,8 @@ def recovery_verdict(population: pd.DataFrame, summary: pd.DataFrame) -> dict:
     rmse = {f"{r.model}/{r.parameter}": r.rmse for r in summary.itertuples()}
     coverage = {f"{r.model}/{r.parameter}": {"90": r.coverage_90, "95": r.coverage_95} for r in summary.itertuples()}
 
-    def best(family: str, parameter: str):
-        part = summary[(summary["family"] == family) & (summary["parameter"] == parameter)]
+    def best(role: str, parameter: str):
+        part = summary[(summary["role"] == role) & (summary["parameter"] == parameter)]
         return float(part["rmse"].min()) if len(part) else None
 
     comparison = {}
@@ -198,7 +202,7 @@ def recovery_verdict(population: pd.DataFrame, summary: pd.DataFrame) -> dict:
             "partial_pooling_rmse": pp,
             "partial_pooling_lower": {f: v < none for f, v in pp.items()},
         }
-    partial_sites = summary[summary["family"].isin(["varying_intercepts", "varying_slopes"])]
+    partial_sites = summary[summary["role"].isin(["varying_intercepts", "varying_slopes"])]
     missed = population[~population["in_95"]]
     return {
         "site_rmse": rmse,

@@ -41,20 +41,31 @@ HDI_PROB = 0.95
 REQUIRED = ("no_pooling", "varying_intercepts")
 
 
-def fits_by_family(fits: dict, columns: dict) -> dict:
-    """Map each model family to the first fit of that family (model names in the config may differ)."""
+def fits_by_role(fits: dict, columns: dict) -> dict:
+    """Map each role (hierpool.roles) to the first fit that plays it (model names in the config may differ)."""
     out = {}
     for model, idata in fits.items():
-        out.setdefault(ef.family(idata, columns), (model, idata))
+        out.setdefault(ef.role(idata, columns), (model, idata))
     return out
 
 
-def weight_draws(idata, n: np.ndarray | pd.Series, columns: dict, sites=None) -> xr.DataArray:
-    """Shrinkage weight w_j = n_j / (n_j + sigma_y^2 / sigma_site^2) per draw: dims (chain, draw, site)."""
+def has_closed_form(idata) -> bool:
+    """Whether the Gaussian shrinkage weight applies: a Gaussian outcome (estimated or known residual SD)."""
+    return ef.model_info(idata)["family"] == "gaussian"
+
+
+def weight_draws(idata, n: np.ndarray | pd.Series, columns: dict, sites=None, residual_var=None) -> xr.DataArray:
+    """Shrinkage weight w_j = n_j / (n_j + sigma_y^2 / sigma_site^2) per draw: dims (chain, draw, site).
+
+    ``residual_var`` (per site) replaces sigma_y^2 for summary data with a known SE per row
+    (then n_j = 1 and w_j = tau^2 / (tau^2 + se_j^2)).
+    """
     sds = ef.site_sds(idata, columns)
     if sds is None:
         raise ValueError("shrinkage weights need a model with varying intercepts")
-    ratio = ef.sigma(idata) ** 2 / sds[0] ** 2
+    sig2 = ef.sigma(idata) ** 2 if residual_var is None else xr.DataArray(np.asarray(residual_var, float), dims="site",
+                                                                           coords={"site": list(sites)})
+    ratio = sig2 / sds[0] ** 2
     n = np.asarray(n, dtype=float)
     labels = list(sites) if sites is not None else list(range(n.size))
     n_da = xr.DataArray(n, dims="site", coords={"site": labels})
@@ -64,20 +75,22 @@ def weight_draws(idata, n: np.ndarray | pd.Series, columns: dict, sites=None) ->
 def site_estimates(fits: dict, data: pd.DataFrame, columns: dict, scale: PredictorScale = PredictorScale(), prob: float = HDI_PROB) -> pd.DataFrame:
     """Long table: one row per model, site and parameter (``intercept`` at the centre, ``slope``).
 
-    Columns: model, family, parameter, site, n, mean, sd, hdi_low, hdi_high, identified.
+    Columns: model, role, parameter, site, n, mean, sd, hdi_low, hdi_high, identified.
     ``identified`` is False where only the prior informs the estimate: a no-pooling slope
     of a site whose predictor does not vary, and its intercept unless that constant
     predictor value is the centre itself.
     """
     counts = ef.site_counts(data, columns, scale)
     sites = counts["site"].tolist()
-    x_model = pd.Series(data[columns["predictor"]].to_numpy(float)).groupby(data[columns["group"]].astype(str).to_numpy())
+    x = data[columns["predictor"]].to_numpy(float) if columns.get("predictor") else np.zeros(len(data))
+    x_model = pd.Series(x).groupby(data[columns["group"]].astype(str).to_numpy())
     at_center = x_model.apply(lambda v: bool(np.all(v == 0))).reindex(sites).to_numpy()
+    parameters = ("intercept", "slope") if columns.get("predictor") else ("intercept",)
     parts = []
     for model, idata in fits.items():
-        kind = ef.family(idata, columns)
-        intercept, slope = ef.site_lines(idata, columns, scale, sites=sites)
-        for parameter, draws in (("intercept", intercept), ("slope", slope)):
+        kind = ef.role(idata, columns)
+        intercept, slope = ef.site_lines(idata, columns, scale, sites=sites, data=data)
+        for parameter, draws in zip(parameters, (intercept, slope)):
             table = ef.site_summary(draws, prob)
             table.insert(1, "n", counts["n"].to_numpy())
             if kind == "no_pooling":
@@ -86,7 +99,7 @@ def site_estimates(fits: dict, data: pd.DataFrame, columns: dict, scale: Predict
             else:
                 table["identified"] = True
             table.insert(0, "parameter", parameter)
-            table.insert(0, "family", kind)
+            table.insert(0, "role", kind)
             table.insert(0, "model", model)
             parts.append(table)
     return pd.concat(parts, ignore_index=True)
@@ -100,39 +113,57 @@ def _mean_and_hdi(draws: xr.DataArray, prob: float, name: str) -> pd.DataFrame:
 def shrinkage_table(fits: dict, data: pd.DataFrame, columns: dict, scale: PredictorScale = PredictorScale(), prob: float = HDI_PROB) -> pd.DataFrame:
     """One row per site: data summaries, every model's estimate, the shrinkage weight and the two checks.
 
-    Needs a no-pooling and a varying-intercepts fit; varying slopes and complete pooling
-    are added when present. Rows are sorted by n (smallest first).
+    Needs a no-pooling and a varying-intercepts fit (found by role); varying slopes and complete
+    pooling are added when present. Rows are sorted by n (smallest first). Estimates are on the
+    link scale. The population a site is pulled towards is the model's prediction for that site
+    without its own effect (``population_intercept``): with a site-level predictor such as
+    uranium it differs between sites. The weight and the two checks need the Gaussian closed
+    form; for other families those columns are empty (``has_closed_form``).
     """
-    by_family = fits_by_family(fits, columns)
-    missing = [f for f in REQUIRED if f not in by_family]
+    by_role = fits_by_role(fits, columns)
+    missing = [f for f in REQUIRED if f not in by_role]
     if missing:
-        raise ValueError(f"shrinkage needs fits of {list(REQUIRED)}; missing {missing} (have {sorted(by_family)})")
+        raise ValueError(f"shrinkage needs fits of {list(REQUIRED)}; missing {missing} (have {sorted(by_role)})")
     counts = ef.site_counts(data, columns, scale)
     sites = counts["site"].tolist()
     table = counts.set_index("site")
+    has_x = bool(columns.get("predictor"))
 
-    np_a, np_b = ef.site_lines(by_family["no_pooling"][1], columns, scale, sites=sites)
-    table = table.join(_mean_and_hdi(np_a, prob, "no_pooling_intercept")).join(_mean_and_hdi(np_b, prob, "no_pooling_slope"))
-    table["no_pooling_slope_identified"] = table["predictor_varies"]
+    np_a, np_b = ef.site_lines(by_role["no_pooling"][1], columns, scale, sites=sites, data=data)
+    table = table.join(_mean_and_hdi(np_a, prob, "no_pooling_intercept"))
+    if has_x:
+        table = table.join(_mean_and_hdi(np_b, prob, "no_pooling_slope"))
+        table["no_pooling_slope_identified"] = table["predictor_varies"]
 
-    vi = by_family["varying_intercepts"][1]
-    vi_a, _ = ef.site_lines(vi, columns, scale, sites=sites)
+    vi = by_role["varying_intercepts"][1]
+    vi_a, vi_b = ef.site_lines(vi, columns, scale, sites=sites, data=data)
     table = table.join(_mean_and_hdi(vi_a, prob, "varying_intercepts_intercept"))
-    if "varying_slopes" in by_family:
-        vs_a, vs_b = ef.site_lines(by_family["varying_slopes"][1], columns, scale, sites=sites)
+    if "varying_slopes" in by_role:
+        vs_a, vs_b = ef.site_lines(by_role["varying_slopes"][1], columns, scale, sites=sites, data=data)
         table = table.join(_mean_and_hdi(vs_a, prob, "varying_slopes_intercept")).join(_mean_and_hdi(vs_b, prob, "varying_slopes_slope"))
-    if "complete_pooling" in by_family:
-        cp_a, cp_b = ef.population_line(by_family["complete_pooling"][1], columns, scale)
+    if "complete_pooling" in by_role:
+        cp_a, cp_b = ef.population_line(by_role["complete_pooling"][1], columns, scale, data=data)
         table["complete_pooling_intercept"] = float(cp_a.mean())
         table["complete_pooling_slope"] = float(cp_b.mean())
 
-    alpha, beta = ef.population_line(vi, columns, scale)
-    alpha_summary = ef.summarise(alpha, prob)
-    table["population_intercept"] = alpha_summary["mean"]
-    table["population_intercept_hdi_low"] = alpha_summary["hdi_low"]
-    table["population_intercept_hdi_high"] = alpha_summary["hdi_high"]
+    # What site j is pulled towards: its line without its own effect (alpha + covariates at the site's averages).
+    target = vi_a - ef.site_draws(ef._posterior(vi), ef.names(columns)["site_intercept"], columns).sel(site=sites)
+    low, high = ef.hdi_along(target, prob)
+    table["population_intercept"] = target.mean(("chain", "draw")).values
+    table["population_intercept_hdi_low"], table["population_intercept_hdi_high"] = low, high
+    table["shift"] = table["varying_intercepts_intercept"] - table["no_pooling_intercept"]
+    table["hdi_prob"] = prob
+    if not has_closed_form(vi):
+        for column in ("weight_mean", "weight_hdi_low", "weight_hdi_high", "adjusted_mean", "expected_exact",
+                       "deviation_exact", "expected_plugin", "deviation_plugin"):
+            table[column] = np.nan
+        return table.reset_index().sort_values(["n", "site"], kind="stable").reset_index(drop=True)
 
-    w = weight_draws(vi, counts["n"].to_numpy(), columns, sites=sites)
+    known_se = ef.model_info(vi)["known_se"]
+    residual = None
+    if known_se:
+        residual = data.groupby(data[columns["group"]].astype(str), sort=False)[known_se].apply(lambda v: float(np.mean(v**2))).loc[sites]
+    w = weight_draws(vi, counts["n"].to_numpy(), columns, sites=sites, residual_var=residual)
     w_low, w_high = ef.hdi_along(w, prob)
     table["weight_mean"] = w.mean(("chain", "draw")).values
     table["weight_hdi_low"], table["weight_hdi_high"] = w_low, w_high
@@ -140,39 +171,52 @@ def shrinkage_table(fits: dict, data: pd.DataFrame, columns: dict, scale: Predic
     # r_j per draw: the site's mean outcome moved to the centre along the common slope.
     x_offset = xr.DataArray(counts["predictor_mean"].to_numpy() - scale.center, dims="site", coords={"site": sites})
     y_mean = xr.DataArray(counts["observed_mean"].to_numpy(), dims="site", coords={"site": sites})
-    r = y_mean - beta * x_offset
+    r = y_mean - vi_b * x_offset if has_x else y_mean + 0 * vi_a
     table["adjusted_mean"] = r.mean(("chain", "draw")).values
-    exact = (w * r + (1 - w) * alpha).mean(("chain", "draw"))
+    exact = (w * r + (1 - w) * target).mean(("chain", "draw"))
     table["expected_exact"] = exact.values
     table["deviation_exact"] = table["varying_intercepts_intercept"] - table["expected_exact"]
     table["expected_plugin"] = table["weight_mean"] * table["no_pooling_intercept"] + (1 - table["weight_mean"]) * table["population_intercept"]
     table["deviation_plugin"] = table["varying_intercepts_intercept"] - table["expected_plugin"]
-    table["shift"] = table["varying_intercepts_intercept"] - table["no_pooling_intercept"]
-    table = table.reset_index().sort_values(["n", "site"], kind="stable").reset_index(drop=True)
-    table["hdi_prob"] = prob
-    return table
+    return table.reset_index().sort_values(["n", "site"], kind="stable").reset_index(drop=True)
 
 
 def shrinkage_summary(table: pd.DataFrame) -> dict:
-    """Headline numbers: the largest deviations of both checks, and whether small sites move most."""
-    worst_exact = table.loc[table["deviation_exact"].abs().idxmax()]
-    worst_plugin = table.loc[table["deviation_plugin"].abs().idxmax()]
+    """Headline numbers: the largest deviations of both checks, and whether small sites move most.
+
+    Without the Gaussian closed form (other families) the check entries are None and
+    ``closed_form`` is False; the shifts and their relation to n are still reported.
+    """
     mc_scale = float((table["varying_intercepts_intercept_hdi_high"] - table["varying_intercepts_intercept_hdi_low"]).median())
     rank_corr = table["n"].rank().corr(table["shift"].abs().rank()) if len(table) > 2 else float("nan")
-    return {
+    out = {
         "n_sites": int(len(table)),
+        "closed_form": bool(table["weight_mean"].notna().any()),
+        "median_interval_width": mc_scale,
+        "median_abs_shift": float(table["shift"].abs().median()),
+        "spearman_n_vs_abs_shift": float(rank_corr),
+        "population_varies_by_site": bool(table["population_intercept"].nunique() > 1),
+    }
+    if not out["closed_form"]:
+        return {**out, "max_abs_deviation_exact": None, "max_abs_deviation_exact_site": None, "max_abs_deviation_plugin": None,
+                "max_abs_deviation_plugin_site": None, "median_abs_deviation_plugin": None, "weight_range": None,
+                "explanation": "The shrinkage weight n_j / (n_j + sigma^2 / tau^2) is the Gaussian closed form; for this family "
+                               "the estimates and shifts are on the link scale and no weight is computed."}
+    worst_exact = table.loc[table["deviation_exact"].abs().idxmax()]
+    worst_plugin = table.loc[table["deviation_plugin"].abs().idxmax()]
+    return {
+        **out,
         "max_abs_deviation_exact": float(abs(worst_exact["deviation_exact"])),
         "max_abs_deviation_exact_site": str(worst_exact["site"]),
         "max_abs_deviation_plugin": float(abs(worst_plugin["deviation_plugin"])),
         "max_abs_deviation_plugin_site": str(worst_plugin["site"]),
         "median_abs_deviation_plugin": float(table["deviation_plugin"].abs().median()),
-        "median_interval_width": mc_scale,
         "weight_range": [float(table["weight_mean"].min()), float(table["weight_mean"].max())],
-        "spearman_n_vs_abs_shift": float(rank_corr),
         "explanation": (
-            "exact: w_j*r_j + (1-w_j)*alpha per draw, with r_j the site mean moved to the centre along the "
-            "common slope; differs from the varying-intercepts estimate by Monte Carlo error only. plugin: "
-            "mean(w_j)*no-pooling intercept + (1-mean(w_j))*mean(alpha); differs because the no-pooling intercept "
-            "uses the site's own slope, means of products are not products of means, and the models' sigma differ."
+            "exact: w_j*r_j + (1-w_j)*alpha_j per draw, with r_j the site mean moved to the centre along the "
+            "common slope and alpha_j the site's prediction without its own effect; differs from the varying-intercepts "
+            "estimate by Monte Carlo error only. plugin: mean(w_j)*no-pooling intercept + (1-mean(w_j))*mean(alpha_j); "
+            "differs because the no-pooling intercept uses the site's own slope, means of products are not products of "
+            "means, and the models' sigma differ."
         ),
     }

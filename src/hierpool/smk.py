@@ -52,3 +52,31 @@ def run_logged(snakemake, main: Callable[[object], None]) -> None:
     finally:
         if log_path:
             handle.close()
+
+
+def load_analysis(smk):
+    """The prologue every analysis job shares, in one place: columns, cleaned data, predictor scale, fits.
+
+    Reads ``input.data``, ``input.summary``, ``input.fits`` and ``params.models`` /
+    ``params.columns``; returns a namespace with ``columns``, ``data``, ``summary`` (the cleaning
+    summary), ``scale`` (hierpool.effects.PredictorScale), ``fits`` (model -> InferenceData, in
+    config order) and ``dataset``.
+    """
+    from types import SimpleNamespace
+
+    import arviz as az
+
+    from hierpool.clean import load_clean
+    from hierpool.effects import PredictorScale
+    from hierpool.io import read_json
+
+    columns = dict(smk.params.columns)
+    summary = read_json(smk.input.summary)
+    return SimpleNamespace(
+        columns=columns,
+        data=load_clean(smk.input.data, columns["group"]),
+        summary=summary,
+        scale=PredictorScale.from_summary(summary),
+        fits={m: az.from_netcdf(p) for m, p in zip(smk.params.models, smk.input.fits)},
+        dataset=smk.wildcards.dataset,
+    )

@@ -36,35 +36,112 @@ from hierpool.effects import PredictorScale
 HDI_PROB = 0.95
 
 
-def icc_draws(idata, columns: dict) -> xr.DataArray:
-    """ICC per draw: sd_site_intercept^2 / (sd_site_intercept^2 + sigma^2), dims (chain, draw).
+LATENT = {
+    "logit": (np.pi**2 / 3, "pi^2/3 (logistic distribution of the latent variable)"),
+    "probit": (1.0, "1 (standard normal latent variable)"),
+    "cloglog": (np.pi**2 / 6, "pi^2/6 (Gumbel latent variable)"),
+}
 
-    For a varying-slopes model this is the VPC at the predictor's centre.
+
+def residual_variance(idata, columns: dict, data: pd.DataFrame | None = None) -> tuple[xr.DataArray, str]:
+    """Within-site (residual) variance on the link scale, per draw, and its definition in words.
+
+    Gaussian: sigma^2 (summary data with a known SE per row: the mean of se^2); t: sigma^2 nu/(nu-2)
+    (undefined for nu <= 2); Bernoulli and binomial: the latent-variable variance of the link
+    (logit pi^2/3, probit 1); Poisson and negative binomial (log link): the lognormal
+    approximation of Nakagawa, Johnson & Schielzeth (2017), ln(1 + 1/lambda) and
+    ln(1 + 1/lambda + 1/alpha), with lambda = exp(mean fixed-part prediction + total variance
+    of the varying intercepts / 2). Those two need ``data``.
     """
-    sds = ef.site_sds(idata, columns)
-    if sds is None:
-        raise ValueError(f"no site-intercept SD ({ef.names(columns)['sd_intercept']!r}) in this fit: ICC needs varying intercepts")
-    var_site = sds[0] ** 2
-    return (var_site / (var_site + ef.sigma(idata) ** 2)).rename("icc")
+    info = ef.model_info(idata)
+    family, link = info["family"], info["link"]
+    post = ef._posterior(idata)
+    if info["known_se"]:
+        if data is None:
+            raise ValueError("summary data: pass the data to read the known standard errors")
+        value = float(np.mean(data[info["known_se"]].to_numpy(float) ** 2))
+        return ef._zero(post) + value, f"mean known sampling variance se^2 ({value:.4g})"
+    if family == "gaussian":
+        return ef.sigma(idata) ** 2, "sigma^2"
+    if family == "t":
+        nu = post["nu"]
+        return (ef.sigma(idata) ** 2 * (nu / (nu - 2))).where(nu > 2), "sigma^2 nu/(nu-2) (undefined where nu <= 2)"
+    if family in ("bernoulli", "binomial"):
+        if link not in LATENT:
+            raise ValueError(f"no latent-scale residual variance for the {link} link")
+        value, text = LATENT[link]
+        return ef._zero(post) + value, f"latent scale: {text}"
+    if family in ("poisson", "negativebinomial") and link == "log":
+        if data is None:
+            raise ValueError(f"{family}: pass the data (the residual variance depends on the mean count)")
+        pooled = ef.role(idata, columns) == "no_pooling"
+        eta = ef.mu_draws(idata, data, columns, include_site=pooled).mean(axis=-1)
+        total = sum((sd**2 for sd in ef.factor_sds(idata, columns).values()), ef._zero(post))
+        lam = np.exp(eta + total / 2)
+        if family == "poisson":
+            return np.log1p(1 / lam), "lognormal approximation ln(1 + 1/lambda) (Nakagawa et al. 2017)"
+        return np.log1p(1 / lam + 1 / post["alpha"]), "lognormal approximation ln(1 + 1/lambda + 1/alpha) (Nakagawa et al. 2017)"
+    raise ValueError(f"no residual variance defined for family {family!r} with link {link!r}")
 
 
-def icc_table(fits: dict, columns: dict, prob: float = HDI_PROB) -> pd.DataFrame:
-    """One row per fit with site effects: the ICC (at the predictor's centre) summarised over draws."""
+def with_site_effects(fits: dict, columns: dict) -> dict:
+    """The fits that have a varying intercept by the site (the ones a variance partition applies to)."""
+    return {m: i for m, i in fits.items() if ef.site_sds(i, columns) is not None}
+
+
+def not_applicable(fits: dict, columns: dict) -> dict[str, str]:
+    """Model -> why the site ICC does not apply to it (every model left out of the ICC table is listed)."""
+    reasons = {"complete_pooling": "ICC: no varying intercept in this model (sites are ignored)",
+               "no_pooling": "ICC: no varying intercept in this model (site intercepts are separate fixed effects)"}
+    return {m: reasons.get(ef.role(i, columns), f"ICC: no varying intercept by {columns['group']!r} in this model")
+            for m, i in fits.items() if m not in with_site_effects(fits, columns)}
+
+
+def _other_factors_variance(idata, columns: dict) -> xr.DataArray | float:
+    """Summed intercept variances of the grouping factors other than the site."""
+    return sum(sd**2 for factor, sd in ef.factor_sds(idata, columns).items() if factor != columns["group"])
+
+
+def icc_draws(idata, columns: dict, data: pd.DataFrame | None = None, factor: str | None = None) -> xr.DataArray:
+    """ICC per draw of one grouping factor (the site by default), dims (chain, draw).
+
+    sd_factor^2 / (sum of every factor's intercept variance + residual variance): with one
+    factor and a Gaussian outcome, sd_site^2 / (sd_site^2 + sigma^2). For a varying-slopes
+    model this is the VPC at the predictor's centre.
+    """
+    sds = ef.factor_sds(idata, columns)
+    factor = factor or columns["group"]
+    if factor not in sds:
+        raise ValueError(f"no varying intercept by {factor!r} in this fit: an ICC needs one")
+    resid, _ = residual_variance(idata, columns, data)
+    total = sum(sd**2 for sd in sds.values()) + resid
+    return (sds[factor] ** 2 / total).rename("icc")
+
+
+def icc_table(fits: dict, columns: dict, prob: float = HDI_PROB, data: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per fit and grouping factor with a varying intercept: the ICC summarised over draws.
+
+    The site's row is the ICC at the predictor's centre (``vpc_at_center`` for varying slopes);
+    further factors (e.g. classes within schools) get ``icc`` rows of their own.
+    """
     rows = []
     for model, idata in fits.items():
-        if ef.site_sds(idata, columns) is None:
-            continue
-        kind = ef.family(idata, columns)
-        rows.append(
-            {
-                "model": model,
-                "family": kind,
-                "quantity": "icc" if kind == "varying_intercepts" else "vpc_at_center",
-                **ef.summarise(icc_draws(idata, columns), prob),
-                "hdi_prob": prob,
-            }
-        )
-    return pd.DataFrame(rows, columns=["model", "family", "quantity", "mean", "median", "sd", "hdi_low", "hdi_high", "hdi_prob"])
+        role = ef.role(idata, columns)
+        for factor in ef.factor_sds(idata, columns):
+            site = factor == columns["group"]
+            rows.append(
+                {
+                    "model": model,
+                    "role": role,
+                    "factor": factor,
+                    "quantity": "vpc_at_center" if site and role == "varying_slopes" else "icc",
+                    **ef.summarise(icc_draws(idata, columns, data, factor), prob),
+                    "hdi_prob": prob,
+                    "residual_variance": residual_variance(idata, columns, data)[1],
+                }
+            )
+    return pd.DataFrame(rows, columns=["model", "role", "factor", "quantity", "mean", "median", "sd", "hdi_low", "hdi_high",
+                                       "hdi_prob", "residual_variance"])
 
 
 def site_variance_draws(idata, columns: dict, x, scale: PredictorScale = PredictorScale()) -> xr.DataArray:
@@ -78,15 +155,16 @@ def site_variance_draws(idata, columns: dict, x, scale: PredictorScale = Predict
     return (sd0**2 + dist**2 * sd1**2).transpose("chain", "draw", "x")
 
 
-def vpc_draws(idata, columns: dict, x, scale: PredictorScale = PredictorScale()) -> xr.DataArray:
-    """VPC(x) = var_site(x) / (var_site(x) + sigma^2) per draw, dims (chain, draw, x), x on the original scale."""
+def vpc_draws(idata, columns: dict, x, scale: PredictorScale = PredictorScale(), data: pd.DataFrame | None = None) -> xr.DataArray:
+    """VPC(x) = var_site(x) / (var_site(x) + other factors' variance + residual variance) per draw, dims (chain, draw, x)."""
     var_site = site_variance_draws(idata, columns, x, scale)
-    return (var_site / (var_site + ef.sigma(idata) ** 2)).rename("vpc")
+    rest = _other_factors_variance(idata, columns) + residual_variance(idata, columns, data)[0]
+    return (var_site / (var_site + rest)).rename("vpc")
 
 
-def _x_table(idata, columns: dict, x, scale: PredictorScale, prob: float) -> pd.DataFrame:
+def _x_table(idata, columns: dict, x, scale: PredictorScale, prob: float, data: pd.DataFrame | None = None) -> pd.DataFrame:
     var_site = site_variance_draws(idata, columns, x, scale)
-    vpc = var_site / (var_site + ef.sigma(idata) ** 2)
+    vpc = vpc_draws(idata, columns, x, scale, data)
     site_sd = np.sqrt(var_site)
     vpc_low, vpc_high = ef.hdi_along(vpc, prob)
     sd_low, sd_high = ef.hdi_along(site_sd, prob)
@@ -113,19 +191,18 @@ def predictor_grid(x_min: float, x_max: float, n: int = 60) -> np.ndarray:
     return np.linspace(x_min, x_max, n) if x_max > x_min else np.array([float(x_min)])
 
 
-def vpc_curve(fits: dict, columns: dict, scale: PredictorScale, x_min: float, x_max: float, n: int = 60, prob: float = HDI_PROB) -> pd.DataFrame:
+def vpc_curve(fits: dict, columns: dict, scale: PredictorScale, x_min: float, x_max: float, n: int = 60, prob: float = HDI_PROB,
+              data: pd.DataFrame | None = None) -> pd.DataFrame:
     """VPC and between-site SD over a grid of the observed predictor range, per fit with site effects.
 
-    Columns: model, family, x (original scale), x_model, vpc_mean, vpc_median,
+    Columns: model, role, x (original scale), x_model, vpc_mean, vpc_median,
     vpc_hdi_low, vpc_hdi_high, site_sd_mean, site_sd_hdi_low, site_sd_hdi_high.
     """
     grid = predictor_grid(x_min, x_max, n)
     parts = []
-    for model, idata in fits.items():
-        if ef.site_sds(idata, columns) is None:
-            continue
-        table = _x_table(idata, columns, grid, scale, prob)
-        table.insert(0, "family", ef.family(idata, columns))
+    for model, idata in with_site_effects(fits, columns).items():
+        table = _x_table(idata, columns, grid, scale, prob, data)
+        table.insert(0, "role", ef.role(idata, columns))
         table.insert(0, "model", model)
         parts.append(table)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -138,18 +215,17 @@ def predictor_points(data: pd.DataFrame, columns: dict, scale: PredictorScale = 
     return dict(zip(["min", "q25", "median", "q75", "max"], map(float, q)))
 
 
-def between_site_sd(fits: dict, columns: dict, scale: PredictorScale, points: dict[str, float], prob: float = HDI_PROB) -> pd.DataFrame:
+def between_site_sd(fits: dict, columns: dict, scale: PredictorScale, points: dict[str, float], prob: float = HDI_PROB,
+                    data: pd.DataFrame | None = None) -> pd.DataFrame:
     """Between-site SD of the expected outcome (and the VPC) at labelled ORIGINAL predictor values, per fit.
 
-    Columns: model, family, point (e.g. ``q25``), then as in `vpc_curve`.
+    Columns: model, role, point (e.g. ``q25``), then as in `vpc_curve`.
     """
     parts = []
-    for model, idata in fits.items():
-        if ef.site_sds(idata, columns) is None:
-            continue
-        table = _x_table(idata, columns, list(points.values()), scale, prob)
+    for model, idata in with_site_effects(fits, columns).items():
+        table = _x_table(idata, columns, list(points.values()), scale, prob, data)
         table.insert(0, "point", list(points))
-        table.insert(0, "family", ef.family(idata, columns))
+        table.insert(0, "role", ef.role(idata, columns))
         table.insert(0, "model", model)
         parts.append(table)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -160,58 +236,72 @@ def _var_over_obs(mu: np.ndarray) -> np.ndarray:
 
 
 def bayes_r2_draws(idata, data: pd.DataFrame, columns: dict, kind: str = "conditional") -> np.ndarray:
-    """Bayesian R² per draw, shape (chain, draw); ``kind`` is ``conditional`` or ``marginal`` (see module doc)."""
-    sig2 = ef.sigma(idata).values ** 2
+    """Bayesian R² per draw, shape (chain, draw); ``kind`` is ``conditional`` or ``marginal`` (see module doc).
+
+    Outside the Gaussian family every variance is on the link scale and the residual variance
+    is the distribution-specific one of `residual_variance`.
+    """
+    resid = residual_variance(idata, columns, data)[0].values
     if kind == "conditional":
         var_fit = _var_over_obs(ef.mu_draws(idata, data, columns, include_site=True))
-        return var_fit / (var_fit + sig2)
+        return var_fit / (var_fit + resid)
     if kind == "marginal":
         var_fit = _var_over_obs(ef.mu_draws(idata, data, columns, include_site=False))
-        var_site = np.zeros_like(sig2)
+        var_site = np.zeros_like(resid) + np.asarray(_other_factors_variance(idata, columns))
         sds = ef.site_sds(idata, columns)
         if sds is not None:
-            x = data[columns["predictor"]].to_numpy(dtype=float)  # model scale: distance from the centre
+            p = columns.get("predictor")
+            x = data[p].to_numpy(dtype=float) if p else np.zeros(1)  # model scale: distance from the centre
             sd0, sd1 = (s.values for s in sds)
-            var_site = sd0**2 + sd1**2 * np.mean(x**2)
-        return var_fit / (var_fit + var_site + sig2)
+            var_site = var_site + sd0**2 + sd1**2 * np.mean(x**2)
+        return var_fit / (var_fit + var_site + resid)
     raise ValueError(f"kind must be 'conditional' or 'marginal', got {kind!r}")
 
 
 R2_DEFINITIONS = {
-    "conditional": "var(mu with site effects) / (var(mu) + sigma^2)",
-    "marginal": "var(mu population-level) / (var(mu) + between-site variance + sigma^2)",
+    "conditional": "var(mu with every varying effect) / (var(mu) + residual variance)",
+    "marginal": "var(mu population-level) / (var(mu) + variance of the varying effects + residual variance)",
 }
 
 
 def r2_table(fits: dict, data: pd.DataFrame, columns: dict, prob: float = HDI_PROB) -> pd.DataFrame:
-    """Conditional and marginal Bayesian R² per model (no pooling: conditional only)."""
+    """Conditional and marginal Bayesian R² per model (no pooling: conditional only), on the link scale."""
     rows = []
     for model, idata in fits.items():
-        kind_of_model = ef.family(idata, columns)
+        role = ef.role(idata, columns)
+        resid_text = residual_variance(idata, columns, data)[1]
         for kind in ("conditional", "marginal"):
-            if kind == "marginal" and kind_of_model == "no_pooling":
+            if kind == "marginal" and role == "no_pooling":
                 continue
             rows.append(
                 {
                     "model": model,
-                    "family": kind_of_model,
+                    "role": role,
                     "kind": kind,
                     **ef.summarise(bayes_r2_draws(idata, data, columns, kind), prob),
                     "hdi_prob": prob,
-                    "definition": R2_DEFINITIONS[kind],
+                    "definition": f"{R2_DEFINITIONS[kind]}; residual variance: {resid_text}",
                 }
             )
-    return pd.DataFrame(rows, columns=["model", "family", "kind", "mean", "median", "sd", "hdi_low", "hdi_high", "hdi_prob", "definition"])
+    return pd.DataFrame(rows, columns=["model", "role", "kind", "mean", "median", "sd", "hdi_low", "hdi_high", "hdi_prob", "definition"])
 
 
-def variance_summary(icc: pd.DataFrame, r2: pd.DataFrame, site_sd: pd.DataFrame) -> dict:
-    """The headline numbers as a small dict (for JSON): ICC per model, R² per model and kind, site SD range."""
-    out = {
-        "icc": {r.model: {"family": r.family, "quantity": r.quantity, "mean": r.mean, "median": r.median, "hdi": [r.hdi_low, r.hdi_high]} for r in icc.itertuples()},
-        "r2": {},
-        "site_sd": {},
-        "hdi_prob": HDI_PROB,
-    }
+def variance_summary(icc: pd.DataFrame, r2: pd.DataFrame, site_sd: pd.DataFrame, skipped: dict | None = None,
+                     group: str | None = None) -> dict:
+    """The headline numbers as a small dict (for JSON).
+
+    ``icc``: the site ICC per model; ``icc_other_factors``: per model, the ICC of every further
+    grouping factor; ``r2`` per model and kind; ``site_sd`` per model and predictor point;
+    ``not_applicable``: model -> why it has no ICC (`not_applicable`).
+    """
+    out = {"icc": {}, "icc_other_factors": {}, "r2": {}, "site_sd": {}, "hdi_prob": HDI_PROB, "not_applicable": dict(skipped or {})}
+    for r in icc.itertuples():
+        entry = {"role": r.role, "quantity": r.quantity, "mean": r.mean, "median": r.median, "hdi": [r.hdi_low, r.hdi_high],
+                 "residual_variance": r.residual_variance}
+        if group is None or r.factor == group:
+            out["icc"][r.model] = entry
+        else:
+            out["icc_other_factors"].setdefault(r.model, {})[r.factor] = entry
     for r in r2.itertuples():
         out["r2"].setdefault(r.model, {})[r.kind] = {"mean": r.mean, "hdi": [r.hdi_low, r.hdi_high]}
     for r in site_sd.itertuples() if len(site_sd) else []:
