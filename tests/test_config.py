@@ -202,7 +202,8 @@ def test_shipped_config_passes_schema(config, schema):
     # defaults filled where the shipped config leaves keys out
     assert config["cleaning"]["covariates"] == []
     assert config["datasets"]["radon"]["sep"] == ","
-    assert config["models"]["complete_pooling"]["family"] == "gaussian"
+    assert "family" not in config["models"]["complete_pooling"]  # unset stays detectable: model_spec resolves it
+    assert config["models"]["complete_pooling"]["noncentered"] is True
     # a dataset-level override is not filled with defaults (that would undo the top-level values)
     assert config["datasets"]["radon"]["cleaning"] == radon_cleaning
     assert "sampler" not in config["datasets"]["radon"]
@@ -235,7 +236,7 @@ def test_schema_fills_top_level_defaults_of_minimal_config(schema):
     assert config["cleaning"] == {"min_obs_per_site": 2, "center": True, "scale": False, "covariates": [],
                                   "missing_values": ["", "NA", "N/A", "NaN", "NULL", ".", "#N/A", "missing"],
                                   "group_missing_values": [""], "merge_case": True, "merge_integer_codes": True,
-                                  "max_dropped_share": 0.05}
+                                  "positive_label": None, "max_dropped_share": 0.05}
     from dataclasses import asdict
 
     from hierpool.clean import CleaningOptions
@@ -243,7 +244,8 @@ def test_schema_fills_top_level_defaults_of_minimal_config(schema):
     defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(CleaningOptions()).items()}
     assert {k: defaults[k] for k in config["cleaning"]} == config["cleaning"]  # the library's defaults are the schema's
     assert {"complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"} <= set(config["models"])
-    assert all(m["family"] == "gaussian" for m in config["models"].values())
+    assert all("family" not in m for m in config["models"].values())
+    assert all(hc.model_spec(config, "sim", m)["family"] == "gaussian" for m in config["models"])
     assert config["convergence"]["policy"] == "warn"
     simulate = config["datasets"]["sim"]["simulate"]
     assert simulate["n_sites"] == 5 and simulate["site_size"] == {"min": 2, "max": 150}
