@@ -288,7 +288,7 @@ def test_covariates_are_parsed_and_their_missing_values_dropped():
     result = clean(raw, COLS, options)
     assert result.data["age"].tolist() == [1.0, 2.0, 4.0, 6.0]
     assert result.summary["rows_dropped"] == {"missing age": 1, "non-numeric age": 1}
-    assert result.summary["covariates"] == ["age"]
+    assert result.summary["covariates"] == {"age": "numeric"}
 
 
 # --------------------------------------------------------------------------- dropped-rows table and source rows
