@@ -368,9 +368,9 @@ def _check_outcome_values(parsed: dict, frame: pd.DataFrame, columns: dict, kind
     if kind == "binomial" and not trials:
         raise DataError(f"{source}: a binomial outcome needs the number of trials: set columns.trials to that column.")
     if kind in ("count", "binomial"):
-        what = "successes" if kind == "binomial" else "counts"
+        what = "successes, for the binomial family" if kind == "binomial" else "counts, for the poisson and negativebinomial families"
         _reject_rows(_not_count(parsed[outcome]), frame[outcome], row_number, source, "outcome", outcome,
-                     f"non-negative whole numbers ({what}) for the {kind} family",
+                     f"non-negative whole numbers ({what})",
                      "Fix those cells, or fit a continuous family (gaussian, t) if the outcome is not a count.")
     if trials:
         n = parsed[trials]
