@@ -30,7 +30,8 @@ except ConfigError as err:
 DATASETS = list(config["datasets"])
 
 
-MODELS = hpconfig.all_model_names(config)  # top-level models and every dataset's extra_models
+# The top-level models and every dataset's extra_models.
+MODELS = hpconfig.all_model_names(config)
 
 
 wildcard_constraints:
