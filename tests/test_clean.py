@@ -288,7 +288,7 @@ def test_covariates_are_parsed_and_their_missing_values_dropped():
     result = clean(raw, COLS, options)
     assert result.data["age"].tolist() == [1.0, 2.0, 4.0, 6.0]
     assert result.summary["rows_dropped"] == {"missing age": 1, "non-numeric age": 1}
-    assert result.summary["covariates"] == ["age"]
+    assert result.summary["covariates"] == {"age": "numeric"}
 
 
 # --------------------------------------------------------------------------- dropped-rows table and source rows
@@ -652,3 +652,219 @@ def test_constant_predictor_message_shows_a_plain_number():
     with pytest.raises(DataError) as err:
         clean(frame(rows), COLS)
     assert "constant (2)" in str(err.value) and "np." not in str(err.value)
+
+
+# --------------------------------------------------------------------------- outcome kinds (the models' family)
+
+
+def kind(outcome_kind: str, **kwargs) -> CleaningOptions:
+    return CleaningOptions(min_obs_per_site=1, outcome_kind=outcome_kind, **kwargs)
+
+
+def with_outcome(values, extra: dict | None = None) -> pd.DataFrame:
+    """base_rows' x and site with the outcome cells given (and extra columns)."""
+    raw = frame(base_rows())
+    raw["y"] = [str(v) for v in values]
+    for name, cells in (extra or {}).items():
+        raw[name] = [str(v) for v in cells]
+    return raw
+
+
+def test_outcome_kind_defaults_to_continuous_and_unknown_kinds_are_rejected():
+    assert CleaningOptions().outcome_kind == "continuous" and CleaningOptions().positive_label is None
+    assert clean(frame(base_rows()), COLS).summary["outcome"] == {"kind": "continuous", "column": "y"}
+    with pytest.raises(DataError, match="outcome_kind"):
+        clean(frame(base_rows()), COLS, kind("ordinal"))
+
+
+def test_from_config_takes_outcome_kind_and_positive_label():
+    options = CleaningOptions.from_config({"outcome_kind": "binary", "positive_label": "dead", "covariates": []})
+    assert options.outcome_kind == "binary" and options.positive_label == "dead"
+
+
+def test_binary_numeric_zero_one_is_kept_as_integers():
+    result = clean(with_outcome([0, 1, "1.0", " 0 ", "NA", 1]), COLS, kind("binary"))
+    assert result.data["y"].tolist() == [0, 1, 1, 0, 1] and result.data["y"].dtype.kind == "i"
+    assert result.summary["outcome"]["levels"] == {"0": "0", "1": "1"}
+    assert result.summary["rows_dropped"] == {"missing outcome": 1}
+
+
+def test_binary_numbers_other_than_zero_and_one_name_the_rows():
+    with pytest.raises(DataError) as err:
+        clean(with_outcome([0, 1, 2, 1, 0.5, 2]), COLS, kind("binary"), source="trial.csv")
+    message = str(err.value)
+    assert "trial.csv" in message and "'y'" in message and "0 or 1" in message
+    assert "'2' (rows 3, 6)" in message and "'0.5' (row 5)" in message
+    assert "Recode" in message
+
+
+@pytest.mark.parametrize("negative, positive", [("no", "yes"), ("False", "TRUE"), ("n", "Y"), ("f", "t"),
+                                                ("absent", "present"), ("Negative", "Positive"), ("fail", "pass")])
+def test_known_label_pairs_map_to_zero_one(negative, positive):
+    result = clean(with_outcome([negative, positive, f" {positive} ", negative, positive, negative]), COLS, kind("binary"))
+    assert result.data["y"].tolist() == [0, 1, 1, 0, 1, 0]
+    assert result.summary["outcome"] == {"kind": "binary", "column": "y", "levels": {"0": negative, "1": positive},
+                                         "min": 0, "max": 1}
+    assert any(f"coded 1 for {positive!r} and 0 for {negative!r}" in note for note in result.summary["notes"])
+
+
+def test_labels_that_differ_only_in_case_are_one_label_shown_in_the_most_frequent_spelling():
+    result = clean(with_outcome(["Yes", "yes", "yes", "No", "no", "NA"]), COLS, kind("binary"))
+    assert result.data["y"].tolist() == [1, 1, 1, 0, 0]
+    assert result.summary["outcome"]["levels"] == {"0": "No", "1": "yes"}
+
+
+def test_two_unknown_labels_need_positive_label():
+    raw = with_outcome(["alive", "dead", "alive", "alive", "dead", "alive"])
+    with pytest.raises(DataError) as err:
+        clean(raw, COLS, kind("binary"), source="trial.csv")
+    message = str(err.value)
+    assert "trial.csv" in message and "'y'" in message and "cleaning.positive_label" in message
+    assert "'alive' (rows 1, 3, 4, ...)" in message and "'dead' (rows 2, 5)" in message
+    result = clean(raw, COLS, kind("binary", positive_label="dead"))
+    assert result.data["y"].tolist() == [0, 1, 0, 0, 1, 0]
+    assert result.summary["outcome"]["levels"] == {"0": "alive", "1": "dead"}
+
+
+def test_positive_label_overrides_a_known_pair_and_numbers():
+    assert clean(with_outcome(["no", "yes"] * 3), COLS, kind("binary", positive_label="No")).data["y"].tolist() == [1, 0] * 3
+    assert clean(with_outcome([0, 1] * 3), COLS, kind("binary", positive_label="0")).data["y"].tolist() == [1, 0] * 3
+
+
+def test_positive_label_that_is_not_one_of_the_labels_is_an_error():
+    with pytest.raises(DataError, match=r"positive_label is 'deceased'.*'alive', 'dead'.*set it to the label"):
+        clean(with_outcome(["alive", "dead"] * 3), COLS, kind("binary", positive_label="deceased"), source="trial.csv")
+
+
+def test_three_labels_are_not_a_binary_outcome():
+    with pytest.raises(DataError) as err:
+        clean(with_outcome(["yes", "no", "maybe", "yes", "no", "maybe"]), COLS, kind("binary"), source="trial.csv")
+    message = str(err.value)
+    assert "trial.csv" in message and "'y'" in message and "exactly two labels" in message and "has 3" in message
+    assert "'maybe' (rows 3, 6)" in message and "cleaning.missing_values" in message
+
+
+def test_count_outcome_accepts_whole_numbers_written_as_decimals():
+    result = clean(with_outcome([0, "2.0", 3, 10, "NA", 1]), COLS, kind("count"))
+    assert result.data["y"].tolist() == [0, 2, 3, 10, 1] and result.data["y"].dtype.kind == "i"
+    assert result.summary["outcome"] == {"kind": "count", "column": "y", "min": 0, "max": 10}
+
+
+@pytest.mark.parametrize("bad, row", [("2.5", 2), ("-1", 4)])
+def test_count_outcome_rejects_fractions_and_negatives(bad, row):
+    values = [0, 1, 2, 3, 4, 5]
+    values[row - 1] = bad
+    with pytest.raises(DataError) as err:
+        clean(with_outcome(values), COLS, kind("count"), source="counts.csv")
+    message = str(err.value)
+    assert "counts.csv" in message and "'y'" in message and "non-negative whole numbers" in message
+    assert f"{bad!r} (row {row})" in message
+
+
+BINOMIAL_COLS = {**COLS, "trials": "n"}
+
+
+def test_binomial_keeps_successes_and_trials_as_integers():
+    result = clean(with_outcome([0, 3, 5, 1, 2, 4], {"n": [5, 5, 5, 2, "3.0", "NA"]}), BINOMIAL_COLS, kind("binomial"))
+    assert list(result.data.columns) == ["site", "x", "y", "n", "source_row"]
+    assert result.data["y"].tolist() == [0, 3, 5, 1, 2] and result.data["n"].tolist() == [5, 5, 5, 2, 3]
+    assert result.data["n"].dtype.kind == "i"
+    assert result.summary["rows_dropped"] == {"missing trials": 1}
+    assert result.summary["columns"] == BINOMIAL_COLS
+
+
+@pytest.mark.parametrize(
+    "successes, trials, fragment",
+    [
+        ([0, 3, 6, 1, 2, 4], [5] * 6, "at most the number of trials"),
+        ([0, 1, 1, 1, 0, 0], [5, 5, 0, 5, 5, 5], "at least 1"),
+        ([0, 1, 1, 1, 0, 0], [5, 5, "2.5", 5, 5, 5], "at least 1"),
+        ([0, 1, -1, 1, 0, 0], [5] * 6, "non-negative whole numbers"),
+    ],
+)
+def test_binomial_violations_name_the_row(successes, trials, fragment):
+    with pytest.raises(DataError) as err:
+        clean(with_outcome(successes, {"n": trials}), BINOMIAL_COLS, kind("binomial"), source="tests.csv")
+    message = str(err.value)
+    assert "tests.csv" in message and fragment in message and "(row 3)" in message
+
+
+def test_binomial_without_a_trials_column_is_an_error():
+    with pytest.raises(DataError, match="columns.trials"):
+        clean(frame(base_rows()), COLS, kind("binomial"))
+
+
+def test_se_column_is_kept_and_must_be_positive():
+    cols = {**COLS, "se": "se"}
+    result = clean(with_outcome([1, 2, 3, 4, 5, 6], {"se": [0.5, 1, 2, "NA", "big", 3]}), cols, kind("continuous"))
+    assert result.data["se"].tolist() == [0.5, 1.0, 2.0, 3.0]
+    assert result.summary["rows_dropped"] == {"missing se": 1, "non-numeric se": 1}
+    for bad in ("0", "-2"):
+        with pytest.raises(DataError) as err:
+            clean(with_outcome([1, 2, 3, 4, 5, 6], {"se": [0.5, 1, bad, 1, 1, 1]}), cols, kind("continuous"), source="schools.csv")
+        assert "schools.csv" in str(err.value) and "greater than 0" in str(err.value) and f"{bad!r} (row 3)" in str(err.value)
+
+
+def test_summary_data_without_a_predictor():
+    raw = frame([("A", 28, 15), ("B", 8, 10), ("C", -3, 16), ("D", 7, 11), ("E", -1, 9), ("F", 1, 11), ("G", 18, 10),
+                 ("H", 12, 18)], columns=("school", "estimate", "se"))
+    cols = {"outcome": "estimate", "group": "school", "se": "se"}
+    result = clean(raw, cols, CleaningOptions(min_obs_per_site=1))
+    assert list(result.data.columns) == ["school", "estimate", "se", "source_row"]
+    assert result.summary["sites_kept"] == 8 and result.summary["rows_out"] == 8
+    predictor = result.summary["predictor"]
+    assert predictor["column"] is None and predictor["name"] is None
+    assert predictor["center"] == 0.0 and predictor["scale"] == 1.0
+    assert result.summary["columns"] == cols
+
+
+def test_mapped_columns_lists_every_role_then_covariates():
+    from hierpool.clean import mapped_columns
+
+    assert mapped_columns({"group": "g", "se": "s", "outcome": "y", "trials": "n"}, ["age"]) == ["y", "g", "n", "s", "age"]
+    assert mapped_columns(COLS) == ["y", "x", "site"]
+
+
+# --------------------------------------------------------------------------- categorical covariates
+
+
+def test_text_covariate_is_kept_as_categorical_text():
+    raw = with_outcome([1, 2, 3, 4, 5, 6], {"sex": [" f", "m ", "NA", "f", "m", "f"], "age": [20, 30, 40, 50, 60, 70]})
+    result = clean(raw, COLS, CleaningOptions(min_obs_per_site=1, covariates=("sex", "age")))
+    assert result.data["sex"].tolist() == ["f", "m", "f", "m", "f"]
+    assert result.data["age"].dtype.kind == "f"
+    assert result.summary["covariates"] == {"sex": "categorical", "age": "numeric"}
+    assert result.summary["rows_dropped"] == {"missing sex": 1}
+    assert any("'sex' is categorical, 2 level(s)" in note for note in result.summary["notes"])
+
+
+def test_a_second_grouping_factor_survives_the_csv_round_trip(tmp_path):
+    raw = with_outcome([1, 2, 3, 4, 5, 6], {"class": ["1a", "1b", "1a", "2a", "2a", "2b"]})
+    result = clean(raw, COLS, CleaningOptions(min_obs_per_site=1, covariates=("class",)))
+    path = write_csv(tmp_path / "clean.csv", result.data)
+    assert pd.read_csv(path)["class"].tolist() == ["1a", "1b", "1a", "2a", "2a", "2b"]
+
+
+def test_a_mostly_numeric_covariate_stays_numeric_and_drops_the_odd_cell():
+    raw = with_outcome([1, 2, 3, 4, 5, 6], {"age": [20, 30, "old", 50, 60, 70]})
+    result = clean(raw, COLS, CleaningOptions(min_obs_per_site=1, covariates=("age",)))
+    assert result.summary["covariates"] == {"age": "numeric"}
+    assert result.summary["rows_dropped"] == {"non-numeric age": 1}
+
+
+# --------------------------------------------------------------------------- simulated families round trip
+
+
+@pytest.mark.parametrize("family, outcome_kind", [("bernoulli", "binary"), ("binomial", "binomial"), ("poisson", "count"),
+                                                  ("negativebinomial", "count"), ("t", "continuous")])
+def test_simulated_families_survive_cleaning(tmp_path, family, outcome_kind):
+    from hierpool.simulate import SimulationSpec, simulate
+
+    data, truth = simulate(SimulationSpec(n_sites=5, site_size=20, intercept=0.2, family=family, seed=1))
+    path = write_csv(tmp_path / "sim.csv", data)
+    result = clean(read_raw(path), truth["columns"], kind(outcome_kind, center=False), source=str(path))
+    assert result.summary["rows_out"] == len(data)
+    y = truth["columns"]["outcome"]
+    np.testing.assert_array_equal(result.data[y], data[y])
+    if family == "binomial":
+        np.testing.assert_array_equal(result.data["trials"], data["trials"])

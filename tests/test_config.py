@@ -202,7 +202,8 @@ def test_shipped_config_passes_schema(config, schema):
     # defaults filled where the shipped config leaves keys out
     assert config["cleaning"]["covariates"] == []
     assert config["datasets"]["radon"]["sep"] == ","
-    assert config["models"]["complete_pooling"]["family"] == "gaussian"
+    assert "family" not in config["models"]["complete_pooling"]  # unset stays detectable: model_spec resolves it
+    assert config["models"]["complete_pooling"]["noncentered"] is True
     # a dataset-level override is not filled with defaults (that would undo the top-level values)
     assert config["datasets"]["radon"]["cleaning"] == radon_cleaning
     assert "sampler" not in config["datasets"]["radon"]
@@ -235,7 +236,7 @@ def test_schema_fills_top_level_defaults_of_minimal_config(schema):
     assert config["cleaning"] == {"min_obs_per_site": 2, "center": True, "scale": False, "covariates": [],
                                   "missing_values": ["", "NA", "N/A", "NaN", "NULL", ".", "#N/A", "missing"],
                                   "group_missing_values": [""], "merge_case": True, "merge_integer_codes": True,
-                                  "max_dropped_share": 0.05}
+                                  "positive_label": None, "max_dropped_share": 0.05}
     from dataclasses import asdict
 
     from hierpool.clean import CleaningOptions
@@ -243,7 +244,8 @@ def test_schema_fills_top_level_defaults_of_minimal_config(schema):
     defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(CleaningOptions()).items()}
     assert {k: defaults[k] for k in config["cleaning"]} == config["cleaning"]  # the library's defaults are the schema's
     assert {"complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"} <= set(config["models"])
-    assert all(m["family"] == "gaussian" for m in config["models"].values())
+    assert all("family" not in m for m in config["models"].values())
+    assert all(hc.model_spec(config, "sim", m)["family"] == "gaussian" for m in config["models"])
     assert config["convergence"]["policy"] == "warn"
     simulate = config["datasets"]["sim"]["simulate"]
     assert simulate["n_sites"] == 5 and simulate["site_size"] == {"min": 2, "max": 150}
@@ -366,4 +368,194 @@ def test_unknown_encoding_stops_at_the_config(config, schema, tmp_path):
     config["datasets"] = {"mine": {"path": str(path), "encoding": "klingon", "columns": {"outcome": "y", "predictor": "x", "group": "g"}}}
     validate(config, schema)
     with pytest.raises(ConfigError, match="datasets.mine.encoding"):
+        hc.check_config(config)
+
+
+# --------------------------------------------------------------------------- families, extra models, summary data
+
+
+def _file(tmp_path, text="y,x,g,n,se\n1,2,a,3,0.5\n"):
+    path = tmp_path / "d.csv"
+    path.write_text(text)
+    return str(path)
+
+
+def test_family_resolves_model_then_dataset_then_gaussian(config):
+    assert hc.model_spec(config, "radon", "complete_pooling")["family"] == "gaussian"
+    config["datasets"]["radon"]["family"] = "t"
+    assert hc.model_spec(config, "radon", "complete_pooling")["family"] == "t"
+    assert hc.model_spec(config, "simulated", "complete_pooling")["family"] == "gaussian"
+    config["models"]["complete_pooling"]["family"] = "gaussian"
+    assert hc.model_spec(config, "radon", "complete_pooling")["family"] == "gaussian"  # the model's own wins
+    assert hc.model_spec(config, "radon", "varying_slopes")["family"] == "t"
+
+
+def test_simulated_dataset_defaults_to_its_simulated_family(config):
+    config["datasets"]["simulated"]["simulate"]["family"] = "poisson"
+    assert hc.dataset_family(config, "simulated") == "poisson"
+    assert hc.model_spec(config, "simulated", "varying_intercepts")["family"] == "poisson"
+    assert hc.outcome_kind(config, "simulated") == "count"
+    config["datasets"]["simulated"]["family"] = "negativebinomial"
+    assert hc.model_spec(config, "simulated", "varying_intercepts")["family"] == "negativebinomial"
+
+
+def test_simulated_binomial_dataset_has_a_trials_column(config):
+    config["datasets"]["simulated"]["simulate"]["family"] = "binomial"
+    assert hc.dataset_columns(config, "simulated")["trials"] == "trials"
+    assert hc.model_spec(config, "simulated", "complete_pooling")["formula"] == "p(scontrol, trials) ~ stress"
+
+
+@pytest.mark.parametrize("family, kind", sorted(hc.OUTCOME_KIND.items()))
+def test_outcome_kind_follows_the_family(config, family, kind):
+    config["datasets"]["radon"]["family"] = family
+    config["datasets"]["radon"]["columns"]["trials"] = "n"
+    assert hc.outcome_kind(config, "radon") == kind
+
+
+def test_models_of_different_outcome_kinds_on_one_dataset_are_an_error(config):
+    config["models"]["counts"] = {"formula": "{outcome} ~ {predictor}", "family": "poisson"}
+    with pytest.raises(ConfigError) as err:
+        hc.outcome_kind(config, "radon")
+    message = str(err.value)
+    assert "datasets.radon" in message and "counts (poisson)" in message and "complete_pooling (gaussian)" in message
+    config["datasets"]["radon"]["models"] = ["counts"]
+    assert hc.outcome_kind(config, "radon") == "count"
+
+
+def test_binomial_outcome_renders_as_successes_of_trials(config):
+    config["datasets"]["radon"]["family"] = "binomial"
+    config["datasets"]["radon"]["columns"]["trials"] = "n_tests"
+    spec = hc.model_spec(config, "radon", "varying_intercepts")
+    assert spec["formula"] == "p(log_radon, n_tests) ~ floor + (1|county)"
+    assert spec["template"] == "{outcome} ~ {predictor} + (1|{group})"
+
+
+def test_binomial_without_trials_is_an_error_with_advice(config):
+    config["models"]["complete_pooling"]["family"] = "binomial"
+    with pytest.raises(ConfigError, match=r"complete_pooling.*radon.*columns\.trials"):
+        hc.model_spec(config, "radon", "complete_pooling")
+
+
+def test_render_formula_without_a_predictor_names_model_and_dataset():
+    columns = {"outcome": "estimate", "group": "school", "se": "se"}
+    assert hc.render_formula("{outcome} ~ 1 + (1|{group})", columns) == "estimate ~ 1 + (1|school)"
+    with pytest.raises(ConfigError) as err:
+        hc.render_formula("{outcome} ~ {predictor}", columns, model="complete_pooling", dataset="schools")
+    message = str(err.value)
+    assert "complete_pooling" in message and "schools" in message and "{predictor}" in message
+    assert "datasets.schools.models" in message and "extra_models" in message
+
+
+def test_extra_models_are_appended_and_found(config):
+    config["datasets"]["radon"]["extra_models"] = {"robust": {"formula": "{outcome} ~ {predictor} + (1|{group})", "family": "t"}}
+    assert hc.dataset_models(config, "radon") == [*config["models"], "robust"]
+    assert hc.dataset_models(config, "simulated") == list(config["models"])
+    spec = hc.model_spec(config, "radon", "robust")
+    assert spec["formula"] == "log_radon ~ floor + (1|county)" and spec["family"] == "t" and spec["name"] == "robust"
+    assert hc.model_entry(config, "radon", "robust") is config["datasets"]["radon"]["extra_models"]["robust"]
+    with pytest.raises(ConfigError, match="robust"):
+        hc.model_spec(config, "simulated", "robust")
+    assert hc.all_model_names(config) == [*config["models"], "robust"]
+    config["datasets"]["radon"]["models"] = ["robust", "complete_pooling"]
+    assert hc.dataset_models(config, "radon") == ["robust", "complete_pooling"]
+
+
+def test_all_model_names_lists_each_name_once(config):
+    extra = {"only_here": {"formula": "{outcome} ~ 1 + (1|{group})"}}
+    config["datasets"]["radon"]["extra_models"] = copy.deepcopy(extra)
+    config["datasets"]["simulated"]["extra_models"] = copy.deepcopy(extra)
+    assert hc.all_model_names(config) == [*config["models"], "only_here"]
+
+
+def test_extra_model_named_like_a_global_model_is_an_error(config, repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    config["datasets"]["radon"]["extra_models"] = {"no_pooling": {"formula": "{outcome} ~ 1"}}
+    with pytest.raises(ConfigError, match=r"datasets\.radon\.extra_models.*no_pooling"):
+        hc.check_config(config)
+    with pytest.raises(ConfigError):
+        hc.all_model_names(config)
+
+
+def test_summary_data_with_se_and_extra_models(config, schema, tmp_path):
+    config["datasets"] = {
+        "schools": {
+            "path": _file(tmp_path, "school,estimate,se\nA,28,15\nB,8,10\n"),
+            "columns": {"outcome": "estimate", "group": "school", "se": "se"},
+            "cleaning": {"min_obs_per_site": 1},
+            "models": ["partial_pooling"],
+            "extra_models": {"partial_pooling": {"formula": "{outcome} ~ 1 + (1|{group})"}},
+        }
+    }
+    validate(config, schema)
+    hc.check_config(config)
+    assert config["datasets"]["schools"]["extra_models"]["partial_pooling"]["noncentered"] is True  # defaults filled
+    assert hc.dataset_models(config, "schools") == ["partial_pooling"]
+    assert hc.dataset_columns(config, "schools") == {"outcome": "estimate", "group": "school", "se": "se"}
+    spec = hc.model_spec(config, "schools", "partial_pooling")
+    assert spec["formula"] == "estimate ~ 1 + (1|school)" and spec["known_se"] == "se" and spec["family"] == "gaussian"
+    assert hc.outcome_kind(config, "schools") == "continuous"
+    # the global models use {predictor}: fitting them on summary data stops at the config
+    del config["datasets"]["schools"]["models"]
+    with pytest.raises(ConfigError, match=r"no predictor column.*datasets\.schools\.models"):
+        hc.check_config(config)
+
+
+def test_model_spec_has_no_known_se_without_an_se_column(config):
+    assert "known_se" not in hc.model_spec(config, "radon", "complete_pooling")
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        (("datasets", "radon", "family"), "beta"),
+        (("models", "complete_pooling", "family"), "Gaussian"),
+        (("datasets", "radon", "extra_models"), {"m": {"formula": "{outcome} ~ 1", "family": "gamma"}}),
+        (("datasets", "radon", "extra_models"), {"m": {"formula": "{outcome} ~ 1", "colour": "red"}}),
+        (("datasets", "radon", "extra_models"), {"2m": {"formula": "{outcome} ~ 1"}}),
+        (("datasets", "radon", "columns", "trials"), ""),
+        (("datasets", "simulated", "simulate", "family"), "gamma"),
+        (("datasets", "simulated", "simulate", "trials"), 0),
+        (("cleaning", "positive_label"), 1),
+    ],
+)
+def test_schema_rejects_bad_family_settings(config, schema, path, value):
+    _set(config, path, value)
+    with pytest.raises(WorkflowError):
+        validate(config, schema)
+
+
+def test_schema_accepts_family_settings_and_fills_simulate_defaults(config, schema):
+    config["datasets"]["radon"]["family"] = "bernoulli"
+    config["cleaning"]["positive_label"] = "yes"
+    validate(config, schema)
+    simulate = config["datasets"]["simulated"]["simulate"]
+    assert (simulate["family"], simulate["trials"], simulate["alpha"], simulate["nu"]) == ("gaussian", 10, 5.0, 4.0)
+    assert "family" not in config["models"]["varying_slopes"]
+
+
+def test_predictor_is_optional_in_the_schema_but_outcome_and_group_are_not(config, schema):
+    config["datasets"]["radon"]["columns"] = {"outcome": "log_radon", "group": "county"}
+    validate(config, schema)
+    config["datasets"]["radon"]["columns"] = {"outcome": "log_radon", "predictor": "floor"}
+    with pytest.raises(WorkflowError, match="group"):
+        validate(config, schema)
+
+
+def test_simulated_dataset_cannot_map_columns_the_simulator_does_not_write(config, repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    config["datasets"]["simulated"]["columns"]["se"] = "se"
+    with pytest.raises(ConfigError, match=r"datasets\.simulated\.columns\.se"):
+        hc.check_config(config)
+    del config["datasets"]["simulated"]["columns"]["se"]
+    config["datasets"]["simulated"]["columns"]["trials"] = "n"
+    with pytest.raises(ConfigError, match=r"columns\.trials"):
+        hc.check_config(config)
+    config["datasets"]["simulated"]["simulate"]["family"] = "binomial"
+    hc.check_config(config)
+    assert hc.model_spec(config, "simulated", "complete_pooling")["formula"] == "p(scontrol, n) ~ stress"
+
+
+def test_trials_or_se_mapped_to_a_used_column_stop_at_the_config(config, tmp_path):
+    config["datasets"] = {"mine": {"path": _file(tmp_path), "columns": {"outcome": "y", "predictor": "x", "group": "g", "se": "x"}}}
+    with pytest.raises(ConfigError, match="predictor and se are both mapped"):
         hc.check_config(config)

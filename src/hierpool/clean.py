@@ -2,8 +2,10 @@
 
 Real exports contain extra columns, several spellings of "missing", numbers stored as
 text, padded or differently-cased site labels and numeric site codes. Cleaning maps the
-user's columns to the three roles (outcome, predictor, group), drops unusable rows and
-tiny sites with a recorded reason for each, and optionally centres/scales the predictor.
+user's columns to their roles (outcome, group, and where mapped predictor, trials, se),
+drops unusable rows and tiny sites with a recorded reason for each, and optionally
+centres/scales the predictor. The outcome is checked for what the models' family needs
+(`outcome_kind`: continuous, binary 0/1, binomial successes of trials, non-negative counts).
 The raw file is only read, never written.
 """
 
@@ -22,6 +24,12 @@ from hierpool.rawfile import preview, read_raw  # noqa: F401  (read_raw: part of
 
 MISSING_VALUES = ("", "NA", "N/A", "NaN", "NULL", ".", "#N/A", "missing")
 ROLES = ("outcome", "predictor", "group")
+REQUIRED_ROLES = ("outcome", "group")
+EXTRA_ROLES = ("trials", "se")  # optional numeric columns kept in the tidy data
+OUTCOME_KINDS = ("continuous", "binary", "binomial", "count")
+# Two-label outcomes that map to 0/1 by themselves (case-insensitive): (label for 0, label for 1).
+KNOWN_BINARY_PAIRS = (("no", "yes"), ("false", "true"), ("n", "y"), ("f", "t"), ("absent", "present"),
+                      ("negative", "positive"), ("fail", "pass"), ("0", "1"))
 _INTEGER_CODE = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _DECIMAL_COMMA = re.compile(r"[+-]?[0-9]*,[0-9]+(?:[eE][+-]?[0-9]+)?")
 _THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(?:[,.' ][0-9]{3})+(?:[.,][0-9]+)?")
@@ -32,6 +40,9 @@ class CleaningOptions:
     """How to clean: missing values, site-label merging, minimum rows per site, the predictor's transform.
 
     The defaults here equal the config schema's (`workflow/schemas/config.schema.yaml`).
+    ``outcome_kind`` (continuous, binary, binomial, count) is not a config key: it follows from the
+    models' family (`hierpool.config.outcome_kind`). ``positive_label`` is the text label coded 1
+    of a binary outcome.
     """
 
     min_obs_per_site: int = 2
@@ -42,9 +53,11 @@ class CleaningOptions:
     group_missing_values: tuple[str, ...] = ("",)
     merge_case: bool = True
     merge_integer_codes: bool = True
+    positive_label: str | None = None
     max_dropped_share: float = 0.05
     decimal: str = "."
     thousands: str | None = None
+    outcome_kind: str = "continuous"
 
     @classmethod
     def from_config(cls, cfg: dict) -> "CleaningOptions":
@@ -202,12 +215,24 @@ def mapped_column_clashes(columns: dict, covariates=()) -> str:
     return "; ".join(clashes)
 
 
+def mapped_roles(columns: dict) -> list[tuple[str, str]]:
+    """(role, column) for every role the mapping has, in the order outcome, predictor, group, trials, se."""
+    return [(role, columns[role]) for role in (*ROLES, *EXTRA_ROLES) if columns.get(role)]
+
+
+def mapped_columns(columns: dict, covariates=()) -> list[str]:
+    """The file columns cleaning reads: every mapped role, then the covariates."""
+    return [name for _, name in mapped_roles(columns)] + list(covariates)
+
+
 def check_columns(frame: pd.DataFrame, columns: dict, source: str, covariates=()) -> None:
-    missing_roles = [role for role in ROLES if not columns.get(role)]
+    missing_roles = [role for role in REQUIRED_ROLES if not columns.get(role)]
     if missing_roles:
-        raise DataError(f"{source}: the column mapping has no {missing_roles}; set columns.outcome, columns.predictor and columns.group.")
-    wanted = [(role, columns[role]) for role in ROLES] + [("covariate", c) for c in covariates]
-    same = mapped_column_clashes(dict(wanted[:3]), covariates)
+        raise DataError(f"{source}: the column mapping has no {missing_roles}; set columns.outcome and columns.group "
+                        "(and columns.predictor, unless the data have none).")
+    roles = mapped_roles(columns)
+    wanted = roles + [("covariate", c) for c in covariates]
+    same = mapped_column_clashes(dict(roles), covariates)
     if same:
         raise DataError(f"{source}: {same}. Map each role to its own column in the dataset's `columns`.")
     existing = frame.attrs.get("file_columns", [c for c in frame.columns if c])
@@ -221,13 +246,172 @@ def check_columns(frame: pd.DataFrame, columns: dict, source: str, covariates=()
             )
 
 
+def _value_examples(text: pd.Series, row_number: pd.Series, n: int = 5) -> str:
+    """Distinct cells with the rows they are on: ``'maybe' (rows 4, 9), '2' (row 7)``."""
+    parts = []
+    for value, rows in row_number[text.index].groupby(text.to_numpy(), sort=False):
+        listed = rows.tolist()
+        parts.append(f"{value!r} (row{'s' if len(listed) > 1 else ''} {', '.join(map(str, listed[:3]))}{', ...' if len(listed) > 3 else ''})")
+    return ", ".join(parts[:n]) + (f", ... ({len(parts) - n} more)" if len(parts) > n else "")
+
+
+def _reject_rows(bad: pd.Series, values: pd.Series, row_number: pd.Series, source: str, role: str, name: str,
+                 must: str, fix: str) -> None:
+    """Stop, naming rows and values, when any cell of a column breaks a rule the model needs."""
+    if not bad.any():
+        return
+    text = values[bad].astype(str).str.strip()
+    raise DataError(
+        f"{source}: the {role} column {name!r} must hold {must}, but {int(bad.sum())} row(s) do not: "
+        f"{_value_examples(text, row_number)}. {fix}"
+    )
+
+
+def _not_count(numbers: pd.Series) -> pd.Series:
+    """Numbers that are not non-negative integers (``2.0`` is one; ``2.5`` and ``-1`` are not)."""
+    return numbers.notna() & ((numbers < 0) | (numbers != np.round(numbers)))
+
+
+def _shown_spelling(text: pd.Series, keys: pd.Series) -> dict[str, str]:
+    """For each case-folded label, its most frequent spelling (ties: the first seen)."""
+    counts = pd.DataFrame({"key": keys.to_numpy(), "label": text.to_numpy()}).value_counts(sort=False).reset_index()
+    counts = counts.sort_values("count", ascending=False, kind="stable")
+    return dict(counts.drop_duplicates("key")[["key", "label"]].itertuples(index=False))
+
+
+def binary_outcome(values: pd.Series, options: CleaningOptions, name: str, source: str,
+                   row_number: pd.Series) -> tuple[pd.Series, pd.Series, dict]:
+    """Code a binary outcome as 0/1.
+
+    Numbers must be 0 or 1. Two text labels (trimmed, any case) map by themselves when they are a
+    known pair (no/yes, false/true, n/y, f/t, absent/present, negative/positive, fail/pass), else
+    ``options.positive_label`` says which one is 1.
+
+    Returns
+    -------
+    tuple
+        (0/1 as floats, NaN where missing; the missing mask; {"levels": {"0": label, "1": label}}).
+
+    Raises
+    ------
+    DataError
+        Not two labels, numbers other than 0/1, no known pair and no ``positive_label``, or a
+        ``positive_label`` that is not one of the two labels.
+    """
+    text = values.astype(str).str.strip()
+    missing = _is_missing(text, options.missing_values)
+    present = text[~missing]
+    numbers, _, non_numeric = parse_numeric(values, options.missing_values, options.decimal, options.thousands)
+    where = "the outcome column"
+    if present.empty:
+        raise DataError(f"{source}: {where} {name!r} has no values (every cell is missing). Map the column with the 0/1 outcome.")
+    if options.positive_label is None and not non_numeric.any():
+        _reject_rows(~missing & ~numbers.isin([0.0, 1.0]), values, row_number, source, "outcome", name,
+                     "0 or 1 for a binary (bernoulli) outcome",
+                     "Recode the column to 0/1, mark those cells missing (cleaning.missing_values), or, for counts, "
+                     "use the binomial (with columns.trials) or poisson family.")
+        return numbers.where(~missing), missing, {"levels": {"0": "0", "1": "1"}}
+    keys = present.str.casefold()
+    shown = _shown_spelling(present, keys)
+    if len(shown) != 2:
+        raise DataError(
+            f"{source}: {where} {name!r} must hold exactly two labels for a binary (bernoulli) outcome, but has "
+            f"{len(shown)}: {_value_examples(present, row_number)}. Recode it to two labels or 0/1, or add the labels "
+            "that mean missing to cleaning.missing_values."
+        )
+    if options.positive_label is not None:
+        positive = options.positive_label.strip().casefold()
+        if positive not in shown:
+            raise DataError(
+                f"{source}: cleaning.positive_label is {options.positive_label!r}, which is not one of the two labels "
+                f"of {where} {name!r} ({preview(shown.values())}); set it to the label that means 1."
+            )
+    else:
+        pair = next((p for p in KNOWN_BINARY_PAIRS if set(p) == set(shown)), None)
+        if pair is None:
+            raise DataError(
+                f"{source}: {where} {name!r} has the two labels {_value_examples(present, row_number)}, which are not "
+                f"a known pair (such as no/yes, false/true); set cleaning.positive_label to the label that means 1 "
+                f"(one of {preview(shown.values())})."
+            )
+        positive = pair[1]
+    negative = next(k for k in shown if k != positive)
+    coded = pd.Series(np.nan, index=values.index)
+    coded[~missing] = (keys == positive).astype(float)
+    return coded, missing, {"levels": {"0": shown[negative], "1": shown[positive]}}
+
+
+def _numeric_column(frame: pd.DataFrame, name: str, role: str, options: CleaningOptions, source: str,
+                    row_number: pd.Series, allow_text: bool = False):
+    """Parse a column to numbers (stopping on numbers in another format); None when ``allow_text`` and it is text.
+
+    A column is text when more than half of its non-missing cells are not numbers.
+    """
+    numbers, missing, non_numeric = parse_numeric(frame[name], options.missing_values, options.decimal, options.thousands)
+    if options.decimal == "." and not options.thousands:
+        check_number_format(frame[name], non_numeric, name, source, row_number)
+    if allow_text and 2 * int(non_numeric.sum()) > int((~missing).sum()):
+        return None
+    if numbers.notna().sum() == 0:
+        examples = sorted(set(frame[name].astype(str).str.strip()) - {""})
+        raise DataError(
+            f"{source}: the {role} column {name!r} has no numeric values (examples: {preview(examples)}). "
+            "Map a numeric column, or fix the export (decimal point '.', no units in the cells)."
+        )
+    return numbers, missing, non_numeric
+
+
+def _check_outcome_values(parsed: dict, frame: pd.DataFrame, columns: dict, kind: str, source: str,
+                          row_number: pd.Series) -> None:
+    """The checks the outcome kind and the trials and se columns need; DataError naming rows."""
+    outcome, trials, se = columns["outcome"], columns.get("trials"), columns.get("se")
+    if kind == "binomial" and not trials:
+        raise DataError(f"{source}: a binomial outcome needs the number of trials: set columns.trials to that column.")
+    if kind in ("count", "binomial"):
+        what = "successes, for the binomial family" if kind == "binomial" else "counts, for the poisson and negativebinomial families"
+        _reject_rows(_not_count(parsed[outcome]), frame[outcome], row_number, source, "outcome", outcome,
+                     f"non-negative whole numbers ({what})",
+                     "Fix those cells, or fit a continuous family (gaussian, t) if the outcome is not a count.")
+    if trials:
+        n = parsed[trials]
+        _reject_rows(_not_count(n) | (n < 1), frame[trials], row_number, source, "trials", trials,
+                     "whole numbers of at least 1 (the number of trials)", "Fix those cells, or map the right column as columns.trials.")
+        if kind == "binomial":
+            over = parsed[outcome] > n
+            _reject_rows(over, frame[outcome] + " of " + frame[trials], row_number, source, "outcome", outcome,
+                         f"at most the number of trials in {trials!r} (successes of trials)",
+                         "Check that columns.outcome holds successes and columns.trials the trials.")
+    if se:
+        _reject_rows(parsed[se] <= 0, frame[se], row_number, source, "se", se,
+                     "standard errors greater than 0", "Fix those cells (a standard error of 0 means an exactly known value).")
+
+
 def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = None, source: str = "data") -> CleaningResult:
-    """Clean a raw frame (all text) into the tidy data the models use, with a full account of drops."""
+    """Clean a raw frame (all text) into the tidy data the models use, with a full account of drops.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The raw file, every cell text (`read_raw`).
+    columns : dict
+        Column of each role: outcome and group; predictor, trials and se where the data have them.
+    options : CleaningOptions, optional
+        How to clean; ``outcome_kind`` says what the outcome must be.
+    source : str
+        The file's name, for messages.
+
+    Returns
+    -------
+    CleaningResult
+        Tidy data, summary, per-site table and dropped rows.
+    """
     options = options or CleaningOptions()
     if options.min_obs_per_site < 1:
         raise DataError(f"{source}: min_obs_per_site must be at least 1, got {options.min_obs_per_site}.")
+    if options.outcome_kind not in OUTCOME_KINDS:
+        raise DataError(f"{source}: unknown outcome_kind {options.outcome_kind!r}; expected one of {list(OUTCOME_KINDS)}.")
     check_columns(frame, columns, source, options.covariates)
-    outcome, predictor, group = (columns[role] for role in ROLES)
+    outcome, group, predictor = columns["outcome"], columns["group"], columns.get("predictor")
     n_in = len(frame)
     row_number = pd.Series(np.arange(1, n_in + 1), index=frame.index)
 
@@ -243,20 +427,32 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
 
     mark(labels.isna(), "missing group", group)
     parsed: dict[str, pd.Series] = {}
-    for role, name in [("outcome", outcome), ("predictor", predictor)] + [("covariate", c) for c in options.covariates]:
-        numbers, missing, non_numeric = parse_numeric(frame[name], options.missing_values, options.decimal, options.thousands)
-        if options.decimal == "." and not options.thousands:
-            check_number_format(frame[name], non_numeric, name, source, row_number)
-        if numbers.notna().sum() == 0:
-            examples = sorted(set(frame[name].astype(str).str.strip()) - {""})
-            raise DataError(
-                f"{source}: the {role} column {name!r} has no numeric values (examples: {preview(examples)}). "
-                "Map a numeric column, or fix the export (decimal point '.', no units in the cells)."
-            )
-        mark(missing, f"missing {role}" if role != "covariate" else f"missing {name}", name)
-        mark(non_numeric, f"non-numeric {role}" if role != "covariate" else f"non-numeric {name}", name)
+    outcome_info: dict = {"kind": options.outcome_kind, "column": outcome}
+    numeric_roles = [(role, name) for role, name in mapped_roles(columns) if role != "group"]
+    if options.outcome_kind == "binary":
+        parsed[outcome], missing, levels = binary_outcome(frame[outcome], options, outcome, source, row_number)
+        mark(missing, "missing outcome", outcome)
+        outcome_info.update(levels)
+        numeric_roles = [(role, name) for role, name in numeric_roles if role != "outcome"]
+    for role, name in numeric_roles:
+        numbers, missing, non_numeric = _numeric_column(frame, name, role, options, source, row_number)
+        mark(missing, f"missing {role}", name)
+        mark(non_numeric, f"non-numeric {role}", name)
         parsed[name] = numbers
-
+    _check_outcome_values(parsed, frame, columns, options.outcome_kind, source, row_number)
+    covariate_types: dict[str, str] = {}
+    for name in options.covariates:
+        numeric = _numeric_column(frame, name, "covariate", options, source, row_number, allow_text=True)
+        if numeric is None:
+            text = frame[name].astype(str).str.strip()
+            missing = _is_missing(text, options.missing_values)
+            parsed[name] = text.where(~missing)
+            covariate_types[name] = "categorical"
+        else:
+            parsed[name], missing, non_numeric = numeric
+            mark(non_numeric, f"non-numeric {name}", name)
+            covariate_types[name] = "numeric"
+        mark(missing, f"missing {name}", name)
     usable = reason.isna()
     counts_raw = labels.value_counts(sort=False)
     counts_usable = labels[usable].value_counts(sort=False)
@@ -294,26 +490,23 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
             details=listing[["site", "n_raw", "n_usable", "reason"]].to_string(index=False),
         )
     check_dropped_share(reason, bad_column, frame, row_number, options.max_dropped_share, source)
-    x = parsed[predictor][keep_rows]
-    if x.nunique() < 2:
-        raise DataError(
-            f"{source}: the predictor column {predictor!r} is constant ({float(x.iloc[0]):g}) in the rows kept, "
-            "so no slope can be estimated. Map a predictor that varies."
-        )
-    center = float(x.mean()) if options.center else 0.0
-    scale = float(x.std(ddof=1)) if options.scale else 1.0
+    predictor_info, x_model = _predictor_transform(parsed, predictor, keep_rows, options, source)
 
-    tidy = pd.DataFrame(
-        {
-            group: labels[keep_rows].astype(str),
-            predictor: (x - center) / scale,
-            outcome: parsed[outcome][keep_rows],
-        }
-    )
+    tidy = pd.DataFrame({group: labels[keep_rows].astype(str)})
+    if predictor:
+        tidy[predictor] = x_model
+    whole = options.outcome_kind != "continuous"
+    tidy[outcome] = parsed[outcome][keep_rows].astype("int64") if whole else parsed[outcome][keep_rows]
+    for role in EXTRA_ROLES:
+        if columns.get(role):
+            values = parsed[columns[role]][keep_rows]
+            tidy[columns[role]] = values.astype("int64") if role == "trials" else values
     for name in options.covariates:
         tidy[name] = parsed[name][keep_rows]
     tidy["source_row"] = row_number[keep_rows]
     tidy = tidy.reset_index(drop=True)
+    if whole:
+        outcome_info.update({"min": int(tidy[outcome].min()), "max": int(tidy[outcome].max())})
 
     dropped = pd.DataFrame(
         {
@@ -326,8 +519,9 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
 
     summary = {
         "source": str(source),
-        "columns": {role: columns[role] for role in ROLES},
-        "covariates": list(options.covariates),
+        "columns": dict(mapped_roles(columns)),
+        "covariates": covariate_types,
+        "outcome": outcome_info,
         "rows_in": n_in,
         "rows_out": int(keep_rows.sum()),
         "rows_dropped": {k: int(v) for k, v in dropped["reason"].value_counts().sort_index().items()},
@@ -341,21 +535,54 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
         "label_merges": merges,
         "label_rules": {"merge_case": options.merge_case, "merge_integer_codes": options.merge_integer_codes,
                         "group_missing_values": list(options.group_missing_values)},
-        "notes": _label_notes(kept_sites, options, group),
+        "notes": _label_notes(kept_sites, options, group) + _data_notes(outcome_info, tidy, covariate_types),
         "min_obs_per_site": options.min_obs_per_site,
         "max_dropped_share": options.max_dropped_share,
-        "predictor": {
-            "name": predictor,
-            "centered": options.center,
-            "scaled": options.scale,
-            "center": center,
-            "scale": scale,
-            "min": float(x.min()),
-            "max": float(x.max()),
-            "note": f"model uses ({predictor} - {center:.6g}) / {scale:.6g}",
-        },
+        "predictor": predictor_info,
     }
     return CleaningResult(data=tidy, summary=summary, sites=sites, dropped_rows=dropped)
+
+
+def _predictor_transform(parsed: dict, predictor: str | None, keep_rows: pd.Series, options: CleaningOptions,
+                         source: str) -> tuple[dict, pd.Series | None]:
+    """The predictor's summary entry and its values on the model scale (None without a predictor)."""
+    if not predictor:
+        info = {"name": None, "column": None, "centered": False, "scaled": False, "center": 0.0, "scale": 1.0,
+                "min": None, "max": None, "note": "no predictor column"}
+        return info, None
+    x = parsed[predictor][keep_rows]
+    if x.nunique() < 2:
+        raise DataError(
+            f"{source}: the predictor column {predictor!r} is constant ({float(x.iloc[0]):g}) in the rows kept, "
+            "so no slope can be estimated. Map a predictor that varies."
+        )
+    center = float(x.mean()) if options.center else 0.0
+    scale = float(x.std(ddof=1)) if options.scale else 1.0
+    info = {
+        "name": predictor,
+        "column": predictor,
+        "centered": options.center,
+        "scaled": options.scale,
+        "center": center,
+        "scale": scale,
+        "min": float(x.min()),
+        "max": float(x.max()),
+        "note": f"model uses ({predictor} - {center:.6g}) / {scale:.6g}",
+    }
+    return info, (x - center) / scale
+
+
+def _data_notes(outcome_info: dict, tidy: pd.DataFrame, covariate_types: dict) -> list[str]:
+    """Notes for the report: how a binary outcome was coded, and which covariates are categorical."""
+    notes = []
+    levels = outcome_info.get("levels")
+    if levels and levels != {"0": "0", "1": "1"}:
+        notes.append(f"outcome {outcome_info['column']!r} is coded 1 for {levels['1']!r} and 0 for {levels['0']!r}")
+    for name, kind in covariate_types.items():
+        if kind == "categorical":
+            values = sorted(tidy[name].unique(), key=_sort_key)
+            notes.append(f"covariate {name!r} is categorical, {len(values)} level(s): {preview(values)}")
+    return notes
 
 
 def _label_notes(sites: list[str], options: CleaningOptions, group: str) -> list[str]:

@@ -2,7 +2,8 @@
 
 The top-level `cleaning` and `sampler` blocks are defaults; a dataset may override any
 of their keys. Model formulas are templates: `{outcome}`, `{predictor}` and `{group}`
-are replaced by the dataset's own column names.
+are replaced by the dataset's own column names. A model's family is its own, else the
+dataset's `family`, else gaussian; a dataset may add models of its own (`extra_models`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,16 @@ from hierpool.simulate import DEFAULT_COLUMNS
 
 RESERVED_NAMES = frozenset({"simulation_study"})
 PLACEHOLDERS = frozenset({"outcome", "predictor", "group"})
+DEFAULT_FAMILY = "gaussian"
+# What each Bambi family needs of the outcome column: how cleaning checks it.
+OUTCOME_KIND = {
+    "gaussian": "continuous",
+    "t": "continuous",
+    "bernoulli": "binary",
+    "binomial": "binomial",
+    "poisson": "count",
+    "negativebinomial": "count",
+}
 
 
 def canonical(obj):
@@ -129,8 +140,18 @@ def coerce_by_schema(value, schema: dict, root: dict | None = None):
 
 
 def dataset_columns(config: dict, dataset: str) -> dict:
+    """The dataset's column roles that are present: outcome, group, and predictor, trials, se where mapped.
+
+    A simulated dataset's mapping is completed with the simulator's default names (and a
+    ``trials`` column when it simulates a binomial outcome).
+    """
     entry = config["datasets"][dataset]
-    return {**DEFAULT_COLUMNS, **entry.get("columns", {})} if "simulate" in entry else dict(entry["columns"])
+    if "simulate" not in entry:
+        return dict(entry["columns"])
+    columns = {**DEFAULT_COLUMNS, **entry.get("columns", {})}
+    if entry["simulate"].get("family") == "binomial":
+        columns.setdefault("trials", "trials")
+    return columns
 
 
 def cleaning_options(config: dict, dataset: str) -> dict:
@@ -182,19 +203,98 @@ def resolve_target_accept(sampler: dict, n_sites: int) -> dict:
     return out
 
 
+def extra_models(config: dict, dataset: str) -> dict:
+    """The models defined only for this dataset (``datasets.<d>.extra_models``), by name."""
+    extra = config["datasets"][dataset].get("extra_models") or {}
+    clash = [m for m in extra if m in config.get("models", {})]
+    if clash:
+        raise ConfigError(
+            f"datasets.{dataset}.extra_models defines {clash}, which the top-level `models:` defines too; "
+            "give the dataset's own model another name (or drop it from one place)."
+        )
+    return extra
+
+
+def all_model_names(config: dict) -> list[str]:
+    """Every model name of the config: the top-level models, then each dataset's extra models (once each)."""
+    names = list(config.get("models", {}))
+    for dataset in config["datasets"]:
+        names += [m for m in extra_models(config, dataset) if m not in names]
+    return names
+
+
 def dataset_models(config: dict, dataset: str) -> list[str]:
-    wanted = config["datasets"][dataset].get("models") or list(config["models"])
-    unknown = [m for m in wanted if m not in config["models"]]
+    """The models fitted on this dataset, in order.
+
+    The dataset's ``models`` list (top-level or extra model names), else every top-level model;
+    then each of its ``extra_models`` not already listed.
+    """
+    extra = extra_models(config, dataset)
+    known = {**config.get("models", {}), **extra}
+    wanted = list(config["datasets"][dataset].get("models") or config.get("models", {}))
+    unknown = [m for m in wanted if m not in known]
     if unknown:
         raise ConfigError(
             f"datasets.{dataset}.models names {unknown}, which are not defined under `models:` "
-            f"(defined: {list(config['models'])})."
+            f"(defined: {list(config.get('models', {}))}) nor under datasets.{dataset}.extra_models ({list(extra)})."
         )
-    return wanted
+    return wanted + [m for m in extra if m not in wanted]
 
 
-def render_formula(template: str, columns: dict, model: str = "?") -> str:
-    """Fill `{outcome}`/`{predictor}`/`{group}` in a formula template with column names."""
+def model_entry(config: dict, dataset: str, model: str) -> dict:
+    """The model's config entry as written (top-level ``models`` or the dataset's ``extra_models``)."""
+    extra = extra_models(config, dataset)
+    if model in extra:
+        return extra[model]
+    if model in config.get("models", {}):
+        return config["models"][model]
+    raise ConfigError(f"model {model!r} is defined neither under `models:` nor under datasets.{dataset}.extra_models.")
+
+
+def dataset_family(config: dict, dataset: str) -> str:
+    """The default family of a dataset's models: ``family``, else a simulated dataset's ``simulate.family``, else gaussian."""
+    entry = config["datasets"][dataset]
+    return entry.get("family") or (entry.get("simulate") or {}).get("family") or DEFAULT_FAMILY
+
+
+def model_family(config: dict, dataset: str, model: str) -> str:
+    """The family a model is fitted with on a dataset: the model's own, else the dataset's, else gaussian."""
+    return model_entry(config, dataset, model).get("family") or dataset_family(config, dataset)
+
+
+def outcome_kind(config: dict, dataset: str) -> str:
+    """What the dataset's outcome must be (continuous, binary, binomial, count), from its models' families.
+
+    Raises
+    ------
+    ConfigError
+        When the dataset's models have families of different kinds (e.g. gaussian and poisson).
+    """
+    families = {m: model_family(config, dataset, m) for m in dataset_models(config, dataset)}
+    kinds: dict[str, list[str]] = {}
+    for model, family in families.items():
+        kinds.setdefault(OUTCOME_KIND[family], []).append(f"{model} ({family})")
+    if len(kinds) > 1:
+        listing = "; ".join(f"{kind}: {', '.join(models)}" for kind, models in kinds.items())
+        raise ConfigError(
+            f"datasets.{dataset}: its models need different kinds of outcome ({listing}); one outcome column "
+            "cannot be all of these. Fit models of one kind per dataset (datasets.<d>.models / family), or "
+            "define a second dataset on the same file."
+        )
+    return next(iter(kinds), OUTCOME_KIND[dataset_family(config, dataset)])
+
+
+def render_formula(template: str, columns: dict, model: str = "?", dataset: str = "?", family: str = DEFAULT_FAMILY) -> str:
+    """Fill `{outcome}`/`{predictor}`/`{group}` in a formula template with column names.
+
+    With the binomial family, ``{outcome}`` becomes Bambi's ``p(<outcome>, <trials>)``.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown placeholder, ``{predictor}`` on a dataset without a predictor column,
+        or a binomial model on a dataset without a ``trials`` column.
+    """
     fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     unknown = fields - PLACEHOLDERS
     if unknown:
@@ -202,17 +302,39 @@ def render_formula(template: str, columns: dict, model: str = "?") -> str:
             f"models.{model}.formula uses unknown placeholder(s) {sorted('{' + u + '}' for u in unknown)}; "
             "only {outcome}, {predictor} and {group} are replaced."
         )
-    return template.format(**{k: columns[k] for k in PLACEHOLDERS})
+    if "predictor" in fields and not columns.get("predictor"):
+        raise ConfigError(
+            f"model {model!r} ({template!r}) uses {{predictor}}, but dataset {dataset!r} has no predictor column "
+            f"(columns: {columns}). Choose models without {{predictor}} for it (datasets.{dataset}.models, "
+            f"datasets.{dataset}.extra_models), or map columns.predictor."
+        )
+    values = {k: columns.get(k) for k in PLACEHOLDERS}
+    if family == "binomial":
+        if not columns.get("trials"):
+            raise ConfigError(
+                f"model {model!r} on dataset {dataset!r} has the binomial family, which needs the number of trials: "
+                f"set datasets.{dataset}.columns.trials to the column with it (the outcome column is the number of "
+                "successes), or use family bernoulli for a 0/1 outcome."
+            )
+        values["outcome"] = f"p({columns['outcome']}, {columns['trials']})"
+    return template.format(**values)
 
 
 def model_spec(config: dict, dataset: str, model: str) -> dict:
-    """The model as it is fitted on this dataset: formula filled in, family and priors as configured."""
-    spec = copy.deepcopy(config["models"][model])
+    """The model as it is fitted on this dataset: formula filled in, family resolved, priors as configured.
+
+    ``family`` is the model's own, else the dataset's, else gaussian; ``known_se`` names the
+    dataset's ``se`` column when it has one.
+    """
+    spec = copy.deepcopy(model_entry(config, dataset, model))
+    columns = dataset_columns(config, dataset)
     spec["name"] = model
     spec["template"] = spec["formula"]
-    spec["formula"] = render_formula(spec["formula"], dataset_columns(config, dataset), model)
-    spec.setdefault("family", "gaussian")
+    spec["family"] = model_family(config, dataset, model)
+    spec["formula"] = render_formula(spec["formula"], columns, model, dataset, spec["family"])
     spec.setdefault("priors", {})
+    if columns.get("se"):
+        spec["known_se"] = columns["se"]
     return spec
 
 
@@ -223,7 +345,14 @@ def check_config(config: dict) -> None:
             raise ConfigError(f"datasets.{dataset}: the name {dataset!r} is reserved for the workflow's own outputs; choose another.")
         for model in dataset_models(config, dataset):
             model_spec(config, dataset, model)
+        outcome_kind(config, dataset)
         entry = config["datasets"][dataset]
+        if "simulate" in entry and entry.get("columns", {}).get("se"):
+            raise ConfigError(f"datasets.{dataset}.columns.se: the simulator writes no standard-error column; remove it.")
+        if "simulate" in entry and entry.get("columns", {}).get("trials") and entry["simulate"].get("family") != "binomial":
+            raise ConfigError(
+                f"datasets.{dataset}.columns.trials: the simulator writes a trials column only with simulate.family binomial."
+            )
         clash = mapped_column_clashes(dataset_columns(config, dataset), cleaning_options(config, dataset)["covariates"])
         if clash:
             raise ConfigError(f"datasets.{dataset}.columns: {clash}. Map each role to its own column.")

@@ -5,7 +5,14 @@ Each site j has its own intercept and slope drawn around population values,
     y_ij = b0_j + b1_j * x_ij + e_ij,   (b0_j, b1_j) ~ MVN((b0, b1), Sigma),   e_ij ~ N(0, sigma^2),
 
 and the sites are unbalanced on purpose (a few with 2-5 rows, a few with 100+), as
-in real multi-site studies.
+in real multi-site studies. With another ``family``, ``eta_ij = b0_j + b1_j * x_ij`` is the
+linear predictor on the link scale (Bambi's default links) and the outcome is drawn from it:
+
+    t                 y = eta + sigma * t_nu
+    bernoulli         y ~ Bernoulli(invlogit(eta))                  (0/1)
+    binomial          y ~ Binomial(trials, invlogit(eta))           (with a trials column)
+    poisson           y ~ Poisson(exp(eta))
+    negativebinomial  y ~ NB(mean exp(eta), alpha): variance mu + mu^2 / alpha
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_COLUMNS = {"outcome": "scontrol", "predictor": "stress", "group": "site"}
+LINKS = {"gaussian": "identity", "t": "identity", "bernoulli": "logit", "binomial": "logit",
+         "poisson": "log", "negativebinomial": "log"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,10 @@ class SimulationSpec:
     predictor_mean: float = 0.0
     predictor_sd: float = 1.0
     seed: int = 20261121
+    family: str = "gaussian"
+    trials: int = 10
+    alpha: float = 5.0
+    nu: float = 4.0
 
     @classmethod
     def from_config(cls, cfg: dict) -> "SimulationSpec":
@@ -87,13 +100,84 @@ def site_effects(spec: SimulationSpec, rng: np.random.Generator) -> np.ndarray:
     return mean + rng.standard_normal((spec.n_sites, 2)) @ factor.T
 
 
-def simulate(spec: SimulationSpec, columns: dict | None = None) -> tuple[pd.DataFrame, dict]:
-    """Return the simulated data (one row per observation) and the truth as a dict."""
+def _invlogit(eta: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-eta))
+
+
+def draw_outcome(spec: SimulationSpec, eta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The outcome for linear predictor ``eta`` (link scale), drawn from ``spec.family``.
+
+    Gaussian draws exactly as before the other families existed (same calls, same bytes).
+    """
+    family = spec.family
+    if family == "gaussian":
+        return eta + rng.normal(0.0, spec.sigma, size=eta.size)
+    if family == "t":
+        return eta + spec.sigma * rng.standard_t(spec.nu, size=eta.size)
+    if family == "bernoulli":
+        return (rng.random(eta.size) < _invlogit(eta)).astype(np.int64)
+    if family == "binomial":
+        return rng.binomial(spec.trials, _invlogit(eta)).astype(np.int64)
+    if family == "poisson":
+        return rng.poisson(np.exp(eta)).astype(np.int64)
+    # negative binomial with mean mu and variance mu + mu^2 / alpha: numpy's (n, p) = (alpha, alpha / (alpha + mu))
+    mu = np.exp(eta)
+    return rng.negative_binomial(spec.alpha, spec.alpha / (spec.alpha + mu)).astype(np.int64)
+
+
+def _check_spec(spec: SimulationSpec) -> None:
     if spec.n_sites < 2:
         raise ValueError("n_sites must be at least 2 for a multi-site dataset")
     if not -1 <= spec.correlation <= 1:
         raise ValueError("correlation must lie in [-1, 1]")
+    if spec.family not in LINKS:
+        raise ValueError(f"unknown family {spec.family!r}; known: {sorted(LINKS)}")
+    if spec.family == "binomial" and (int(spec.trials) != spec.trials or spec.trials < 1):
+        raise ValueError(f"trials must be a whole number of at least 1, got {spec.trials}")
+    if spec.family == "negativebinomial" and not spec.alpha > 0:
+        raise ValueError(f"alpha must be positive, got {spec.alpha}")
+    if spec.family == "t" and not spec.nu > 0:
+        raise ValueError(f"nu must be positive, got {spec.nu}")
+
+
+def population_truth(spec: SimulationSpec) -> dict:
+    """The population parameters on the link scale; ``sigma``, ``nu``, ``alpha`` where the family has them."""
+    population = {
+        "intercept": spec.intercept,
+        "slope": spec.slope,
+        "sd_intercept": spec.sd_intercept,
+        "sd_slope": spec.sd_slope,
+        "correlation": spec.correlation,
+    }
+    if spec.family in ("gaussian", "t"):
+        population["sigma"] = spec.sigma
+    if spec.family == "t":
+        population["nu"] = spec.nu
+    if spec.family == "negativebinomial":
+        population["alpha"] = spec.alpha
+    return population
+
+
+def simulate(spec: SimulationSpec, columns: dict | None = None) -> tuple[pd.DataFrame, dict]:
+    """Return the simulated data (one row per observation) and the truth as a dict.
+
+    Parameters
+    ----------
+    spec : SimulationSpec
+        What to simulate, ``family`` included.
+    columns : dict, optional
+        Column names of the roles (outcome, predictor, group; ``trials`` for binomial, default
+        ``"trials"``); missing roles take `DEFAULT_COLUMNS`.
+
+    Returns
+    -------
+    tuple
+        The data and the truth (spec, columns, family, link, population, sites).
+    """
+    _check_spec(spec)
     cols = {**DEFAULT_COLUMNS, **(columns or {})}
+    if spec.family == "binomial":
+        cols.setdefault("trials", "trials")
     rng = np.random.default_rng(spec.seed)
     sizes = site_sizes(spec, rng)
     effects = site_effects(spec, rng)
@@ -101,26 +185,23 @@ def simulate(spec: SimulationSpec, columns: dict | None = None) -> tuple[pd.Data
 
     site_index = np.repeat(np.arange(spec.n_sites), sizes)
     x = rng.normal(spec.predictor_mean, spec.predictor_sd, size=site_index.size)
-    mu = effects[site_index, 0] + effects[site_index, 1] * x
-    y = mu + rng.normal(0.0, spec.sigma, size=site_index.size)
+    eta = effects[site_index, 0] + effects[site_index, 1] * x
+    y = draw_outcome(spec, eta, rng)
     data = pd.DataFrame(
         {
             cols["group"]: np.asarray(labels)[site_index],
             cols["predictor"]: np.round(x, 6),
-            cols["outcome"]: np.round(y, 6),
+            cols["outcome"]: np.round(y, 6) if y.dtype.kind == "f" else y,
         }
     )
+    if spec.family == "binomial":
+        data[cols["trials"]] = np.full(site_index.size, int(spec.trials), dtype=np.int64)
     truth = {
         "spec": asdict(spec),
         "columns": cols,
-        "population": {
-            "intercept": spec.intercept,
-            "slope": spec.slope,
-            "sd_intercept": spec.sd_intercept,
-            "sd_slope": spec.sd_slope,
-            "correlation": spec.correlation,
-            "sigma": spec.sigma,
-        },
+        "family": spec.family,
+        "link": LINKS[spec.family],
+        "population": population_truth(spec),
         "sites": [
             {"site": label, "n": int(n), "intercept": float(b0), "slope": float(b1)}
             for label, n, (b0, b1) in zip(labels, sizes, effects)

@@ -30,7 +30,8 @@ except ConfigError as err:
 DATASETS = list(config["datasets"])
 
 
-MODELS = list(config["models"])
+# The top-level models and every dataset's extra_models.
+MODELS = hpconfig.all_model_names(config)
 
 
 wildcard_constraints:
@@ -83,6 +84,7 @@ def dataset_params(wildcards):
             "columns": hpconfig.dataset_columns(config, wildcards.dataset),
             "cleaning": hpconfig.cleaning_options(config, wildcards.dataset),
             "format": hpconfig.file_format(config, wildcards.dataset),
+            "outcome_kind": hpconfig.outcome_kind(config, wildcards.dataset),
         }
     )
 

@@ -1,6 +1,6 @@
 """Snakemake glue: clean one dataset's raw CSV into tidy data plus a cleaning summary."""
 
-from hierpool.clean import CleaningOptions, clean, file_sha256, read_raw
+from hierpool.clean import CleaningOptions, clean, file_sha256, mapped_columns, read_raw
 from hierpool.io import write_csv, write_json
 from hierpool.smk import run_logged
 
@@ -8,9 +8,16 @@ from hierpool.smk import run_logged
 def main(smk):
     settings = dict(smk.params.settings)
     fmt, columns = dict(settings["format"]), dict(settings["columns"])
-    options = CleaningOptions.from_config({**settings["cleaning"], "decimal": fmt["decimal"], "thousands": fmt["thousands"]})
+    options = CleaningOptions.from_config(
+        {
+            **settings["cleaning"],
+            "decimal": fmt["decimal"],
+            "thousands": fmt["thousands"],
+            "outcome_kind": settings.get("outcome_kind", "continuous"),  # from the models' family (hpconfig.outcome_kind)
+        }
+    )
     raw_path = smk.input.raw
-    wanted = [columns[role] for role in ("outcome", "predictor", "group")] + list(options.covariates)
+    wanted = mapped_columns(columns, options.covariates)
     raw = read_raw(raw_path, columns=wanted, sep=fmt["sep"], encoding=fmt["encoding"])
     result = clean(raw, columns=columns, options=options, source=raw_path)
     result.summary["sha256"] = file_sha256(raw_path)
