@@ -463,3 +463,19 @@ def site_counts(data: pd.DataFrame, columns: dict, scale: PredictorScale = Predi
     out["predictor_mean"] = scale.to_original(out["predictor_mean"].to_numpy())
     out["predictor_varies"] = out.pop("distinct_x") > 1
     return out.reset_index()
+
+
+def coefficient_table(idata, columns: dict, prob: float = 0.95) -> pd.DataFrame:
+    """Every population-level parameter of a fit with ``az.summary``: mean, SD, HDI, MCSE, ESS, R-hat.
+
+    Per-site parameters (varying effects and the no-pooling site terms) are left out: they are in
+    the site tables. Coefficients are on the model scale (link scale, centred predictor).
+    """
+    post = _posterior(idata)
+    group = columns["group"]
+    keep = [v for v in post.data_vars
+            if not ("|" in v and not v.endswith("_sigma")) and v != group and not v.startswith(f"{group}:")
+            and not v.endswith("_offset") and post[v].ndim <= 3]
+    table = az.summary(idata, var_names=keep, hdi_prob=prob, round_to="none")
+    table.index.name = "parameter"
+    return table.reset_index()

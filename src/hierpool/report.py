@@ -87,16 +87,26 @@ class DatasetOutputs:
         return read_json(p) if p.is_file() else None
 
 
-def population_slope(fit_path: Path, predictor: str, scale: float) -> dict:
-    """Posterior mean and 95% HDI of the population slope, per unit of the original predictor."""
-    post = az.from_netcdf(fit_path).posterior
-    draws = np.asarray(post[predictor]).ravel() / scale
+def population_slope(idata, columns: dict, scale, data: pd.DataFrame) -> dict:
+    """Posterior mean and 95% HDI of the population slope, per unit of the original predictor (link scale)."""
+    from hierpool import effects as ef
+
+    _, slope = ef.population_line(idata, columns, scale, data=data)
+    draws = np.asarray(slope).ravel()
     low, high = az.hdi(draws, hdi_prob=0.95)
-    return {"mean": float(draws.mean()), "hdi": [float(low), float(high)]}
+    return {"mean": float(draws.mean()), "hdi": [float(low), float(high)], "link": ef.model_info(idata)["link"]}
 
 
-def headline(outputs: DatasetOutputs, dataset: str) -> dict:
-    """The numbers the report's summary states, computed from the pipeline's outputs."""
+def headline(outputs: DatasetOutputs, dataset: str, fits: dict | None = None, columns: dict | None = None,
+             data: pd.DataFrame | None = None) -> dict:
+    """The numbers the report's summary states, computed from the pipeline's outputs.
+
+    ``fits`` (model -> InferenceData), ``columns`` and ``data`` give the population slope of the
+    best-ranked partial-pooling model; roles come from each fit's formula (hierpool.roles).
+    """
+    from hierpool import effects as ef
+    from hierpool.effects import PredictorScale
+
     cleaning = outputs.read_json("data", "cleaning_summary.json")
     compare = outputs.read_csv("compare", "compare.csv").sort_values("rank")
     verdict = outputs.read_json("diagnostics", "convergence.json")
@@ -105,11 +115,14 @@ def headline(outputs: DatasetOutputs, dataset: str) -> dict:
     ranking = compare["model"].tolist()
     best = compare.iloc[0]
     runner = compare.iloc[1] if len(compare) > 1 else None
-    slope_model = next((m for m in ranking if m in HIERARCHICAL), None)
+    fits = fits or {}
+    role = {m: ef.role(i, columns) for m, i in fits.items()}
+    slope_model = next((m for m in ranking if role.get(m) in HIERARCHICAL), None)
     slope = None
-    if slope_model and outputs.path("fits", f"{slope_model}.nc").is_file():
-        slope = {"model": slope_model, **population_slope(outputs.path("fits", f"{slope_model}.nc"), predictor["name"], predictor["scale"])}
-    icc = (variance.get("icc") or {}).get("varying_intercepts")
+    if slope_model and columns.get("predictor"):
+        slope = {"model": slope_model, **population_slope(fits[slope_model], columns, PredictorScale.from_summary(predictor), data)}
+    icc_model = next((m for m, entry in (variance.get("icc") or {}).items() if entry.get("role") == "varying_intercepts"), None)
+    icc = (variance.get("icc") or {}).get(icc_model)
     return {
         "dataset": dataset,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -126,7 +139,7 @@ def headline(outputs: DatasetOutputs, dataset: str) -> dict:
             "dse": None if runner is None else float(runner["dse"]),
             "unreliable": compare.loc[~compare["loo_reliable"].astype(bool), "model"].tolist(),
         },
-        "icc": None if icc is None else {"mean": icc["mean"], "hdi": icc["hdi"]},
+        "icc": None if icc is None else {"model": icc_model, "mean": icc["mean"], "hdi": icc["hdi"]},
         "slope": slope,
         "convergence": {"policy": verdict["policy"], "failed": verdict["failed_models"]},
     }

@@ -1,8 +1,9 @@
 # Analysis of the fitted models: variance partition, shrinkage, parameter recovery (simulated data only)
 # and the report figures. Needs common.smk (hpconfig, is_simulated) and the fits from fit.smk.
 #
-# The models are found by their names in the config: variance_partition needs varying_intercepts or
-# varying_slopes, shrinkage needs no_pooling and varying_intercepts. The helper functions (and
+# Which stages apply is read from the models' formulas (hierpool.roles), never from their names:
+# variance_partition needs a model whose intercept varies by site, shrinkage a no-pooling and a
+# varying-intercepts model. The helper functions (and
 # analysis_targets(dataset), the final outputs for a dataset) live in analysis_common.smk, because
 # snakemake --lint wants rules and functions in separate files.
 

@@ -20,13 +20,23 @@ def analysis_params(wildcards):
     }
 
 
+def dataset_stages(dataset):
+    """Which analysis stages apply to a dataset's models (read from the formulas' structure, hierpool.roles)."""
+    columns = hpconfig.dataset_columns(config, dataset)
+    formulas = {
+        m: hpconfig.model_spec(config, dataset, m)["formula"]
+        for m in hpconfig.dataset_models(config, dataset)
+    }
+    return hproles.stages(formulas, columns["group"], columns.get("predictor"))
+
+
 def analysis_targets(dataset):
     """Final outputs of the analysis rules for one dataset (only those its configured models allow)."""
-    models = set(hpconfig.dataset_models(config, dataset))
+    stages = dataset_stages(dataset)
     targets = list(rules.figures.output)
-    if models & {"varying_intercepts", "varying_slopes"}:
+    if not stages["variance"]:
         targets += list(rules.variance_partition.output)
-    if {"no_pooling", "varying_intercepts"} <= models:
+    if not stages["shrinkage"]:
         targets += list(rules.shrinkage.output)
     if is_simulated(dataset):
         targets += list(rules.recovery.output)

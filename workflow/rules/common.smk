@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
 from hierpool import config as hpconfig  # noqa: E402
 from hierpool import resources as hpresources  # noqa: E402
+from hierpool import roles as hproles  # noqa: E402
 from hierpool.clean import file_sha256  # noqa: E402
 from hierpool.errors import ConfigError  # noqa: E402
 
@@ -120,7 +121,8 @@ def report_config(dataset):
         "columns": hpconfig.dataset_columns(config, dataset),
         "cleaning": hpconfig.cleaning_options(config, dataset),
         "models": {
-            m: config["models"][m] for m in hpconfig.dataset_models(config, dataset)
+            m: hpconfig.model_entry(config, dataset, m)
+            for m in hpconfig.dataset_models(config, dataset)
         },
         "sampler": hpconfig.sampler_settings(config, dataset),
         "site_sd_prior_scale": config["site_sd_prior_scale"],

@@ -11,6 +11,7 @@ rule fit:
         loo="results/{dataset}/fits/{model}.loo.nc",
         priors="results/{dataset}/fits/{model}_priors.json",
         diagnostics="results/{dataset}/fits/{model}_diagnostics.json",
+        coefficients="results/{dataset}/fits/{model}_coefficients.csv",
     log:
         "logs/{dataset}/fit/{model}.log",
     benchmark:

@@ -7,7 +7,9 @@ localrules:
 
 rule headline:
     input:
-        cleaning="results/{dataset}/data/cleaning_summary.json",
+        data="results/{dataset}/data/clean.csv",
+        summary="results/{dataset}/data/cleaning_summary.json",
+        fits=analysis_fits,
         compare="results/{dataset}/compare/compare.csv",
         verdict="results/{dataset}/diagnostics/convergence.json",
         analysis=lambda w: analysis_targets(w.dataset),
@@ -23,6 +25,9 @@ rule headline:
         "../../environment.yml"
     params:
         used=lambda w: report_config(w.dataset),
+        models=lambda w: analysis_params(w)["models"],
+        columns=lambda w: analysis_params(w)["columns"],
+        results_dir=lambda w: f"results/{w.dataset}",
     script:
         "../scripts/headline.py"
 
@@ -34,6 +39,11 @@ rule report:
         changes="results/{dataset}/report/changes.json",
         config="results/{dataset}/report/config_used.json",
         analysis=lambda w: analysis_targets(w.dataset),
+        fit_tables=lambda w: expand(
+            "results/{{dataset}}/fits/{model}_{table}",
+            model=hpconfig.dataset_models(config, w.dataset),
+            table=["priors.json", "coefficients.csv"],
+        ),
     output:
         html="results/{dataset}/report.html",
     log:

@@ -1,26 +1,19 @@
 """Snakemake glue: the data, prior/posterior line, forest, posterior predictive and rank-plot figures of a dataset."""
 
-from hierpool.smk import run_logged
+from hierpool.smk import load_analysis, run_logged
 
 
 def main(smk):
-    import arviz as az
-
     from hierpool import effects as ef
     from hierpool import figures as fg
-    from hierpool.clean import load_clean
-    from hierpool.io import read_json
     from hierpool.plots import save_figure
-    from hierpool.shrinkage import site_estimates
+    from hierpool.shrinkage import fits_by_role, site_estimates
 
-    columns = dict(smk.params.columns)
-    dataset = smk.wildcards.dataset
-    data = load_clean(smk.input.data, columns["group"])
-    scale = ef.PredictorScale.from_summary(read_json(smk.input.summary))
-    fits = {m: az.from_netcdf(p) for m, p in zip(smk.params.models, smk.input.fits)}
-    families = {ef.family(i, columns): m for m, i in reversed(list(fits.items()))}  # first model of each family
-    main_model = next((families[f] for f in ("varying_slopes", "varying_intercepts", "no_pooling", "complete_pooling") if f in families))
-    references = {families[f]: fits[families[f]] for f in ("no_pooling",) if f in families and families[f] != main_model}
+    job = load_analysis(smk)
+    columns, data, scale, fits, dataset = job.columns, job.data, job.scale, job.fits, job.dataset
+    by_role = {role: model for role, (model, _) in fits_by_role(fits, columns).items()}
+    main_model = next(by_role[r] for r in ("varying_slopes", "varying_intercepts", "no_pooling", "complete_pooling") if r in by_role)
+    references = {by_role["no_pooling"]: fits[by_role["no_pooling"]]} if by_role.get("no_pooling", main_model) != main_model else {}
     panels = int(smk.params.max_panels)
 
     save_figure(fg.observations_per_site(data, columns, dataset), smk.output.observations)
@@ -30,8 +23,8 @@ def main(smk):
                 smk.output.posterior_lines)
 
     estimates = site_estimates(fits, data, columns, scale)
-    forest_models = tuple(dict.fromkeys(m for m in (families.get("no_pooling"), main_model) if m))
-    population = ef.population_line(fits[main_model], columns, scale)
+    forest_models = tuple(dict.fromkeys(m for m in (by_role.get("no_pooling"), main_model) if m))
+    population = ef.population_line(fits[main_model], columns, scale, data=data)
     for parameter, path, k in (("intercept", smk.output.forest_intercepts, 0), ("slope", smk.output.forest_slopes, 1)):
         pop = float(population[k].mean()) if population is not None else None
         save_figure(fg.forest(estimates, columns, scale, dataset, parameter, models=forest_models, population=pop), path)

@@ -7,8 +7,9 @@ def main(smk):
     from hierpool.clean import load_clean
     from hierpool.config import resolve_target_accept
     from hierpool.diagnostics import fit_diagnostics
+    from hierpool.effects import coefficient_table
     from hierpool.fit import fit, save
-    from hierpool.io import write_json
+    from hierpool.io import write_csv, write_json
     from hierpool.loo import save_loo
     from hierpool.models import build_model, priors_used
 
@@ -26,6 +27,7 @@ def main(smk):
     save_loo(loo, smk.output.loo)
     write_json(smk.output.priors, {"model": spec["name"], "formula": spec["formula"], "family": spec["family"], "priors": priors_used(model), "notes": model.hierpool_notes})
     write_json(smk.output.diagnostics, {"model": spec["name"], **diag})
+    write_csv(smk.output.coefficients, coefficient_table(idata, dict(smk.params.columns)))
     print(diag)
 
 

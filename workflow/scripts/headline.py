@@ -2,16 +2,16 @@
 
 from pathlib import Path
 
-from hierpool.smk import run_logged
+from hierpool.smk import load_analysis, run_logged
 
 
 def main(smk):
     from hierpool import report as rp
     from hierpool.io import write_json
 
-    dataset = smk.wildcards.dataset
-    outputs = rp.DatasetOutputs(Path(smk.input.cleaning).parents[1])
-    current = rp.headline(outputs, dataset)
+    job = load_analysis(smk)
+    outputs = rp.DatasetOutputs(Path(smk.params.results_dir))
+    current = rp.headline(outputs, job.dataset, job.fits, job.columns, job.data)
     history = Path(smk.output.history)  # an update() output: Snakemake keeps the previous runs' lines
     previous = rp.previous_headline(history, current)
     write_json(smk.output.headline, current)
