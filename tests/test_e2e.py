@@ -38,7 +38,32 @@ TINY_CONFIG = {
         "radon": {
             "path": "data/raw/radon.csv",
             "columns": {"outcome": "log_radon", "predictor": "floor", "group": "county"},
-            "cleaning": {"min_obs_per_site": 1, "center": False},
+            "cleaning": {"min_obs_per_site": 1, "center": False, "covariates": ["Uppm"]},
+            "extra_models": {"uranium": {"formula": "log_radon ~ floor + log(Uppm) + (1|county)"}},
+        },
+        # One dataset per non-Gaussian family, simulated with known truth on the link scale.
+        "binary": {
+            "simulate": {"family": "bernoulli", "n_sites": 5, "site_size": {"min": 12, "max": 40}, "intercept": 0.0,
+                         "slope": 0.8, "sd_intercept": 0.8, "sd_slope": 0.0, "seed": 11},
+            "models": ["no_pooling", "varying_intercepts"],
+        },
+        "counts": {
+            "simulate": {"family": "poisson", "n_sites": 5, "site_size": 12, "intercept": 1.0, "slope": 0.3,
+                         "sd_intercept": 0.5, "sd_slope": 0.0, "seed": 12},
+            "models": ["varying_intercepts"],
+        },
+        "trials": {
+            "simulate": {"family": "binomial", "trials": 8, "n_sites": 5, "site_size": 10, "intercept": -0.5, "slope": 0.5,
+                         "sd_intercept": 0.6, "sd_slope": 0.0, "seed": 13},
+            "models": ["varying_intercepts"],
+        },
+        # Covariates of each kind and a second, nested grouping factor (classes within schools).
+        "classes": {
+            "path": "data/raw/classes.csv",
+            "columns": {"outcome": "score", "predictor": "hours", "group": "school"},
+            "cleaning": {"covariates": ["age", "sex", "class"]},
+            "models": ["varying_intercepts"],
+            "extra_models": {"nested": {"formula": "score ~ hours + age + C(sex) + (1|school) + (1|school:class)"}},
         },
     },
     "sampler": {"draws": 100, "tune": 150, "chains": 2, "prior_predictive_draws": 20, "posterior_predictive_draws": 40},
@@ -52,12 +77,30 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def write_classes(path: Path) -> None:
+    """Pupils in classes in schools: score = 50 + 2 hours + 0.3 (age - 12) + 3 [sex = m] + school + class + noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for school in range(5):
+        u_school = rng.normal(0, 4)
+        for cls in "abc":
+            u_class = rng.normal(0, 2)
+            for _ in range(6):
+                hours, age, sex = rng.uniform(0, 5), rng.integers(10, 15), rng.choice(["f", "m"])
+                score = 50 + 2 * hours + 0.3 * (age - 12) + 3 * (sex == "m") + u_school + u_class + rng.normal(0, 3)
+                rows.append({"school": f"S{school}", "class": cls, "hours": round(hours, 2), "age": age, "sex": sex, "score": round(score, 2)})
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     work = copy_workflow(tmp_path_factory.mktemp("e2e"))
     # A hostile site label: it must reach the report as text, never as markup.
     radon = (ROOT / "data/raw/radon.csv").read_text().replace(",AITKIN,", f",{HOSTILE},")
     (work / "data/raw/radon.csv").write_text(radon)
+    write_classes(work / "data/raw/classes.csv")
     (work / "config/config.yaml").write_text(yaml.safe_dump(TINY_CONFIG, sort_keys=False))
     result = snakemake(work)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
@@ -98,14 +141,14 @@ def test_radon_varying_intercepts_lands_near_the_reference(workdir):
 
 
 def test_diagnostics_and_comparison_cover_every_model(workdir):
-    for dataset in ("tiny", "radon"):
+    for dataset, models in (("tiny", MODELS), ("radon", MODELS + ["uranium"])):
         diag = pd.read_csv(workdir / f"results/{dataset}/diagnostics/diagnostics.csv")
-        assert sorted(diag["model"]) == sorted(MODELS)
+        assert sorted(diag["model"]) == sorted(models)
         assert {"max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "min_bfmi", "wall_time_s", "ess_per_second", "passed"} <= set(diag.columns)
         verdict = json.loads((workdir / f"results/{dataset}/diagnostics/convergence.json").read_text())
-        assert verdict["policy"] == "warn" and set(verdict["passed_models"]) | set(verdict["failed_models"]) == set(MODELS)
+        assert verdict["policy"] == "warn" and set(verdict["passed_models"]) | set(verdict["failed_models"]) == set(models)
         table = pd.read_csv(workdir / f"results/{dataset}/compare/compare.csv")
-        assert sorted(table["model"]) == sorted(MODELS) and sorted(table["rank"]) == [0, 1, 2, 3]
+        assert sorted(table["model"]) == sorted(models) and sorted(table["rank"]) == list(range(len(models)))
         assert abs(table["weight"].sum() - 1) < 1e-6
         loo = pd.read_csv(workdir / f"results/{dataset}/compare/loo.csv")
         assert (loo[["k_good", "k_ok", "k_bad", "k_very_bad"]].sum(axis=1) == loo["n_obs"]).all()
@@ -241,3 +284,54 @@ def test_appending_a_site_reruns_that_dataset_and_the_report_says_what_changed(w
     html = report_text(workdir, "radon")
     assert "Sites added: NEW COUNTY" in html
     assert "919 → 924" in html
+
+
+def test_non_gaussian_families_go_through_every_stage(workdir):
+    binary = pd.read_csv(workdir / "results/binary/data/clean.csv")
+    assert set(binary["scontrol"].unique()) <= {0, 1}
+    trials = pd.read_csv(workdir / "results/trials/data/clean.csv")
+    assert (trials["scontrol"] <= trials["trials"]).all()
+    expected = {"binary": "latent scale: pi^2/3", "trials": "latent scale: pi^2/3", "counts": "lognormal approximation"}
+    for dataset, definition in expected.items():
+        priors = json.loads((workdir / f"results/{dataset}/fits/varying_intercepts_priors.json").read_text())
+        assert priors["family"] == {"binary": "bernoulli", "trials": "binomial", "counts": "poisson"}[dataset]
+        icc = pd.read_csv(workdir / f"results/{dataset}/variance/icc.csv")
+        assert icc["residual_variance"].str.contains(definition, regex=False).all(), icc
+        assert icc["mean"].between(0, 1).all()
+        r2 = pd.read_csv(workdir / f"results/{dataset}/variance/bayes_r2.csv")
+        assert r2["mean"].between(0, 1).all() and "residual variance" in r2["definition"].iloc[0]
+        coefficients = pd.read_csv(workdir / f"results/{dataset}/fits/varying_intercepts_coefficients.csv")
+        assert {"Intercept", "stress", "1|site_sigma"} <= set(coefficients["parameter"]) and "sigma" not in set(coefficients["parameter"])
+        recovery = pd.read_csv(workdir / f"results/{dataset}/recovery/population.csv")
+        assert set(recovery["parameter"]) == {"intercept", "slope", "sd_intercept"}
+        html = report_text(workdir, dataset)
+        assert "link scale" in html and "latent-scale" in html
+    shrink = json.loads((workdir / "results/binary/shrinkage/shrinkage_summary.json").read_text())
+    assert shrink["closed_form"] is False and shrink["weight_range"] is None
+    assert "no weight is computed" in report_text(workdir, "binary")
+
+
+def test_covariates_and_a_nested_grouping_factor(workdir):
+    icc = pd.read_csv(workdir / "results/classes/variance/icc.csv")
+    nested = icc[icc["model"] == "nested"]
+    assert nested["factor"].tolist() == ["school", "school:class"]
+    coefficients = pd.read_csv(workdir / "results/classes/fits/nested_coefficients.csv").set_index("parameter")
+    assert {"hours", "age", "1|school_sigma", "1|school:class_sigma"} <= set(coefficients.index)
+    assert any(p.startswith("C(sex)") for p in coefficients.index)
+    assert 0.5 < coefficients.loc["hours", "mean"] < 3.5  # simulated 2
+    summary = json.loads((workdir / "results/classes/variance/variance_summary.json").read_text())
+    assert "school:class" in summary["icc_other_factors"]["nested"]
+    html = report_text(workdir, "classes")
+    assert "Further grouping factors" in html and "held at each site" in html
+
+
+def test_radon_uranium_model_takes_county_variance_away(workdir):
+    """Gelman & Hill: adding county uranium shrinks the county SD (lme4: about 0.32 -> 0.15)."""
+    coefficients = pd.read_csv(workdir / "results/radon/fits/uranium_coefficients.csv").set_index("parameter")
+    assert abs(coefficients.loc["floor", "mean"] + 0.639) < 0.15
+    assert abs(coefficients.loc["log(Uppm)", "mean"] - 0.697) < 0.2
+    plain = pd.read_csv(workdir / "results/radon/fits/varying_intercepts_coefficients.csv").set_index("parameter")
+    assert coefficients.loc["1|county_sigma", "mean"] < plain.loc["1|county_sigma", "mean"] - 0.05
+    shrink = json.loads((workdir / "results/radon/shrinkage/shrinkage_summary.json").read_text())
+    assert shrink["closed_form"] is True
+
