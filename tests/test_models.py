@@ -9,7 +9,8 @@ import pytest
 
 from hierpool import config as hpconfig
 from hierpool.errors import ModelError
-from hierpool.models import build_model, describe_prior, parse_prior, prior_to_dict, priors_used
+from hierpool.models import (_varying_terms, build_model, check_formula_columns, describe_prior, formula_columns, model_structure,
+                             parse_prior, prior_to_dict, priors_used)
 
 COLUMNS = {"outcome": "y", "predictor": "x", "group": "g"}
 LADDER = {
@@ -116,3 +117,121 @@ def test_centred_parametrisation_can_be_chosen_per_model(small_data):
     assert centred.noncentered is False and default.noncentered is True
     assert "1|g_offset" not in centred.backend.model.named_vars
     assert "1|g_offset" in default.backend.model.named_vars
+
+
+@pytest.fixture
+def mixed_data() -> pd.DataFrame:
+    """Every column the family and structure tests need: counts, trials, binary, nested and crossed groups."""
+    rng = np.random.default_rng(1)
+    n = 60
+    x = rng.normal(scale=2.0, size=n)
+    return pd.DataFrame({
+        "g": pd.Categorical(rng.choice(list("abcd"), n)), "school": pd.Categorical(rng.choice(["s1", "s2", "s3"], n)),
+        "klass": pd.Categorical(rng.choice(["k1", "k2"], n)), "b": pd.Categorical(rng.choice(["u", "v", "w"], n)),
+        "x": x, "age": rng.normal(40, 10, n), "sex": rng.choice(["f", "m"], n), "y": rng.normal(size=n) * 3,
+        "yes": rng.integers(0, 2, n), "k": rng.integers(0, 6, n), "trials": np.full(n, 6), "count": rng.poisson(3, n),
+        "Uppm": rng.uniform(0.5, 2.0, n), "floor": rng.integers(0, 2, n), "log_radon": rng.normal(1, 0.7, n),
+    })
+
+
+def test_formula_functions_are_not_columns_and_the_model_builds(mixed_data):
+    formula = "log_radon ~ floor + log(Uppm) + np.log(Uppm + 1) + sqrt(Uppm) + exp(x) + C(sex) + (1|g)"
+    assert formula_columns(formula) == {"log_radon", "floor", "Uppm", "x", "sex", "g"}
+    assert formula_columns("y ~ poly(x, degree=2) + `my col` + 1e-3") == {"y", "x", "my col"}
+    check_formula_columns(formula, mixed_data, "radon")
+    model = build_model({"name": "radon", "formula": formula}, mixed_data, site_sd_prior_scale=1.0)
+    assert {"log(Uppm)", "np.log(Uppm + 1)", "sqrt(Uppm)", "exp(x)", "1|g"} <= set(priors_used(model))
+    new = model.components["mu"].design.common.evaluate_new_data(mixed_data.iloc[:5])  # prediction rows: same functions
+    column = np.asarray(new)[:, model.components["mu"].design.common.slices["log(Uppm)"]].ravel()
+    np.testing.assert_allclose(column, np.log(mixed_data["Uppm"].iloc[:5]))
+    with pytest.raises(ModelError, match=r"\['Upm'\]"):
+        check_formula_columns("log_radon ~ log(Upm)", mixed_data, "radon")
+
+
+@pytest.mark.parametrize(("formula", "expected"), [
+    ("y ~ x + (1|school) + (1|school:klass)", ["1|school", "1|school:klass"]),
+    ("y ~ x + (1|g) + (1|b)", ["1|g", "1|b"]),
+    ("y ~ x + (1|school/klass)", ["1|school", "1|school:klass"]),
+    ("y ~ (0 + x|g) + (1 + x|b)", ["x|g", "1|b", "x|b"]),
+    ("y ~ (log(Uppm)|g)", ["1|g", "log(Uppm)|g"]),
+    ("p(k, trials) ~ x + (x|g)", ["1|g", "x|g"]),
+])
+def test_varying_terms_are_named_as_bambi_names_them(formula, expected):
+    assert _varying_terms(formula) == expected
+
+
+def _group_sd(model, term):
+    return priors_used(model)[term]["sigma"]
+
+
+@pytest.mark.parametrize(("family", "formula"), [
+    ("bernoulli", "yes ~ x + (x|g)"),
+    ("binomial", "p(k, trials) ~ x + (x|g)"),
+    ("poisson", "count ~ x + (x|g)"),
+    ("negativebinomial", "count ~ x + (x|g)"),
+])
+def test_count_and_binary_families_get_link_scale_site_sd_priors(mixed_data, family, formula):
+    model = build_model({"name": family, "formula": formula, "family": family}, mixed_data, site_sd_prior_scale=0.5)
+    assert model.family.name == family
+    assert _group_sd(model, "1|g") == {"dist": "HalfNormal", "sigma": 0.5}
+    assert _group_sd(model, "x|g")["sigma"] == pytest.approx(0.5 / mixed_data["x"].std())
+    assert "sigma" not in priors_used(model)
+    user = {"1|g": {"dist": "Normal", "mu": 0, "sigma": {"dist": "HalfNormal", "sigma": 2}}}
+    kept = build_model({"name": family, "formula": formula, "family": family, "priors": user}, mixed_data, site_sd_prior_scale=0.5)
+    assert _group_sd(kept, "1|g") == {"dist": "HalfNormal", "sigma": 2.0}
+
+
+def test_student_t_site_sd_priors_scale_by_the_outcome(mixed_data):
+    model = build_model({"name": "t", "formula": "y ~ x + (1|g)", "family": "t"}, mixed_data, site_sd_prior_scale=1.0)
+    assert _group_sd(model, "1|g")["sigma"] == pytest.approx(mixed_data["y"].std())
+    assert {"sigma", "nu"} <= set(priors_used(model))
+
+
+def test_several_grouping_factors_all_get_site_sd_priors(mixed_data):
+    model = build_model({"name": "nest", "formula": "y ~ x + (1|school) + (1|school:klass) + (1|b)"}, mixed_data, site_sd_prior_scale=1.0)
+    for term in ("1|school", "1|school:klass", "1|b"):
+        assert _group_sd(model, term)["sigma"] == pytest.approx(mixed_data["y"].std()), term
+
+
+def test_bernoulli_smoke_fit(mixed_data):
+    from hierpool.fit import fit
+
+    model = build_model({"name": "bern", "formula": "yes ~ x + (1|g)", "family": "bernoulli"}, mixed_data, site_sd_prior_scale=1.0)
+    sampler = {"backend": "nutpie", "draws": 200, "tune": 200, "chains": 1, "seed": 2, "target_accept": 0.9,
+               "prior_predictive_draws": 10, "posterior_predictive_draws": 20}
+    idata, loo = fit(model, sampler)
+    assert {"Intercept", "x", "1|g", "1|g_sigma"} <= set(idata.posterior.data_vars)
+    assert idata.log_likelihood["yes"].shape == (1, 200, len(mixed_data)) and np.isfinite(loo.elpd_loo)
+    assert set(np.unique(idata.posterior_predictive["yes"].values)) <= {0, 1}
+
+
+@pytest.mark.parametrize("name", list(LADDER))
+def test_model_structure_of_the_ladder(small_data, name):
+    structure = model_structure(build_model(spec(name, LADDER[name]), small_data))
+    expected = {
+        "complete_pooling": dict(common_terms=["x"], intercept=True, group_terms={}, group_as_common=[]),
+        "no_pooling": dict(common_terms=["g", "g:x"], intercept=False, group_terms={}, group_as_common=["g", "g:x"]),
+        "varying_intercepts": dict(common_terms=["x"], intercept=True, group_terms={"g": ["1"]}, group_as_common=[]),
+        "varying_slopes": dict(common_terms=["x"], intercept=True, group_terms={"g": ["1", "x"]}, group_as_common=[]),
+    }[name]
+    assert structure == {"response": ["y"], "family": "gaussian", "link": "identity", "residual": "sigma", "known_se": None, **expected}
+
+
+def test_model_structure_with_covariates_and_nested_or_crossed_groups(mixed_data):
+    cov = model_structure(build_model({"formula": "y ~ x + age + C(sex) + (1|g)"}, mixed_data))
+    assert cov["common_terms"] == ["x", "age", "C(sex)"] and cov["group_terms"] == {"g": ["1"]} and cov["group_as_common"] == []
+    nested = model_structure(build_model({"formula": "y ~ x + (1|school) + (x|school:klass)"}, mixed_data))
+    assert nested["group_terms"] == {"school": ["1"], "school:klass": ["1", "x"]}
+    crossed = model_structure(build_model({"formula": "y ~ x + (1|g) + (1|b)"}, mixed_data))
+    assert crossed["group_terms"] == {"g": ["1"], "b": ["1"]}
+    fixed_site = model_structure(build_model({"formula": "y ~ x + g + (0 + x|g)"}, mixed_data))
+    assert fixed_site["group_as_common"] == ["g"] and fixed_site["group_terms"] == {"g": ["x"]}
+
+
+def test_model_structure_of_bernoulli_binomial_and_poisson(mixed_data):
+    bern = model_structure(build_model({"formula": "yes ~ x + (1|g)", "family": "bernoulli"}, mixed_data))
+    assert (bern["family"], bern["link"], bern["residual"], bern["response"]) == ("bernoulli", "logit", None, ["yes"])
+    binom = model_structure(build_model({"formula": "p(k, trials) ~ x + (1|g)", "family": "binomial"}, mixed_data))
+    assert binom["response"] == ["k", "trials"] and binom["link"] == "logit"
+    pois = model_structure(build_model({"formula": "count ~ x + (x|g)", "family": "poisson"}, mixed_data))
+    assert (pois["family"], pois["link"], pois["residual"], pois["group_terms"]) == ("poisson", "log", None, {"g": ["1", "x"]})

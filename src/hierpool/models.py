@@ -16,6 +16,8 @@ import formulae
 import numpy as np
 import pandas as pd
 
+from bambi.terms import OffsetTerm
+
 from hierpool.errors import ModelError
 
 try:  # formulae's tokenizer raises its own error type for unknown characters
@@ -23,8 +25,16 @@ try:  # formulae's tokenizer raises its own error type for unknown characters
 except ImportError:  # pragma: no cover - older/newer formulae
     FORMULA_SCAN_ERROR = formulae.parser.ParseError
 
-_TOKEN = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
-_FORMULA_WORDS = {"C", "I", "np", "log", "exp", "center", "scale", "standardize", "poly", "bs", "p"}
+_TOKEN = re.compile(r"(?<![A-Za-z0-9_.])[A-Za-z_.][A-Za-z0-9_.]*")
+_FORMULA_WORDS = {"C", "I", "np", "log", "log10", "exp", "sqrt", "center", "scale", "standardize", "poly", "bs", "p", "offset"}
+
+FORMULA_NAMESPACE = {"log": np.log, "log10": np.log10, "exp": np.exp, "sqrt": np.sqrt, "np": np}
+"""Functions a formula may call besides Bambi's own (``C``, ``p``, ``offset``, ``scale`` …): ``log(x)``,
+``log10``, ``exp``, ``sqrt`` and anything in NumPy as ``np.log(x)``; passed to Bambi as ``extra_namespace``."""
+
+LINK_SCALE_FAMILIES = ("bernoulli", "binomial", "poisson", "negativebinomial")
+"""Families whose site-SD priors are set on the link scale (logit or log), not in units of sd(y)."""
+OUTCOME_SCALE_FAMILIES = ("gaussian", "t")
 
 
 def parse_prior(spec, where: str = "prior") -> bmb.Prior:
@@ -66,8 +76,22 @@ def prior_to_dict(prior) -> dict | float | str | list:
 
 
 def formula_columns(formula: str) -> set[str]:
-    """Names in a formula that look like data columns (a cheap pre-check before formulae parses it)."""
-    return {tok for tok in _TOKEN.findall(formula) if tok not in _FORMULA_WORDS and not tok.replace(".", "").isdigit()}
+    """Names in a formula that look like data columns (a cheap pre-check before formulae parses it).
+
+    Function names (any name followed by ``(``, e.g. ``log``, ``np.log``, ``C``), keyword
+    arguments (``degree=2``), quoted strings and numbers are not columns; a name in
+    backticks is one column, spaces and all.
+    """
+    quoted = set(re.findall(r"`([^`]+)`", formula))
+    text = re.sub(r"`[^`]*`|'[^']*'|\"[^\"]*\"", " ", formula)
+    names = set()
+    for match in _TOKEN.finditer(text):
+        tok, rest = match.group(), text[match.end():].lstrip()
+        if rest.startswith("(") or (rest.startswith("=") and not rest.startswith("==")):
+            continue
+        if tok not in _FORMULA_WORDS and not tok.replace(".", "").isdigit():
+            names.add(tok)
+    return names | quoted
 
 
 def check_formula_columns(formula: str, data: pd.DataFrame, model: str) -> None:
@@ -83,31 +107,71 @@ def check_formula_columns(formula: str, data: pd.DataFrame, model: str) -> None:
 
 
 def build_model(spec: dict, data: pd.DataFrame, site_sd_prior_scale: float | None = None) -> bmb.Model:
-    """Build (not fit) the Bambi model described by ``spec`` = {name, formula, family, priors, noncentered}.
+    """Build (not fit) the Bambi model described by ``spec``.
 
-    ``noncentered`` (default true, Bambi's default) chooses the parametrisation of varying
-    effects: non-centred suits small sites, centred suits sites with many observations each.
+    Parameters
+    ----------
+    spec : dict
+        ``{name, formula, family, priors, noncentered, known_se}``. ``noncentered`` (default
+        true, Bambi's default) chooses the parametrisation of varying effects: non-centred
+        suits small sites, centred suits sites with many observations each. ``known_se``
+        names a column holding each row's known standard error (summary data, meta-analysis);
+        see below.
+    data : pandas.DataFrame
+        The cleaned data.
+    site_sd_prior_scale : float, optional
+        When set, the SD of every varying effect that has no configured prior gets a
+        weakly informative prior (see `site_sd_priors`): ``HalfNormal(scale * sd(y) / sd(x))``
+        for gaussian and t, ``HalfNormal(scale / sd(x))`` on the link scale for bernoulli,
+        binomial, poisson and negativebinomial; other families keep Bambi's default.
 
-    With ``site_sd_prior_scale`` set, the SD of every varying effect that has no configured
-    prior gets ``HalfNormal(scale * sd(y) / sd(x))`` (see `site_sd_priors`).
+    Returns
+    -------
+    bambi.Model
+        Built, with ``hierpool_notes`` (list of str) and ``hierpool_known_se`` (the
+        ``known_se`` column or None; read it with `known_se_column`).
+
+    Notes
+    -----
+    Formulas may call ``log``, ``log10``, ``exp``, ``sqrt`` and ``np.<function>``
+    (:data:`FORMULA_NAMESPACE`), e.g. ``log_radon ~ floor + log(Uppm) + (1|county)``.
+
+    With ``known_se = "se"`` (gaussian family only) the likelihood is
+    ``y_i ~ Normal(mu_i, se_i)`` with ``se_i`` fixed from the data: the model is Bambi's
+    distributional formula ``y ~ ...`` plus ``sigma ~ 0 + offset(log(se))`` (sigma's link is
+    log, so sigma_i = se_i exactly, and it is re-read from the data for predictions on new
+    rows). Such a posterior has **no** ``sigma`` variable: it holds the terms of the
+    formula only (e.g. ``Intercept``, ``1|school``, ``1|school_sigma`` for
+    ``estimate ~ 1 + (1|school)``); a prior on ``sigma`` is an error.
     """
     name = spec.get("name", "?")
     formula = spec["formula"]
+    family = spec.get("family", "gaussian")
+    known_se = spec.get("known_se")
     check_formula_columns(formula, data, name)
     priors = {term: parse_prior(p, f"model {name!r}: priors.{term}") for term, p in (spec.get("priors") or {}).items()}
-    if site_sd_prior_scale is not None and spec.get("family", "gaussian") in ("gaussian", "t"):
+    if known_se is not None:
+        _check_known_se(known_se, data, family, priors, name)
+    if site_sd_prior_scale is not None and family in OUTCOME_SCALE_FAMILIES + LINK_SCALE_FAMILIES:
         varying = [t for t in _varying_terms(formula) if t not in priors]
-        priors.update(site_sd_priors(varying, data, formula.split("~")[0].strip(), site_sd_prior_scale))
+        priors.update(site_sd_priors(varying, data, formula.split("~")[0].strip(), site_sd_prior_scale, family))
+    bambi_formula = bmb.Formula(formula, f"sigma ~ 0 + offset(log({known_se}))") if known_se is not None else formula
+    noncentered = bool(spec.get("noncentered", True))
+
+    def make(all_priors):
+        model = bmb.Model(bambi_formula, data, family=family, priors=all_priors or None, noncentered=noncentered,
+                          extra_namespace=FORMULA_NAMESPACE)
+        model.build()
+        return model
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            model = bmb.Model(formula, data, family=spec.get("family", "gaussian"), priors=priors or None,
-                              noncentered=bool(spec.get("noncentered", True)))
-            model.build()
+            model = make(priors)
     except ModelError:
         raise
-    except (ValueError, KeyError, TypeError, NotImplementedError, formulae.parser.ParseError, FORMULA_SCAN_ERROR) as err:
-        raise ModelError(f"model {name!r}: Bambi rejected formula {formula!r} (family {spec.get('family', 'gaussian')}): {err}") from err
+    except (ValueError, KeyError, TypeError, NameError, NotImplementedError, formulae.parser.ParseError, FORMULA_SCAN_ERROR) as err:
+        raise ModelError(f"model {name!r}: Bambi rejected formula {formula!r} (family {family}): {err}") from err
     unknown_priors = set(priors) - set(model_terms(model))
     if unknown_priors:
         raise ModelError(
@@ -118,36 +182,117 @@ def build_model(spec: dict, data: pd.DataFrame, site_sd_prior_scale: float | Non
     if repaired:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = bmb.Model(formula, data, family=spec.get("family", "gaussian"), priors={**priors, **repaired},
-                              noncentered=bool(spec.get("noncentered", True)))
-            model.build()
+            model = make({**priors, **repaired})
     model.hierpool_notes = notes
+    model.hierpool_known_se = known_se
     return model
 
 
+def known_se_column(model: bmb.Model) -> str | None:
+    """The column of known standard errors a model built by `build_model` uses, or None.
+
+    When it is set, the posterior has no residual ``sigma``: sigma_i is that column.
+    """
+    return getattr(model, "hierpool_known_se", None)
+
+
+def _check_known_se(column: str, data: pd.DataFrame, family: str, priors: dict, name: str) -> None:
+    where = f"model {name!r}: known_se {column!r}"
+    if family != "gaussian":
+        raise ModelError(f"{where}: known standard errors need the gaussian family (y ~ Normal(mu, se)), not {family!r}.")
+    if not isinstance(column, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", column):
+        raise ModelError(f"{where}: the column name must be a plain identifier (letters, digits, _) to be used in a formula.")
+    if column not in data.columns:
+        raise ModelError(f"{where} is not a column of the cleaned data (columns: {[c for c in data.columns if c != 'source_row']}).")
+    values = pd.to_numeric(data[column], errors="coerce")
+    bad = data.index[~(np.isfinite(values.to_numpy(dtype=float)) & (values.to_numpy(dtype=float) > 0))]
+    if len(bad):
+        raise ModelError(f"{where}: standard errors must be finite and > 0; {len(bad)} row(s) are not (first: {data.loc[bad[0], column]!r}).")
+    if "sigma" in priors:
+        raise ModelError(f"{where}: sigma is fixed to the known standard errors, so it cannot have a prior; remove priors.sigma.")
+
+
 def _varying_terms(formula: str) -> list[str]:
-    """Names Bambi gives the varying effects of a formula: ``(x|g)`` -> ``1|g``, ``x|g``."""
+    """Names Bambi gives the varying effects of a formula: ``(x|g)`` -> ``1|g``, ``x|g``.
+
+    Handles several grouping factors (``(1|school) + (1|school:class)``, crossed
+    ``(1|a) + (1|b)``), nesting ``(1|a/b)`` -> ``1|a``, ``1|a:b``, function calls inside
+    (``(log(x)|g)``) and any left-hand side (``p(y, n) ~ ...``).
+    """
+    rhs = formula.split("~", 1)[1] if "~" in formula else formula
     names = []
-    for inner in re.findall(r"\(([^()]*)\|([^()]*)\)", formula):
-        expr, group = inner[0].strip(), inner[1].strip()
-        parts = [p.strip() for p in expr.split("+")]
-        if "0" not in parts and "-1" not in expr.replace(" ", ""):
-            names.append(f"1|{group}")
-        names += [f"{p}|{group}" for p in parts if p not in ("1", "0", "")]
+    for inner in _parenthesised(rhs):
+        expr, bar, group = _split_top_level_bar(inner)
+        if not bar:
+            continue
+        parts = [p.strip() for p in re.split(r"(?<![\^*])\+", expr)]
+        compact = expr.replace(" ", "")
+        groups = _nested_groups(group.strip())
+        for g in groups:
+            if "0" not in parts and "-1" not in compact:
+                names.append(f"1|{g}")
+            names += [f"{p}|{g}" for p in parts if p not in ("1", "0", "", "-1") and not p.startswith("-")]
     return list(dict.fromkeys(names))
 
 
-def site_sd_priors(terms: list[str], data: pd.DataFrame, outcome: str, scale: float) -> dict:
-    """Weakly informative priors on the between-site SDs: ``HalfNormal(scale * sd(y) / sd(x))``.
+def _parenthesised(text: str) -> list[str]:
+    """Contents of every top-level bracket pair in ``text``, with nested brackets kept inside."""
+    out, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char == "(":
+            if depth == 0:
+                start = i + 1
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+            if depth == 0:
+                out.append(text[start:i])
+    return out
 
-    Bambi's default (2.5 x that) lets the sampler wander into implausibly large site SDs;
-    with few sites the posterior of the SD is mostly prior, and that wide prior causes
-    divergences (measured in docs/performance.md). One SD of the outcome per unit of the
-    predictor is still wide: it allows sites to differ by the whole spread of the data.
+
+def _split_top_level_bar(text: str) -> tuple[str, str, str]:
+    depth = 0
+    for i, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if char == "|" and depth == 0:
+            return text[:i], "|", text[i + 1:]
+    return text, "", ""
+
+
+def _nested_groups(group: str) -> list[str]:
+    """``a/b/c`` -> ``a``, ``a:b``, ``a:b:c`` (formulae's nesting); anything else as written."""
+    if "/" not in group:
+        return [group]
+    levels = [g.strip() for g in group.split("/")]
+    return [":".join(levels[: i + 1]) for i in range(len(levels))]
+
+
+def site_sd_priors(terms: list[str], data: pd.DataFrame, outcome: str, scale: float, family: str = "gaussian") -> dict:
+    """Weakly informative priors on the between-site SDs of varying effects ``terms``.
+
+    gaussian, t: ``HalfNormal(scale * sd(y) / sd(x))``. Bambi's default (2.5 x that) lets
+    the sampler wander into implausibly large site SDs; with few sites the posterior of the
+    SD is mostly prior, and that wide prior causes divergences (measured in
+    docs/performance.md). One SD of the outcome per unit of the predictor is still wide: it
+    allows sites to differ by the whole spread of the data.
+
+    bernoulli, binomial, poisson, negativebinomial: ``HalfNormal(scale * 1 / sd(x))`` on the
+    link scale (logit or log). sd(y) means nothing there; instead, a site SD of 1 per unit
+    of the predictor (intercept: sd_x = 1) already lets sites' odds or rates differ by a
+    factor of about e^2 ≈ 7 between typical sites (±1 SD), and larger differences are rare
+    in practice, while Bambi's default is much wider and, with few sites, mostly prior.
+
+    The intercept term (``1|g``) uses sd_x = 1; a slope on a column that is not numeric or
+    has no variation keeps Bambi's default. Other families: no priors (Bambi's default).
     """
-    if outcome not in data or not pd.api.types.is_numeric_dtype(data[outcome]):
+    if family in OUTCOME_SCALE_FAMILIES:
+        if outcome not in data or not pd.api.types.is_numeric_dtype(data[outcome]):
+            return {}
+        sd_y = float(data[outcome].std())
+    elif family in LINK_SCALE_FAMILIES:
+        sd_y = 1.0
+    else:
         return {}
-    sd_y = float(data[outcome].std())
     out = {}
     for term in terms:
         expr = term.split("|")[0]
@@ -220,8 +365,8 @@ def priors_used(model: bmb.Model) -> dict:
         terms = getattr(component, "terms", None)
         if terms:
             for term_name, term in terms.items():
-                if term_name == model.response_component.term.name:
-                    continue
+                if term_name == model.response_component.term.name or isinstance(term, OffsetTerm):
+                    continue  # an offset is data, not a parameter (e.g. the known SEs)
                 out[term_name] = prior_to_dict(term.prior)
         elif getattr(component, "prior", None) is not None:
             out[comp_name] = prior_to_dict(component.prior)
@@ -238,3 +383,60 @@ def describe_prior(prior) -> str:
     if isinstance(prior, list):
         return f"[{min(prior):.3g} … {max(prior):.3g}] (per column)"
     return str(prior)
+
+
+def model_structure(model: bmb.Model) -> dict:
+    """Describe a built model from Bambi's own objects (not from its config name).
+
+    Parameters
+    ----------
+    model : bambi.Model
+        A model from `build_model` (or any built Bambi model).
+
+    Returns
+    -------
+    dict
+        ``response``: list of the outcome column(s), in formula order (``p(y, n)`` ->
+        ``["y", "n"]``); ``family``: ``model.family.name``; ``link``: the link of the main
+        parameter (``mu``, ``p`` …); ``common_terms``: names of the common terms, Intercept
+        excluded; ``intercept``: whether there is a common intercept; ``group_terms``:
+        ``{grouping factor: [expr, …]}`` with ``"1"`` for an intercept (``1|county`` ->
+        ``{"county": ["1"]}``, ``1|school:class`` -> factor ``"school:class"``);
+        ``group_as_common``: common terms that are a grouping column or its interactions
+        (no pooling, ``0 + g + g:x``), the grouping column being a grouping factor of a
+        varying effect or, without one, a categorical predictor coded with every level
+        (it takes the intercept's place); ``residual``: the name of the estimated residual
+        SD (``sigma`` of gaussian/t) or None (no such parameter, or fixed by known SEs);
+        ``known_se``: the column of known SEs or None.
+    """
+    parent = model.family.likelihood.parent
+    component = model.components[parent]
+    response = model.response_component.term
+    response_vars = getattr(response.term, "var_names", None) or {response.name}
+    group_terms: dict[str, list[str]] = {}
+    for name, term in component.group_specific_terms.items():
+        expr, factor = name.split("|", 1)
+        group_terms.setdefault(factor, []).append(expr)
+    group_vars = {v for factor in group_terms for v in factor.split(":")}
+    if not group_vars and component.intercept_term is None:
+        group_vars = {next(iter(t.term.var_names)) for t in component.common_terms.values()
+                      if getattr(t.term, "kind", None) == "categoric" and getattr(t.term, "spans_intercept", False)}
+    group_as_common = [name for name, t in component.common_terms.items() if set(t.term.var_names) & group_vars]
+    sigma = model.components.get("sigma")
+    estimated_sigma = type(sigma).__name__ == "ConstantComponent" and isinstance(getattr(sigma, "prior", None), bmb.Prior)
+    return {
+        "response": sorted(response_vars, key=lambda v: _position(v, response.name)),
+        "family": model.family.name,
+        "link": model.family.link[parent].name,
+        "common_terms": list(component.common_terms),
+        "intercept": component.intercept_term is not None,
+        "group_terms": group_terms,
+        "group_as_common": group_as_common,
+        "residual": "sigma" if estimated_sigma else None,
+        "known_se": known_se_column(model),
+    }
+
+
+def _position(name: str, text: str) -> int:
+    found = re.search(rf"(?<![A-Za-z0-9_.]){re.escape(name)}(?![A-Za-z0-9_.])", text)
+    return found.start() if found else len(text)
