@@ -9,7 +9,7 @@ import pytest
 
 from hierpool import config as hpconfig
 from hierpool.errors import ModelError
-from hierpool.models import (_varying_terms, build_model, check_formula_columns, describe_prior, formula_columns, model_structure,
+from hierpool.models import (_varying_terms, build_model, check_formula_columns, describe_prior, formula_columns,
                              parse_prior, prior_to_dict, priors_used)
 
 COLUMNS = {"outcome": "y", "predictor": "x", "group": "g"}
@@ -205,33 +205,3 @@ def test_bernoulli_smoke_fit(mixed_data):
     assert set(np.unique(idata.posterior_predictive["yes"].values)) <= {0, 1}
 
 
-@pytest.mark.parametrize("name", list(LADDER))
-def test_model_structure_of_the_ladder(small_data, name):
-    structure = model_structure(build_model(spec(name, LADDER[name]), small_data))
-    expected = {
-        "complete_pooling": dict(common_terms=["x"], intercept=True, group_terms={}, group_as_common=[]),
-        "no_pooling": dict(common_terms=["g", "g:x"], intercept=False, group_terms={}, group_as_common=["g", "g:x"]),
-        "varying_intercepts": dict(common_terms=["x"], intercept=True, group_terms={"g": ["1"]}, group_as_common=[]),
-        "varying_slopes": dict(common_terms=["x"], intercept=True, group_terms={"g": ["1", "x"]}, group_as_common=[]),
-    }[name]
-    assert structure == {"response": ["y"], "family": "gaussian", "link": "identity", "residual": "sigma", "known_se": None, **expected}
-
-
-def test_model_structure_with_covariates_and_nested_or_crossed_groups(mixed_data):
-    cov = model_structure(build_model({"formula": "y ~ x + age + C(sex) + (1|g)"}, mixed_data))
-    assert cov["common_terms"] == ["x", "age", "C(sex)"] and cov["group_terms"] == {"g": ["1"]} and cov["group_as_common"] == []
-    nested = model_structure(build_model({"formula": "y ~ x + (1|school) + (x|school:klass)"}, mixed_data))
-    assert nested["group_terms"] == {"school": ["1"], "school:klass": ["1", "x"]}
-    crossed = model_structure(build_model({"formula": "y ~ x + (1|g) + (1|b)"}, mixed_data))
-    assert crossed["group_terms"] == {"g": ["1"], "b": ["1"]}
-    fixed_site = model_structure(build_model({"formula": "y ~ x + g + (0 + x|g)"}, mixed_data))
-    assert fixed_site["group_as_common"] == ["g"] and fixed_site["group_terms"] == {"g": ["x"]}
-
-
-def test_model_structure_of_bernoulli_binomial_and_poisson(mixed_data):
-    bern = model_structure(build_model({"formula": "yes ~ x + (1|g)", "family": "bernoulli"}, mixed_data))
-    assert (bern["family"], bern["link"], bern["residual"], bern["response"]) == ("bernoulli", "logit", None, ["yes"])
-    binom = model_structure(build_model({"formula": "p(k, trials) ~ x + (1|g)", "family": "binomial"}, mixed_data))
-    assert binom["response"] == ["k", "trials"] and binom["link"] == "logit"
-    pois = model_structure(build_model({"formula": "count ~ x + (x|g)", "family": "poisson"}, mixed_data))
-    assert (pois["family"], pois["link"], pois["residual"], pois["group_terms"]) == ("poisson", "log", None, {"g": ["1", "x"]})

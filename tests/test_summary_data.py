@@ -12,7 +12,8 @@ from scipy import stats
 
 from hierpool.errors import ModelError
 from hierpool.fit import fit, known_se_loo
-from hierpool.models import build_model, known_se_column, model_structure, priors_used
+from hierpool.models import build_model, known_se_column, priors_used
+from hierpool.roles import model_roles
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "raw" / "eight_schools.csv"
 PRIORS = {"Intercept": {"dist": "Normal", "mu": 0, "sigma": 5},
@@ -50,9 +51,7 @@ def test_known_se_model_has_no_sigma_and_says_so():
     model = build_model(SPEC, eight_schools())
     assert known_se_column(model) == "se" and model.hierpool_known_se == "se"
     assert set(priors_used(model)) == {"Intercept", "1|school"}  # no sigma, and the offset is not a prior
-    structure = model_structure(model)
-    assert structure["residual"] is None and structure["known_se"] == "se"
-    assert structure["group_terms"] == {"school": ["1"]} and structure["response"] == ["estimate"]
+    assert model_roles(SPEC["formula"], "school").group_terms == {"school": ("1",)}
     assert "sigma" not in model.backend.model.free_RVs and known_se_column(build_model({"formula": "estimate ~ 1"}, eight_schools())) is None
 
 

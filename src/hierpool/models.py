@@ -19,6 +19,7 @@ import pandas as pd
 from bambi.terms import OffsetTerm
 
 from hierpool.errors import ModelError
+from hierpool.roles import FORMULA_NAMESPACE
 
 try:  # formulae's tokenizer raises its own error type for unknown characters
     from formulae.scanner import ScanError as FORMULA_SCAN_ERROR
@@ -28,7 +29,6 @@ except ImportError:  # pragma: no cover - older/newer formulae
 _TOKEN = re.compile(r"(?<![A-Za-z0-9_.])[A-Za-z_.][A-Za-z0-9_.]*")
 _FORMULA_WORDS = {"C", "I", "np", "log", "log10", "exp", "sqrt", "center", "scale", "standardize", "poly", "bs", "p", "offset"}
 
-FORMULA_NAMESPACE = {"log": np.log, "log10": np.log10, "exp": np.exp, "sqrt": np.sqrt, "np": np}
 """Functions a formula may call besides Bambi's own (``C``, ``p``, ``offset``, ``scale`` …): ``log(x)``,
 ``log10``, ``exp``, ``sqrt`` and anything in NumPy as ``np.log(x)``; passed to Bambi as ``extra_namespace``."""
 
@@ -383,60 +383,3 @@ def describe_prior(prior) -> str:
     if isinstance(prior, list):
         return f"[{min(prior):.3g} … {max(prior):.3g}] (per column)"
     return str(prior)
-
-
-def model_structure(model: bmb.Model) -> dict:
-    """Describe a built model from Bambi's own objects (not from its config name).
-
-    Parameters
-    ----------
-    model : bambi.Model
-        A model from `build_model` (or any built Bambi model).
-
-    Returns
-    -------
-    dict
-        ``response``: list of the outcome column(s), in formula order (``p(y, n)`` ->
-        ``["y", "n"]``); ``family``: ``model.family.name``; ``link``: the link of the main
-        parameter (``mu``, ``p`` …); ``common_terms``: names of the common terms, Intercept
-        excluded; ``intercept``: whether there is a common intercept; ``group_terms``:
-        ``{grouping factor: [expr, …]}`` with ``"1"`` for an intercept (``1|county`` ->
-        ``{"county": ["1"]}``, ``1|school:class`` -> factor ``"school:class"``);
-        ``group_as_common``: common terms that are a grouping column or its interactions
-        (no pooling, ``0 + g + g:x``), the grouping column being a grouping factor of a
-        varying effect or, without one, a categorical predictor coded with every level
-        (it takes the intercept's place); ``residual``: the name of the estimated residual
-        SD (``sigma`` of gaussian/t) or None (no such parameter, or fixed by known SEs);
-        ``known_se``: the column of known SEs or None.
-    """
-    parent = model.family.likelihood.parent
-    component = model.components[parent]
-    response = model.response_component.term
-    response_vars = getattr(response.term, "var_names", None) or {response.name}
-    group_terms: dict[str, list[str]] = {}
-    for name, term in component.group_specific_terms.items():
-        expr, factor = name.split("|", 1)
-        group_terms.setdefault(factor, []).append(expr)
-    group_vars = {v for factor in group_terms for v in factor.split(":")}
-    if not group_vars and component.intercept_term is None:
-        group_vars = {next(iter(t.term.var_names)) for t in component.common_terms.values()
-                      if getattr(t.term, "kind", None) == "categoric" and getattr(t.term, "spans_intercept", False)}
-    group_as_common = [name for name, t in component.common_terms.items() if set(t.term.var_names) & group_vars]
-    sigma = model.components.get("sigma")
-    estimated_sigma = type(sigma).__name__ == "ConstantComponent" and isinstance(getattr(sigma, "prior", None), bmb.Prior)
-    return {
-        "response": sorted(response_vars, key=lambda v: _position(v, response.name)),
-        "family": model.family.name,
-        "link": model.family.link[parent].name,
-        "common_terms": list(component.common_terms),
-        "intercept": component.intercept_term is not None,
-        "group_terms": group_terms,
-        "group_as_common": group_as_common,
-        "residual": "sigma" if estimated_sigma else None,
-        "known_se": known_se_column(model),
-    }
-
-
-def _position(name: str, text: str) -> int:
-    found = re.search(rf"(?<![A-Za-z0-9_.]){re.escape(name)}(?![A-Za-z0-9_.])", text)
-    return found.start() if found else len(text)
