@@ -1,0 +1,50 @@
+"""Renaming every model changes no number: stages, tables and headline follow the formulas, not the names."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from analysis_fixtures import COLS, four_fits, ladder_formula, make_data
+
+from hierpool import roles
+from hierpool import shrinkage as sh
+from hierpool import variance as va
+from hierpool.effects import PredictorScale
+
+RENAMED = {"complete_pooling": "one_line", "no_pooling": "own", "varying_intercepts": "vi_model", "varying_slopes": "slopes"}
+
+
+@pytest.fixture(scope="module")
+def both():
+    data = make_data([2, 4, 8, 16, 32], intercepts=[1.0, 1.5, 2.0, 2.5, 3.0], seed=4)
+    fits = four_fits(data)
+    return data, fits, {RENAMED[m]: fit for m, fit in reversed(list(fits.items()))}  # other names, other order
+
+
+def _numbers(table: pd.DataFrame) -> pd.DataFrame:
+    """The table without its model column, in a canonical row order."""
+    out = table.drop(columns=["model"]).reset_index(drop=True)
+    keys = [c for c in ("role", "factor", "kind", "point", "parameter", "site", "x") if c in out]
+    return out.sort_values(keys).reset_index(drop=True)
+
+
+def test_stages_and_main_model_follow_the_formulas():
+    formulas = {m: ladder_formula(m) for m in RENAMED}
+    renamed = {RENAMED[m]: f for m, f in reversed(list(formulas.items()))}
+    assert roles.stages(formulas, "site", "stress") == roles.stages(renamed, "site", "stress")
+    assert roles.main_model(renamed, "site", "stress") == "slopes"
+
+
+def test_every_analysis_table_has_the_same_numbers_after_renaming(both):
+    data, fits, renamed = both
+    scale = PredictorScale()
+    for compute in (
+        lambda f: va.icc_table(f, COLS, data=data),
+        lambda f: va.r2_table(f, data, COLS),
+        lambda f: va.vpc_curve(f, COLS, scale, -1.0, 1.0, n=5, data=data),
+        lambda f: va.between_site_sd(f, COLS, scale, {"low": -1.0, "high": 1.0}, data=data),
+        lambda f: sh.site_estimates(f, data, COLS, scale),
+    ):
+        pd.testing.assert_frame_equal(_numbers(compute(fits)), _numbers(compute(renamed)))
+    pd.testing.assert_frame_equal(sh.shrinkage_table(fits, data, COLS, scale), sh.shrinkage_table(renamed, data, COLS, scale))
+    assert set(va.not_applicable(renamed, COLS)) == {"one_line", "own"}
