@@ -77,18 +77,20 @@ def empirical_bayes(summary: pd.DataFrame, levels=(0.9, 0.95), tau2: float | Non
     return out, {"tau2": tau2, "sigma2": sigma2, "mu": mu}
 
 
+# Bambi names the intercept-only model's variables after the grouping column; the
+# model has no predictor, so the name given for it matches no variable.
+COLUMNS = {"group": "site", "predictor": "x", "outcome": "y"}
+
+
 def full_bayes(data: pd.DataFrame, sampler: dict, site_sd_prior_scale: float | None = 1.0, levels=(0.9, 0.95), cores: int = 1) -> tuple[pd.DataFrame, dict]:
     """Fit ``y ~ 1 + (1|site)`` with Bambi (nutpie by default) and summarise every site's mean.
 
     Per site: posterior mean and SD of ``theta_j = Intercept + (1|site)_j``, equal-tailed
     intervals at each level, and the pooling factor ``E[(sigma^2/n_j) / (sigma^2/n_j + tau^2)]``
     over the draws (0: no pooling, 1: complete pooling). Also returns the posterior of
-    tau and sigma and the fit's diagnostics (divergences; max R-hat and min bulk ESS over
-    the site means, tau and sigma; sampling and fit time).
+    tau and sigma and the fit's diagnostics (`fit_health`) and fit time.
     """
-    import arviz as az
-    import xarray as xr
-
+    from hierpool import effects
     from hierpool.fit import sample
     from hierpool.models import build_model
 
@@ -97,43 +99,63 @@ def full_bayes(data: pd.DataFrame, sampler: dict, site_sd_prior_scale: float | N
     start = time.perf_counter()
     idata = sample(model, sampler, cores=cores)
     wall = time.perf_counter() - start
-    post = idata.posterior
-    effects = post["1|site"].rename({"site__factor_dim": "site"})
-    theta = (post["Intercept"] + effects).stack(sample=("chain", "draw")).transpose("site", "sample")
-    tau = post["1|site_sigma"].values.ravel()
-    sigma = post["sigma"].values.ravel()
-    sites = [str(s) for s in theta["site"].values]
-    draws = theta.values
-    n = data.groupby("site")["y"].size().reindex(sites).to_numpy(dtype=float)
-    within = sigma[None, :] ** 2 / n[:, None]
-    pooling = np.mean(within / (within + tau[None, :] ** 2), axis=1)
-    out = pd.DataFrame({"site": sites, "estimate": draws.mean(axis=1), "sd": draws.std(axis=1, ddof=1), "pooling": pooling})
+    theta, _ = effects.site_lines(idata, COLUMNS)
+    tau, _ = effects.site_sds(idata, COLUMNS)
+    sigma = effects.sigma(idata)
+    mu, _ = effects.population_line(idata, COLUMNS)
+    n = data.groupby("site")["y"].size().reindex([str(s) for s in theta["site"].values]).to_numpy(dtype=float)
+    sites = site_posteriors(theta, pooling_factor(n, tau.values.ravel(), sigma.values.ravel()), levels)
+    info = {"tau": draws_summary(tau.values.ravel(), levels), "sigma_mean": float(sigma.mean()), "mu_mean": float(mu.mean()),
+            **fit_health(idata, theta, tau, sigma), "fit_wall_s": round(wall, 3)}
+    return sites, info
+
+
+def pooling_factor(n, tau, sigma) -> np.ndarray:
+    """Per site, ``E[(sigma^2/n_j) / (sigma^2/n_j + tau^2)]`` over paired draws of tau and sigma."""
+    within = np.asarray(sigma)[None, :] ** 2 / np.asarray(n, dtype=float)[:, None]
+    return np.mean(within / (within + np.asarray(tau)[None, :] ** 2), axis=1)
+
+
+def site_posteriors(theta, pooling, levels) -> pd.DataFrame:
+    """Per site: posterior mean, SD, pooling factor and equal-tailed intervals of ``theta`` (dims chain, draw, site)."""
+    draws = theta.stack(sample=("chain", "draw")).transpose("site", "sample").values
+    out = pd.DataFrame({"site": [str(s) for s in theta["site"].values], "estimate": draws.mean(axis=1),
+                        "sd": draws.std(axis=1, ddof=1), "pooling": pooling})
     for level in levels:
         out[f"lo_{level:g}"] = np.quantile(draws, 0.5 - level / 2, axis=1)
         out[f"hi_{level:g}"] = np.quantile(draws, 0.5 + level / 2, axis=1)
-    # Diagnose what the study uses (site means, tau, sigma); the Intercept and the raw site offsets
-    # of the non-centred parametrisation mix worse than their sums when some sites are large.
-    core = xr.Dataset({"theta": post["Intercept"] + effects, "tau": post["1|site_sigma"], "sigma": post["sigma"]})
-    rhat = az.rhat(core) if post.sizes["chain"] > 1 else None
-    ess = az.ess(core, method="bulk")
-    tau_summary = {"mean": float(tau.mean()), "median": float(np.median(tau)), "sd": float(tau.std(ddof=1))}
+    return out
+
+
+def draws_summary(draws, levels) -> dict:
+    """Mean, median, SD and equal-tailed interval bounds ``lo_<level>``/``hi_<level>`` of scalar draws."""
+    draws = np.asarray(draws, dtype=float)
+    out = {"mean": float(draws.mean()), "median": float(np.median(draws)), "sd": float(draws.std(ddof=1))}
     for level in levels:
-        tau_summary[f"lo_{level:g}"] = float(np.quantile(tau, 0.5 - level / 2))
-        tau_summary[f"hi_{level:g}"] = float(np.quantile(tau, 0.5 + level / 2))
-    info = {
-        "tau": tau_summary,
-        "sigma_mean": float(sigma.mean()),
-        "mu_mean": float(post["Intercept"].mean()),
-        "divergences": int(idata.sample_stats["diverging"].values.sum()),
-        "max_rhat": float(max(float(rhat[v].max()) for v in rhat.data_vars)) if rhat is not None else float("nan"),
-        "min_ess_bulk": float(min(float(ess[v].min()) for v in ess.data_vars)),
-        "max_rhat_theta": float(rhat["theta"].max()) if rhat is not None else float("nan"),
-        "min_ess_bulk_theta": float(ess["theta"].min()),
-        "rhat_tau": float(rhat["tau"]) if rhat is not None else float("nan"),
-        "ess_bulk_tau": float(ess["tau"]),
-        "chains": int(post.sizes["chain"]),
-        "draws": int(post.sizes["draw"]),
-        "sampling_s": float(post.attrs.get("sampling_time", float("nan"))),
-        "fit_wall_s": round(wall, 3),
-    }
-    return out, info
+        out[f"lo_{level:g}"] = float(np.quantile(draws, 0.5 - level / 2))
+        out[f"hi_{level:g}"] = float(np.quantile(draws, 0.5 + level / 2))
+    return out
+
+
+def fit_health(idata, theta, tau, sigma) -> dict:
+    """`hierpool.diagnostics.fit_diagnostics` over what the study uses: the site means, tau and sigma.
+
+    The Intercept and the raw site offsets of Bambi's non-centred parametrisation mix worse
+    than their sums when some sites are large, so they are left out. Returns divergences,
+    max R-hat and min bulk ESS over all three (and for the site means and tau alone), chains,
+    draws and sampling time.
+    """
+    import arviz as az
+    import xarray as xr
+
+    from hierpool.diagnostics import fit_diagnostics
+
+    def diagnose(**variables) -> dict:
+        posterior = xr.Dataset(variables, attrs=idata.posterior.attrs)
+        return fit_diagnostics(az.InferenceData(posterior=posterior, sample_stats=idata.sample_stats))
+
+    core, site_means, site_sd = diagnose(theta=theta, tau=tau, sigma=sigma), diagnose(theta=theta), diagnose(tau=tau)
+    return {"divergences": core["divergences"], "max_rhat": core["max_rhat"], "min_ess_bulk": core["min_ess_bulk"],
+            "max_rhat_theta": site_means["max_rhat"], "min_ess_bulk_theta": site_means["min_ess_bulk"],
+            "rhat_tau": site_sd["max_rhat"], "ess_bulk_tau": site_sd["min_ess_bulk"],
+            "chains": core["chains"], "draws": core["draws"], "sampling_s": core["sampling_time_s"]}
