@@ -7,15 +7,39 @@ import pandas as pd
 
 from hierpool.simstudy.design import ESTIMATORS, INTERVAL_METHODS, LABELS
 
-def _style():
-    import matplotlib
 
-    matplotlib.use("Agg")
+def _style():
+    """pyplot with the project's figure style (`hierpool.plots`: Agg backend, labels drawn literally)."""
+    from hierpool import plots  # noqa: F401
+
     import matplotlib.pyplot as plt
 
-    from hierpool import plots  # noqa: F401  (figure style: labels drawn literally)
-
     return plt
+
+
+def estimator_colors() -> dict[str, str]:
+    """Each estimator in the colour of its model family in the report's figures (`hierpool.figures.MODEL_COLORS`).
+
+    Full Bayes fits varying intercepts; empirical Bayes approximates the same model in
+    closed form and takes the next free colour, as lines outside the families do there.
+    """
+    from hierpool.figures import MODEL_COLORS
+
+    return {"no_pooling": MODEL_COLORS["no_pooling"], "complete_pooling": MODEL_COLORS["complete_pooling"],
+            "full_bayes": MODEL_COLORS["varying_intercepts"], "empirical_bayes": "C4"}
+
+
+def _log_scale(ax, which: str) -> None:
+    """Log scale on axis ``which`` (``x`` or ``y``) with plain tick labels such as ``0.01``.
+
+    The shared style draws all text literally, so the default ``10^x`` labels (mathtext) would show as code.
+    """
+    import matplotlib.ticker as ticker
+
+    getattr(ax, f"set_{which}scale")("log")
+    axis = getattr(ax, f"{which}axis")
+    axis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
 
 
 def _tau_axis(ax, taus) -> None:
@@ -26,12 +50,10 @@ def _tau_axis(ax, taus) -> None:
     ax.minorticks_off()
 
 
-COLORS = {"no_pooling": "C0", "complete_pooling": "C3", "empirical_bayes": "C2", "full_bayes": "C1"}
-
-
 def plot_mse_vs_tau(mse: pd.DataFrame):
     """MSE (log scale, ±2 MC SE, lower bars cut at 10% of the value) against tau per estimator; rows: design, columns: number of sites."""
     plt = _style()
+    colors = estimator_colors()
     designs, js = sorted(mse["design"].unique()), sorted(mse["n_sites"].unique())
     fig, axes = plt.subplots(len(designs), len(js), figsize=(4.2 * len(js), 3.2 * len(designs)), squeeze=False, sharex=True)
     for i, design in enumerate(designs):
@@ -43,8 +65,8 @@ def plot_mse_vs_tau(mse: pd.DataFrame):
                 bar = 2 * line["mc_se"].fillna(0).to_numpy()
                 lower = np.minimum(bar, 0.9 * line["mse"].to_numpy())  # a log axis cannot show a bar below 0
                 ax.errorbar(line["tau"], line["mse"], yerr=[lower, bar], marker="o", ms=4, capsize=2,
-                            color=COLORS[name], label=LABELS[name])
-            ax.set_yscale("log")
+                            color=colors[name], label=LABELS[name])
+            _log_scale(ax, "y")
             _tau_axis(ax, mse["tau"])
             ax.set_title(f"{design} sites, J = {j}", fontsize=10)
             if k == 0:
@@ -73,7 +95,7 @@ def plot_shrinkage_vs_n(sites: pd.DataFrame):
             color = cmap(i / max(1, len(taus) - 1))
             ax.plot(fb.index, fb.values, marker="o", color=color, label=f"tau = {tau:g}")
             ax.plot(eb.index, eb.values, ls="--", marker="x", color=color, alpha=0.7)
-        ax.set_xscale("log")
+        _log_scale(ax, "x")
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("site size n_j (log scale)")
         ax.set_title(f"J = {j} sites", fontsize=10)
@@ -112,6 +134,7 @@ def plot_fb_vs_eb(sites: pd.DataFrame):
 def plot_coverage(coverage: pd.DataFrame, level: float = 0.95):
     """Coverage of the site-mean intervals against tau: full Bayes vs empirical Bayes, per number of sites."""
     plt = _style()
+    colors = estimator_colors()
     part = coverage[coverage["level"] == level]
     js = sorted(part["n_sites"].unique())
     designs = sorted(part["design"].unique())
@@ -123,7 +146,7 @@ def plot_coverage(coverage: pd.DataFrame, level: float = 0.95):
             for design in designs:
                 line = part[(part["n_sites"] == j) & (part["method"] == method) & (part["design"] == design)].sort_values("tau")
                 ax.errorbar(line["tau"], line["coverage"], yerr=2 * line["mc_se"].fillna(0), marker=markers[design], ms=4, capsize=2,
-                            color=COLORS[method], label=f"{LABELS[method].split(' (')[0]}, {design}")
+                            color=colors[method], label=f"{LABELS[method].split(' (')[0]}, {design}")
         ax.axhline(level, color="0.4", ls="--", lw=1)
         ax.set_ylim(max(0.0, float(part["coverage"].min()) - 0.1), 1.02)
         _tau_axis(ax, part["tau"])
