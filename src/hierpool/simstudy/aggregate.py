@@ -9,6 +9,7 @@ import pandas as pd
 
 from hierpool.simstudy.design import CELL, ESTIMATORS, INTERVAL_METHODS
 
+
 def mc_se(values) -> float:
     """Monte Carlo standard error of a mean over independent replicates: ``sd / sqrt(R)`` (NaN for R < 2)."""
     values = np.asarray(values, dtype=float)

@@ -9,6 +9,7 @@ import pandas as pd
 from hierpool.simstudy.design import CELL, ESTIMATORS, INTERVAL_METHODS, simulate_replicate
 from hierpool.simstudy.estimators import complete_pooling, empirical_bayes, full_bayes, no_pooling, site_summaries
 
+
 def run_replicate(setup: dict, cores: int = 1, fit_full_bayes=None) -> tuple[pd.DataFrame, dict]:
     """Simulate, estimate and score one replicate described by `replicate_setup`.
 
