@@ -33,6 +33,7 @@ from hierpool.simstudy.design import (
     derive_seed,
     grid_frame,
     replicate_setup,
+    schema_defaults,
     simulate_replicate,
     site_sizes,
     study_record,
@@ -47,6 +48,6 @@ from hierpool.simstudy.estimators import (
     pooled_sigma2,
     site_summaries,
 )
-from hierpool.simstudy.findings import findings, findings_markdown
+from hierpool.simstudy.findings import findings
 from hierpool.simstudy.plots import plot_coverage, plot_fb_vs_eb, plot_mse_vs_tau, plot_shrinkage_vs_n
 from hierpool.simstudy.replicate import estimate_replicate, run_replicate, score
