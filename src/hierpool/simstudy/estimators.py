@@ -10,6 +10,7 @@ import pandas as pd
 
 from hierpool.simstudy.design import PARTIAL_POOLING_FORMULA
 
+
 def site_summaries(data: pd.DataFrame) -> pd.DataFrame:
     """Per site: size ``n``, sample mean ``ybar`` and sample variance ``s2`` (ddof 1), in site order."""
     grouped = data.groupby("site", sort=True)["y"]
@@ -90,7 +91,6 @@ def full_bayes(data: pd.DataFrame, sampler: dict, site_sd_prior_scale: float | N
     over the draws (0: no pooling, 1: complete pooling). Also returns the posterior of
     tau and sigma and the fit's diagnostics (`fit_health`) and fit time.
     """
-    from hierpool import effects
     from hierpool.fit import sample
     from hierpool.models import build_model
 
@@ -99,6 +99,14 @@ def full_bayes(data: pd.DataFrame, sampler: dict, site_sd_prior_scale: float | N
     start = time.perf_counter()
     idata = sample(model, sampler, cores=cores)
     wall = time.perf_counter() - start
+    sites, info = summarise_fit(idata, data, levels)
+    return sites, {**info, "fit_wall_s": round(wall, 3)}
+
+
+def summarise_fit(idata, data: pd.DataFrame, levels=(0.9, 0.95)) -> tuple[pd.DataFrame, dict]:
+    """The per-site rows and the replicate-level numbers of `full_bayes` from a fit of ``y ~ 1 + (1|site)``."""
+    from hierpool import effects
+
     theta, _ = effects.site_lines(idata, COLUMNS)
     tau, _ = effects.site_sds(idata, COLUMNS)
     sigma = effects.sigma(idata)
@@ -106,7 +114,7 @@ def full_bayes(data: pd.DataFrame, sampler: dict, site_sd_prior_scale: float | N
     n = data.groupby("site")["y"].size().reindex([str(s) for s in theta["site"].values]).to_numpy(dtype=float)
     sites = site_posteriors(theta, pooling_factor(n, tau.values.ravel(), sigma.values.ravel()), levels)
     info = {"tau": draws_summary(tau.values.ravel(), levels), "sigma_mean": float(sigma.mean()), "mu_mean": float(mu.mean()),
-            **fit_health(idata, theta, tau, sigma), "fit_wall_s": round(wall, 3)}
+            **fit_health(idata, theta, tau, sigma)}
     return sites, info
 
 
