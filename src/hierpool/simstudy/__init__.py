@@ -47,6 +47,7 @@ from hierpool.simstudy.estimators import (
     no_pooling,
     pooled_sigma2,
     site_summaries,
+    summarise_fit,
 )
 from hierpool.simstudy.findings import findings
 from hierpool.simstudy.plots import plot_coverage, plot_fb_vs_eb, plot_mse_vs_tau, plot_shrinkage_vs_n
