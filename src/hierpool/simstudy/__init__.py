@@ -13,17 +13,18 @@ Every replicate draws site means ``theta_j = mu + tau * z_j`` and observations
 * **full Bayes**: Bambi ``y ~ 1 + (1|site)`` sampled with nutpie, with the project's
   prior on the between-site SD (`hierpool.models.build_model`).
 
-`replicate.score` compares them with the true site means; `aggregate.aggregate` averages over replicates
-with Monte Carlo standard errors; `findings.findings` turns the tables into the numbers the report states.
+`score` compares them with the true site means; `aggregate` averages over replicates with
+Monte Carlo standard errors; `findings` turns the tables into the numbers the report states.
 Seeds come from `derive_seed` (a hash of the base seed, the cell and the replicate), so a
 cell's data do not change when other cells are added to or removed from the grid.
 
 Modules: `design` (grid, seeds, simulation), `estimators`, `replicate` (one replicate,
-scored), `aggregate` (tables with Monte Carlo SE), `findings` (the answers as numbers) and
-`plots`; the words are in ``reports/simulation_study.qmd``.
+scored), `tables` (summary tables with Monte Carlo SE), `answers` (the findings as numbers)
+and `plots`; the words are in ``reports/simulation_study.qmd``. Every public name is
+re-exported here.
 """
 
-from hierpool.simstudy.aggregate import aggregate, mc_se, ratio_mc_se
+from hierpool.simstudy.answers import findings
 from hierpool.simstudy.design import (
     CELL,
     ESTIMATORS,
@@ -49,6 +50,6 @@ from hierpool.simstudy.estimators import (
     site_summaries,
     summarise_fit,
 )
-from hierpool.simstudy.findings import findings
 from hierpool.simstudy.plots import plot_coverage, plot_fb_vs_eb, plot_mse_vs_tau, plot_shrinkage_vs_n
 from hierpool.simstudy.replicate import estimate_replicate, run_replicate, score
+from hierpool.simstudy.tables import aggregate, mc_se, ratio_mc_se

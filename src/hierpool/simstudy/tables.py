@@ -1,4 +1,4 @@
-"""Summary tables over replicates, with Monte Carlo standard errors."""
+"""Summary tables over replicates (results/simulation_study/summary/), with Monte Carlo standard errors."""
 
 from __future__ import annotations
 

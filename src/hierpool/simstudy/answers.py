@@ -1,4 +1,4 @@
-"""The study's answers as numbers (findings.json), computed from the summary tables."""
+"""The study's findings as numbers (findings.json), computed from the summary tables; the report words them."""
 
 from __future__ import annotations
 
