@@ -40,14 +40,21 @@ def test_no_pooling_is_each_sites_sample_mean_and_complete_pooling_the_grand_mea
 
 
 def test_dersimonian_laird_matches_a_hand_computation_and_truncates_at_zero():
-    ybar, v = np.array([0.0, 1.0, 3.0]), np.array([0.5, 0.25, 1.0])
-    w = 1 / v  # 2, 4, 1
+    ybar, v = np.array([0.0, 1.0, 3.0]), np.array([0.5, 0.25, 1.0])  # weights 1/v: 2, 4, 1
     fixed = (0 * 2 + 1 * 4 + 3 * 1) / 7
     q = 2 * fixed**2 + 4 * (1 - fixed) ** 2 + 1 * (3 - fixed) ** 2
     expected = (q - 2) / (7 - (4 + 16 + 1) / 7)
     assert ss.dersimonian_laird_tau2(ybar, v) == pytest.approx(expected)
     assert ss.dersimonian_laird_tau2([1.0, 1.01, 0.99], [1.0, 1.0, 1.0]) == 0.0
-    assert w.sum() == 7
+
+
+def test_dersimonian_laird_ignores_site_order_and_scales_with_the_data():
+    ybar, v = np.array([0.0, 1.0, 3.0, -2.0]), np.array([0.5, 0.25, 1.0, 0.1])
+    tau2 = ss.dersimonian_laird_tau2(ybar, v)
+    order = [2, 0, 3, 1]
+    assert ss.dersimonian_laird_tau2(ybar[order], v[order]) == pytest.approx(tau2)
+    # y in other units (times c, shifted): tau^2 in those units, the shift ignored
+    assert ss.dersimonian_laird_tau2(3 * ybar + 7, 9 * v) == pytest.approx(9 * tau2)
 
 
 def test_empirical_bayes_with_known_variances_is_the_closed_form():
@@ -80,6 +87,40 @@ def test_empirical_bayes_barely_shrinks_large_sites_when_sites_differ_a_lot():
     out, hyper = ss.empirical_bayes(ss.site_summaries(data))
     assert hyper["tau2"] > 1 and (out["weight"] > 0.99).all()
     np.testing.assert_allclose(out["estimate"], ss.site_summaries(data)["ybar"], atol=0.02)
+
+
+def fake_fit(rng, sites=("a", "b", "c"), chains=2, draws=200, divergent=3):
+    """A posterior shaped like Bambi's fit of ``y ~ 1 + (1|site)`` (no sampling)."""
+    import arviz as az
+
+    diverging = np.zeros((chains, draws), bool)
+    diverging.flat[:divergent] = True
+    return az.from_dict(
+        posterior={"Intercept": rng.normal(1.0, 0.1, (chains, draws)),
+                   "1|site": rng.normal([-1.0, 0.0, 2.0], 0.2, (chains, draws, len(sites))),
+                   "1|site_sigma": rng.gamma(20, 0.05, (chains, draws)), "sigma": rng.gamma(50, 0.02, (chains, draws))},
+        dims={"1|site": ["site__factor_dim"]}, coords={"site__factor_dim": list(sites)},
+        sample_stats={"diverging": diverging},
+    )
+
+
+def test_summarise_fit_reads_site_means_tau_and_sigma_from_bambis_names():
+    idata = fake_fit(np.random.default_rng(1))
+    data = frame({"a": [0.0] * 2, "b": [0.0] * 3, "c": [0.0] * 4})
+    sites, info = ss.summarise_fit(idata, data, levels=(0.9,))
+    post = idata.posterior
+    theta = (post["Intercept"] + post["1|site"]).values.reshape(-1, 3)
+    assert sites["site"].tolist() == ["a", "b", "c"]
+    np.testing.assert_allclose(sites["estimate"], theta.mean(axis=0))
+    np.testing.assert_allclose(sites["lo_0.9"], np.quantile(theta, 0.05, axis=0))
+    tau, sigma = post["1|site_sigma"].values.ravel(), post["sigma"].values.ravel()
+    within = sigma[None, :] ** 2 / np.array([2.0, 3.0, 4.0])[:, None]
+    np.testing.assert_allclose(sites["pooling"], np.mean(within / (within + tau**2), axis=1))
+    assert info["tau"]["mean"] == pytest.approx(tau.mean()) and info["sigma_mean"] == pytest.approx(sigma.mean())
+    assert info["mu_mean"] == pytest.approx(float(post["Intercept"].mean()))
+    assert info["divergences"] == 3 and info["chains"] == 2 and info["draws"] == 200
+    assert info["max_rhat"] == pytest.approx(max(info["max_rhat_theta"], info["rhat_tau"]), abs=0.05)
+    assert info["min_ess_bulk"] <= min(info["min_ess_bulk_theta"], info["ess_bulk_tau"])
 
 
 # ----------------------------------------------------------------------------- grid, seeds, simulation
@@ -141,9 +182,12 @@ def test_the_shipped_config_and_the_schema_defaults_define_both_grids():
     schema = str(ROOT / "workflow/schemas/config.schema.yaml")
     shipped = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     validate(shipped, schema)
-    minimal = {"datasets": {"d": {"simulate": {}}}, "simulation_study": {}}  # the workflow adds the empty block when it is absent
+    minimal = {"datasets": {"d": {"simulate": {}}}, "simulation_study": {}}
     validate(minimal, schema)
     assert minimal["simulation_study"] == {**shipped["simulation_study"], "grid": "default"}
+    # what the workflow puts in place of an absent block: the same as validating an empty one
+    block_schema = yaml.safe_load(Path(schema).read_text())["properties"]["simulation_study"]
+    assert ss.schema_defaults(block_schema) == minimal["simulation_study"]
     for name in ("default", "quick"):
         study = ss.study_settings({**minimal, "simulation_study": {**minimal["simulation_study"], "grid": name}})
         assert len(ss.grid_frame(study["grid"])) > 0
@@ -251,9 +295,37 @@ def test_findings_state_numbers_taken_from_the_tables():
     assert found["partial_vs_no_pooling"][0]["tau"] == 0.05
     assert found["small_sites"]["full_bayes_by_n"][5] < found["small_sites"]["full_bayes_by_n"][500]
     assert found["cells"] == 2 and found["replicates_per_cell"] == [3]
-    text = ss.findings_markdown(found)
-    assert f"{fb_low:.2f}" in text and "Where complete pooling wins" in text and "underestimates uncertainty" in text
+    cov = tables["coverage"]
+    eb_cov = cov[(cov["method"] == "empirical_bayes") & (cov["level"] == 0.95)]["coverage"]
+    assert found["eb_uncertainty"]["empirical_bayes_coverage"]["mean"] == pytest.approx(eb_cov.mean())
+    assert found["tau_recovery"]["fits"] == len(replicates)
     json.dumps(found)
+
+
+# ----------------------------------------------------------------------------- the report scripts' shared body
+
+
+def test_render_rule_report_passes_absolute_paths_and_the_rules_own_params(tmp_path, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from hierpool import render
+
+    calls = []
+
+    def fake_render(source, output, params, workdir):
+        calls.append((source, output, params, workdir))
+        return render.RenderResult(html=output, renderer="fake", message="report renderer: fake")
+
+    monkeypatch.setattr(render, "render_report", fake_render)
+    monkeypatch.chdir(tmp_path)
+    smk = SimpleNamespace(input=SimpleNamespace(qmd="reports/simulation_study.qmd"), output=SimpleNamespace(html="out/report.html"),
+                          params=SimpleNamespace(results_dir="results/simulation_study", workdir="out/render"))
+    result = render.render_rule_report(smk, "simulation study", dataset="d")
+    (source, output, params, workdir), = calls
+    assert source == Path("reports/simulation_study.qmd") and output == Path("out/report.html") and workdir == Path("out/render")
+    assert params == {"dataset": "d", "results_dir": str(tmp_path.resolve() / "results/simulation_study"),
+                      "project_dir": str(tmp_path.resolve())}
+    assert result.renderer == "fake" and "report renderer: fake" in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------------- the quick grid, end to end
@@ -288,8 +360,7 @@ def test_quick_grid_writes_every_table_figure_and_finding(quick_study):
         assert (out / f"figures/{name}.png").stat().st_size > 10_000
     found = json.loads((out / "findings.json").read_text())
     assert found["grid"]["name"] == "quick" and found["grid"]["tau"] == grid["tau"] and found["cells"] == cells
-    text = (out / "findings.md").read_text()
-    assert f"{found['partial_vs_no_pooling'][-1]['full_bayes']['mean']:.2f}" in text
+    assert not (out / "findings.md").exists()  # the words are in the report
     report = " ".join((out / "report.html").read_text().split())
     assert "Simulation study: when does partial pooling win?" in report and "Where empirical Bayes underestimates uncertainty" in report
     assert len(re.findall(r'src="data:image/png;base64,', report)) == 4
@@ -327,7 +398,7 @@ def test_simulation_study_is_up_to_date_after_it_ran(quick_study):
 def test_the_default_target_does_not_run_the_study_and_its_own_target_plans_one_job_per_replicate():
     default = snakemake(ROOT, "-n", "--forceall", "--cores", "4")
     assert default.returncode == 0, default.stdout[-3000:] + default.stderr[-3000:]
-    assert "simstudy" not in default.stdout
+    assert not [line for line in default.stdout.splitlines() if line.startswith("simstudy_")]  # no study job planned
     study = snakemake(ROOT, "simulation_study", "-n", "--forceall", "--cores", "4", "--config", QUICK)
     assert study.returncode == 0, study.stdout[-3000:] + study.stderr[-3000:]
     grid = yaml.safe_load((ROOT / "config/config.yaml").read_text())["simulation_study"]["grids"]["quick"]

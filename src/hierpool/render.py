@@ -73,6 +73,21 @@ def render_report(source: Path, output: Path, params: dict, workdir: Path, force
     return RenderResult(html=output, renderer=renderer, message=message)
 
 
+def render_rule_report(smk, label: str, **params) -> RenderResult:
+    """Render a report rule's ``input.qmd`` into ``output.html``: the body of the workflow's report scripts.
+
+    The report gets ``params`` plus ``results_dir`` (``smk.params.results_dir`` made absolute)
+    and ``project_dir`` (the working directory); it is rendered in ``smk.params.workdir``.
+    The renderer's message goes to the log and, after ``label``, to the console.
+    """
+    project = Path.cwd().resolve()
+    params = {**params, "results_dir": str((project / smk.params.results_dir).resolve()), "project_dir": str(project)}
+    result = render_report(Path(smk.input.qmd), Path(smk.output.html), params, Path(smk.params.workdir))
+    print(result.message)
+    print(f"{label}: {result.message}", file=sys.__stderr__)
+    return result
+
+
 def _quarto_version(quarto: str) -> str:
     try:
         return subprocess.run([quarto, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()

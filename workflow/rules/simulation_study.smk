@@ -2,19 +2,24 @@
 #   snakemake simulation_study --cores 4                                     (default grid)
 #   snakemake simulation_study --cores 2 --config simulation_study='{grid: quick}'
 # One job per grid cell and replicate (a Snakemake Paramspace over tau, design, n_sites,
-# replicate), then summary tables, figures and findings. Settings: `simulation_study:` in the
-# config (config/README.md); the logic is in src/hierpool/simstudy.py.
+# replicate), then summary tables, figures, the findings as numbers (findings.json) and the
+# report that states them in words (reports/simulation_study.qmd). Settings: `simulation_study:` in the
+# config (config/README.md); the logic is in src/hierpool/simstudy/.
 
 import os
 
-from snakemake.utils import Paramspace, validate
+from snakemake.utils import Paramspace
 
 from hierpool import simstudy
 
-# A config without the block (e.g. a user's own config file): every key takes its default.
+# A config without the block (e.g. a user's own file with --replace-workflow-config): every key
+# takes its schema default. The rest of the config was validated in common.smk.
 if "simulation_study" not in config:
-    config["simulation_study"] = {}
-    validate(config, schema="../schemas/config.schema.yaml")
+    config["simulation_study"] = simstudy.schema_defaults(
+        hpconfig.load_schema(workflow.source_path("../schemas/config.schema.yaml"))[
+            "properties"
+        ]["simulation_study"]
+    )
 
 try:
     SIMSTUDY = simstudy.study_settings(config)
@@ -37,7 +42,6 @@ localrules:
 rule simulation_study:
     input:
         f"{SIMSTUDY_DIR}/report.html",
-        f"{SIMSTUDY_DIR}/findings.md",
         f"{SIMSTUDY_DIR}/findings.json",
         expand(f"{SIMSTUDY_DIR}/summary/{{name}}.csv", name=SIMSTUDY_TABLES),
         expand(
@@ -133,7 +137,6 @@ rule simstudy_findings:
         coverage=f"{SIMSTUDY_DIR}/summary/coverage.csv",
         tau=f"{SIMSTUDY_DIR}/summary/tau.csv",
     output:
-        md=f"{SIMSTUDY_DIR}/findings.md",
         json=f"{SIMSTUDY_DIR}/findings.json",
     log:
         "logs/simulation_study/findings.log",
@@ -153,8 +156,7 @@ rule simstudy_findings:
 rule simstudy_report:
     input:
         qmd="reports/simulation_study.qmd",
-        findings=f"{SIMSTUDY_DIR}/findings.md",
-        findings_json=f"{SIMSTUDY_DIR}/findings.json",
+        findings=f"{SIMSTUDY_DIR}/findings.json",
         tables=expand(f"{SIMSTUDY_DIR}/summary/{{name}}.csv", name=SIMSTUDY_TABLES),
         figures=expand(
             f"{SIMSTUDY_DIR}/figures/{{name}}.png",

@@ -1,19 +1,12 @@
 """Snakemake glue: render reports/simulation_study.qmd into one self-contained HTML file."""
 
-import sys
-from pathlib import Path
-
 from hierpool.smk import run_logged
 
 
 def main(smk):
-    from hierpool.render import render_report
+    from hierpool.render import render_rule_report
 
-    project = Path.cwd().resolve()
-    params = {"results_dir": str((project / smk.params.results_dir).resolve()), "project_dir": str(project)}
-    result = render_report(Path(smk.input.qmd), Path(smk.output.html), params, Path(smk.params.workdir))
-    print(result.message)
-    print(f"simulation study: {result.message}", file=sys.__stderr__)
+    render_rule_report(smk, "simulation study")
 
 
 run_logged(snakemake, main)  # noqa: F821
