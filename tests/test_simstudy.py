@@ -95,13 +95,15 @@ def fake_fit(rng, sites=("a", "b", "c"), chains=2, draws=200, divergent=3):
 
     diverging = np.zeros((chains, draws), bool)
     diverging.flat[:divergent] = True
-    return az.from_dict(
+    from hierpool.effects import stamp
+
+    return stamp(az.from_dict(
         posterior={"Intercept": rng.normal(1.0, 0.1, (chains, draws)),
                    "1|site": rng.normal([-1.0, 0.0, 2.0], 0.2, (chains, draws, len(sites))),
                    "1|site_sigma": rng.gamma(20, 0.05, (chains, draws)), "sigma": rng.gamma(50, 0.02, (chains, draws))},
         dims={"1|site": ["site__factor_dim"]}, coords={"site__factor_dim": list(sites)},
         sample_stats={"diverging": diverging},
-    )
+    ), ss.PARTIAL_POOLING_FORMULA)
 
 
 def test_summarise_fit_reads_site_means_tau_and_sigma_from_bambis_names():

@@ -91,7 +91,7 @@ def full_bayes(data: pd.DataFrame, sampler: dict, site_sd_prior_scale: float | N
     over the draws (0: no pooling, 1: complete pooling). Also returns the posterior of
     tau and sigma and the fit's diagnostics (`fit_health`) and fit time.
     """
-    from hierpool.fit import sample
+    from hierpool.fit import record_model, sample
     from hierpool.models import build_model
 
     spec = {"name": "partial_pooling", "formula": PARTIAL_POOLING_FORMULA, "family": "gaussian"}
@@ -99,6 +99,7 @@ def full_bayes(data: pd.DataFrame, sampler: dict, site_sd_prior_scale: float | N
     start = time.perf_counter()
     idata = sample(model, sampler, cores=cores)
     wall = time.perf_counter() - start
+    record_model(model, idata)
     sites, info = summarise_fit(idata, data, levels)
     return sites, {**info, "fit_wall_s": round(wall, 3)}
 
