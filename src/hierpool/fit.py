@@ -209,7 +209,9 @@ def shrink_large_groups(idata: az.InferenceData) -> None:
     for group in LARGE_GROUPS:
         if group in idata.groups():
             dataset = getattr(idata, group)
-            setattr(idata, group, dataset.astype({v: "float32" for v in dataset.data_vars if dataset[v].dtype == "float64"}))
+            wide = {v: "float32" for v in dataset.data_vars if dataset[v].dtype == "float64"}
+            if wide:  # counts and 0/1 outcomes are integers already
+                setattr(idata, group, dataset.assign({v: dataset[v].astype("float32") for v in wide}))
 
 
 def save(idata: az.InferenceData, path) -> None:
