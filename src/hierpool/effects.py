@@ -47,6 +47,8 @@ import xarray as xr
 from hierpool import roles
 
 SAMPLE_DIMS = ("chain", "draw")
+# The interval level of every summary, table, figure and report sentence: change it here only.
+HDI_PROB = 0.95
 
 
 @dataclass(frozen=True)
@@ -334,7 +336,7 @@ def factor_sds(idata, columns: dict) -> dict[str, xr.DataArray]:
     return out
 
 
-def sigma(idata, columns: dict | None = None) -> xr.DataArray:
+def sigma(idata) -> xr.DataArray:
     """The residual SD draws of a Gaussian or t model."""
     return scalar_draws(_posterior(idata), "sigma")
 
@@ -416,7 +418,7 @@ def inverse_link(values, link: str):
     raise ValueError(f"unknown link {link!r}")
 
 
-def summarise(draws, prob: float = 0.95, prefix: str = "") -> dict[str, float]:
+def summarise(draws, prob: float = HDI_PROB, prefix: str = "") -> dict[str, float]:
     """Mean, median, SD and highest-density interval of scalar draws (any shape; all are pooled)."""
     values = np.asarray(draws, dtype=float).ravel()
     values = values[np.isfinite(values)]
@@ -430,7 +432,7 @@ def summarise(draws, prob: float = 0.95, prefix: str = "") -> dict[str, float]:
     }
 
 
-def hdi_along(draws: xr.DataArray, prob: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def hdi_along(draws: xr.DataArray, prob: float = HDI_PROB) -> tuple[np.ndarray, np.ndarray]:
     """HDI of draws (chain, draw, *rest) for every entry of the remaining dims: (low, high) arrays."""
     bounds = az.hdi(draws.rename("v").to_dataset(), hdi_prob=prob)["v"]
     rest = [d for d in draws.dims if d not in SAMPLE_DIMS]
@@ -438,7 +440,7 @@ def hdi_along(draws: xr.DataArray, prob: float = 0.95) -> tuple[np.ndarray, np.n
     return bounds.sel(hdi="lower").values, bounds.sel(hdi="higher").values
 
 
-def site_summary(draws: xr.DataArray, prob: float = 0.95) -> pd.DataFrame:
+def site_summary(draws: xr.DataArray, prob: float = HDI_PROB) -> pd.DataFrame:
     """Per-site mean, SD and HDI of draws with dims (chain, draw, site)."""
     low, high = hdi_along(draws, prob)
     return pd.DataFrame(
@@ -465,7 +467,7 @@ def site_counts(data: pd.DataFrame, columns: dict, scale: PredictorScale = Predi
     return out.reset_index()
 
 
-def coefficient_table(idata, columns: dict, prob: float = 0.95) -> pd.DataFrame:
+def coefficient_table(idata, columns: dict, prob: float = HDI_PROB) -> pd.DataFrame:
     """Every population-level parameter of a fit with ``az.summary``: mean, SD, HDI, MCSE, ESS, R-hat.
 
     Per-site parameters (varying effects and the no-pooling site terms) are left out: they are in

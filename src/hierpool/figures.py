@@ -25,12 +25,11 @@ import xarray as xr  # noqa: E402
 
 from hierpool import effects as ef  # noqa: E402
 from hierpool import plots  # noqa: E402, F401  (figure style: labels drawn literally)
+from hierpool.plots import MODEL_COLORS  # noqa: E402
 from hierpool import roles  # noqa: E402
 from hierpool import variance as va  # noqa: E402
-from hierpool.effects import PredictorScale  # noqa: E402
+from hierpool.effects import HDI_PROB, PredictorScale  # noqa: E402
 
-HDI_PROB = 0.95
-MODEL_COLORS = {"complete_pooling": "0.35", "no_pooling": "C1", "varying_intercepts": "C0", "varying_slopes": "C2"}
 
 
 def model_label(model: str, idata, columns: dict) -> str:
@@ -77,12 +76,12 @@ def _title(fig, text: str, note: str = "") -> None:
     fig.suptitle(text + (f"\n({note})" if note else ""), fontsize=12)
 
 
-def _label_outer(fig, axes, xlabel: str, ylabel: str) -> None:
+def _label_outer(fig, xlabel: str, ylabel: str) -> None:
     fig.supxlabel(xlabel, fontsize=10)
     fig.supylabel(ylabel, fontsize=10)
 
 
-def predictor_label(columns: dict, scale: PredictorScale) -> str:
+def predictor_label(columns: dict) -> str:
     return columns["predictor"]
 
 
@@ -180,7 +179,7 @@ def outcome_vs_predictor(data: pd.DataFrame, columns: dict, scale: PredictorScal
         ax.set_title(f"{site} (n={n_by_site[site]})", fontsize=9)
     _discrete_ticks(axes[0], all_x)
     _title(fig, f"{dataset}: {columns['outcome']} against {columns['predictor']} per {columns['group']}", note)
-    _label_outer(fig, axes, predictor_label(columns, scale), columns["outcome"])
+    _label_outer(fig, predictor_label(columns), columns["outcome"])
     fig.tight_layout()
     return fig
 
@@ -212,7 +211,7 @@ def prior_lines(idata, data: pd.DataFrame, columns: dict, scale: PredictorScale,
     y = data[columns["outcome"]]
     axes[0].figure.text(0.99, 0.005, f"observed {columns['outcome']} range: {y.min():.3g} to {y.max():.3g}", ha="right", fontsize=8, color="0.3")
     _title(fig, f"{dataset}, {model}: prior predictive regression lines ({lines.shape[0]} prior draws, red) and the data (black)", note)
-    _label_outer(fig, axes, predictor_label(columns, scale), f"{columns['outcome']} (expected)")
+    _label_outer(fig, predictor_label(columns), f"{columns['outcome']} (expected)")
     fig.tight_layout()
     return fig
 
@@ -270,7 +269,7 @@ def posterior_lines(idata, data: pd.DataFrame, columns: dict, scale: PredictorSc
         ax.set_ylim(*ylim)
     _discrete_ticks(axes[0], x_all)
     _title(fig, f"{dataset}, {model}: posterior regression line per {columns['group']} with {int(prob * 100)}% HDI band", note)
-    _label_outer(fig, axes, predictor_label(columns, scale), columns["outcome"])
+    _label_outer(fig, predictor_label(columns), columns["outcome"])
     fig.tight_layout()
     handles, labels = axes[0].get_legend_handles_labels()
     # Below everything (save_figure uses bbox_inches="tight", so it is kept).
@@ -584,7 +583,7 @@ def recovery_sites(sites: pd.DataFrame, columns: dict, scale: PredictorScale, da
         outside = int(((part["mean"] < ylim[0]) | (part["mean"] > ylim[1])).sum())
         what = intercept_label(columns, scale) if parameter == "intercept" else f"slope per unit {columns['predictor']}"
         ax.set_xlabel(f"true site {what}")
-        ax.set_ylabel(f"estimated site {what}\n(posterior mean, 95% HDI)")
+        ax.set_ylabel(f"estimated site {what}\n(posterior mean, {int(HDI_PROB * 100)}% HDI)")
         ax.set_title(f"site {parameter}s" + (f" ({outside} estimate(s) beyond the vertical axis)" if outside else ""), fontsize=10)
         ax.legend(fontsize=8)
     fig.suptitle(f"{dataset}: recovery of the simulated site effects")

@@ -1,4 +1,8 @@
-"""Figures, sized for a report; every figure has a title and axes in the dataset's own variable names."""
+"""The figure style in one place: the palette, the resolution, literal text and the save function.
+
+Every figure module (hierpool.figures, hierpool.simstudy.plots) draws with these; the interval
+level is `hierpool.effects.HDI_PROB`.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ import pandas as pd  # noqa: E402
 from hierpool.io import atomic_write  # noqa: E402
 
 REPORT_DPI = 110
+# One colour per rung of the pooling ladder (hierpool.roles), in every figure of every report.
+MODEL_COLORS = {"complete_pooling": "0.35", "no_pooling": "C1", "varying_intercepts": "C0", "varying_slopes": "C2"}
 
 
 def save_figure(fig, path) -> None:

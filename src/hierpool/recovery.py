@@ -28,7 +28,7 @@ import pandas as pd
 from hierpool import effects as ef
 from hierpool.effects import PredictorScale
 
-PROBS = (0.90, 0.95)
+PROBS = (0.90, ef.HDI_PROB)
 
 
 def true_site_effects(truth: dict, scale: PredictorScale) -> pd.DataFrame:

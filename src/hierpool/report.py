@@ -19,6 +19,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from hierpool import effects as ef
 from hierpool.io import read_json
 
 HIERARCHICAL = ("varying_slopes", "varying_intercepts")
@@ -64,9 +65,10 @@ def num(value, spec: str = ".2f", undefined: str = UNDEFINED) -> str:
     return format(int(value) if spec.endswith("d") else number, spec)
 
 
-def fmt_interval(mean: float, low: float, high: float, digits: int = 2) -> str:
+def fmt_interval(mean: float, low: float, high: float, digits: int = 2, prob: float = ef.HDI_PROB) -> str:
+    """``mean (95% HDI low to high)``, the level written from ``prob`` (hierpool.effects.HDI_PROB)."""
     spec = f".{digits}f"
-    return f"{num(mean, spec)} (95% HDI {num(low, spec)} to {num(high, spec)})"
+    return f"{num(mean, spec)} ({prob * 100:g}% HDI {num(low, spec)} to {num(high, spec)})"
 
 
 @dataclass(frozen=True)
@@ -89,11 +91,9 @@ class DatasetOutputs:
 
 def population_slope(idata, columns: dict, scale, data: pd.DataFrame) -> dict:
     """Posterior mean and 95% HDI of the population slope, per unit of the original predictor (link scale)."""
-    from hierpool import effects as ef
-
     _, slope = ef.population_line(idata, columns, scale, data=data)
     draws = np.asarray(slope).ravel()
-    low, high = az.hdi(draws, hdi_prob=0.95)
+    low, high = az.hdi(draws, hdi_prob=ef.HDI_PROB)
     return {"mean": float(draws.mean()), "hdi": [float(low), float(high)], "link": ef.model_info(idata)["link"]}
 
 
@@ -104,7 +104,6 @@ def headline(outputs: DatasetOutputs, dataset: str, fits: dict | None = None, co
     ``fits`` (model -> InferenceData), ``columns`` and ``data`` give the population slope of the
     best-ranked partial-pooling model; roles come from each fit's formula (hierpool.roles).
     """
-    from hierpool import effects as ef
     from hierpool.effects import PredictorScale
 
     cleaning = outputs.read_json("data", "cleaning_summary.json")

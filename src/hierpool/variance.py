@@ -31,9 +31,8 @@ import pandas as pd
 import xarray as xr
 
 from hierpool import effects as ef
-from hierpool.effects import PredictorScale
+from hierpool.effects import HDI_PROB, PredictorScale
 
-HDI_PROB = 0.95
 
 
 LATENT = {

@@ -18,12 +18,12 @@ def _style():
 
 
 def estimator_colors() -> dict[str, str]:
-    """Each estimator in the colour of its model family in the report's figures (`hierpool.figures.MODEL_COLORS`).
+    """Each estimator in the colour of its model family in the report's figures (`hierpool.plots.MODEL_COLORS`).
 
     Full Bayes fits varying intercepts; empirical Bayes approximates the same model in
     closed form and takes the next free colour, as lines outside the families do there.
     """
-    from hierpool.figures import MODEL_COLORS
+    from hierpool.plots import MODEL_COLORS
 
     return {"no_pooling": MODEL_COLORS["no_pooling"], "complete_pooling": MODEL_COLORS["complete_pooling"],
             "full_bayes": MODEL_COLORS["varying_intercepts"], "empirical_bayes": "C4"}
