@@ -78,10 +78,20 @@ def render_rule_report(smk, label: str, **params) -> RenderResult:
 
     The report gets ``params`` plus ``results_dir`` (``smk.params.results_dir`` made absolute)
     and ``project_dir`` (the working directory); it is rendered in ``smk.params.workdir``.
-    The renderer's message goes to the log and, after ``label``, to the console.
+    The renderer's message goes to the log and, after ``label``, to the console. A rule with an
+    ``input.results`` list gets a manifest of it (``params["manifest"]``, see
+    `hierpool.report.DatasetOutputs.from_manifest`).
     """
     project = Path.cwd().resolve()
-    params = {**params, "results_dir": str((project / smk.params.results_dir).resolve()), "project_dir": str(project)}
+    results_dir = (project / smk.params.results_dir).resolve()
+    params = {**params, "results_dir": str(results_dir), "project_dir": str(project)}
+    if hasattr(smk.input, "results"):  # the report's declared inputs become its manifest
+        from hierpool.report import write_manifest
+
+        manifest = (project / smk.params.workdir).resolve() / "manifest.json"
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        write_manifest(manifest, results_dir, smk.input.results)
+        params["manifest"] = str(manifest)
     result = render_report(Path(smk.input.qmd), Path(smk.output.html), params, Path(smk.params.workdir))
     print(result.message)
     print(f"{label}: {result.message}", file=sys.__stderr__)

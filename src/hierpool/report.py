@@ -73,18 +73,48 @@ def fmt_interval(mean: float, low: float, high: float, digits: int = 2, prob: fl
 
 @dataclass(frozen=True)
 class DatasetOutputs:
-    """Paths of one dataset's results, as the workflow lays them out."""
+    """Paths of one dataset's results, as the workflow lays them out.
+
+    With ``declared`` (the report rule's manifest: paths relative to ``root``) every path asked
+    for must be declared: the report cannot read a file its rule does not list as an input.
+    """
 
     root: Path
+    declared: frozenset | None = None
+
+    @classmethod
+    def from_manifest(cls, root: Path, manifest: str | Path | None) -> "DatasetOutputs":
+        """The outputs of ``root`` restricted to the files listed in the manifest JSON (none given: all)."""
+        if not manifest:
+            return cls(Path(root))
+        return cls(Path(root), frozenset(json.loads(Path(manifest).read_text())["files"]))
 
     def path(self, *parts: str) -> Path:
+        relative = "/".join(parts)
+        if self.declared is not None and relative not in self.declared:
+            raise KeyError(f"the report reads {relative!r}, which its rule does not declare (workflow/rules/report.smk)")
         return self.root.joinpath(*parts)
 
+
+def write_manifest(path: Path, root: Path, files) -> None:
+    """The report's manifest: every declared input under ``root``, as paths relative to it."""
+    root = Path(root).resolve()
+    listed = sorted(str(Path(f).resolve().relative_to(root)) for f in files if Path(f).resolve().is_relative_to(root))
+    Path(path).write_text(json.dumps({"root": str(root), "files": listed}, indent=1))
+
+    def declares(self, *parts: str) -> bool:
+        return self.declared is None or "/".join(parts) in self.declared
+
     def read_csv(self, *parts: str) -> pd.DataFrame | None:
+        """The table, or None where it is not declared (a stage that does not apply) or absent."""
+        if not self.declares(*parts):
+            return None
         p = self.path(*parts)
         return pd.read_csv(p, keep_default_na=False, na_values=[""]) if p.is_file() else None
 
     def read_json(self, *parts: str):
+        if not self.declares(*parts):
+            return None
         p = self.path(*parts)
         return read_json(p) if p.is_file() else None
 

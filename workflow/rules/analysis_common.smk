@@ -41,3 +41,24 @@ def analysis_targets(dataset):
     if is_simulated(dataset):
         targets += list(rules.recovery.output)
     return [t.replace("{dataset}", dataset) for t in targets]
+
+
+def report_inputs(wildcards):
+    """Every file the report reads (its manifest): headline, cleaning, fits' tables, every stage's outputs."""
+    dataset = wildcards.dataset
+    models = hpconfig.dataset_models(config, dataset)
+    files = [
+        f"results/{dataset}/report/{name}"
+        for name in ("headline.json", "changes.json", "config_used.json")
+    ]
+    files += data_targets(dataset) + list(
+        rules.diagnostics.output + rules.compare.output
+    )
+    files += expand(
+        "results/{dataset}/fits/{model}_{table}",
+        dataset=dataset,
+        model=models,
+        table=["priors.json", "coefficients.csv"],
+    )
+    files += analysis_targets(dataset)
+    return [f.replace("{dataset}", dataset) for f in files]

@@ -35,15 +35,8 @@ rule headline:
 rule report:
     input:
         qmd="reports/report.qmd",
-        headline="results/{dataset}/report/headline.json",
-        changes="results/{dataset}/report/changes.json",
-        config="results/{dataset}/report/config_used.json",
-        analysis=lambda w: analysis_targets(w.dataset),
-        fit_tables=lambda w: expand(
-            "results/{{dataset}}/fits/{model}_{table}",
-            model=hpconfig.dataset_models(config, w.dataset),
-            table=["priors.json", "coefficients.csv"],
-        ),
+        # the report's manifest: it reads these files and no others (hierpool.report.DatasetOutputs)
+        results=report_inputs,
     output:
         html="results/{dataset}/report.html",
     log:
