@@ -32,7 +32,6 @@ TOP_LEVEL = [  # what `lock` resolves; everything else in the lock is a dependen
     "nutpie==0.16.8",
     "pandas==3.1.1",
     "matplotlib==3.10.9",
-    "seaborn==0.13.2",
     "snakemake==9.27.1",
     "snakemake-executor-plugin-slurm==2.8.0",
     "nbclient",

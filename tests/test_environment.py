@@ -14,7 +14,7 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ("bambi", "pymc", "arviz", "matplotlib", "snakemake", "pandas")
 MAIN = CORE + (
-    "nutpie", "numpy", "scipy", "xarray", "seaborn", "nbclient", "nbconvert", "nbformat",
+    "nutpie", "numpy", "scipy", "xarray", "jupytext", "nbclient", "nbconvert", "nbformat",
     "ipykernel", "pytest", "snakefmt", "jsonschema", "pyyaml", "h5netcdf",
 )  # fmt: skip
 # pip's pypandoc_binary bundles pandoc; conda has pypandoc and pandoc as separate packages

@@ -478,6 +478,8 @@ def coefficient_table(idata, columns: dict, prob: float = HDI_PROB) -> pd.DataFr
     keep = [v for v in post.data_vars
             if not ("|" in v and not v.endswith("_sigma")) and v != group and not v.startswith(f"{group}:")
             and not v.endswith("_offset") and post[v].ndim <= 3]
+    if not keep:  # no pooling without other terms: every parameter is per site
+        return pd.DataFrame(columns=["parameter", "mean", "sd", "hdi_low", "hdi_high", "mcse_mean", "ess_bulk", "ess_tail", "r_hat"])
     table = az.summary(idata, var_names=keep, hdi_prob=prob, round_to="none")
     table.index.name = "parameter"
     return table.reset_index()

@@ -87,7 +87,52 @@ def predictor_label(columns: dict) -> str:
 
 def intercept_label(columns: dict, scale: PredictorScale) -> str:
     """What a site 'intercept' is here: the expected outcome at the predictor's centre."""
+    if not columns.get("predictor"):
+        return f"site mean of {columns['outcome']}"
     return f"{columns['outcome']} at {columns['predictor']} = {scale.center:.3g}"
+
+
+def not_applicable(dataset: str, what: str, why: str):
+    """A figure that says why it is empty (its file is still an output of its rule)."""
+    fig, ax = plt.subplots(figsize=(6.5, 1.8))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"{what}: not applicable\n{why}", ha="center", va="center", fontsize=11, wrap=True)
+    ax.set_title(f"{dataset}: {what}", fontsize=10)
+    return fig
+
+
+def site_intervals(idata, data: pd.DataFrame, columns: dict, scale: PredictorScale, dataset: str, model: str,
+                   group: str = "posterior", prob: float = HDI_PROB, max_rows: int = 90):
+    """Without a predictor (summary data): each site's expected outcome with its HDI, and the observed value.
+
+    ``group="prior"`` shows what the priors imply before the data. With a known SE per row the
+    observed value carries a bar of +-1.96 SE.
+    """
+    source = idata.prior if group == "prior" else idata
+    intercept, _ = ef.site_lines(source, columns, scale, sites=ef.site_counts(data, columns)["site"], data=data)
+    mean_draws = xr.apply_ufunc(ef.inverse_link, intercept, kwargs={"link": ef.model_info(idata)["link"]})
+    table = ef.site_summary(mean_draws, prob)
+    counts = ef.site_counts(data, columns).set_index("site")
+    sites, note = choose_sites(counts.reset_index(), max_rows, "spread")
+    table = table.set_index("site").loc[sites]
+    y = np.arange(len(sites))[::-1]
+    fig, ax = plt.subplots(figsize=(7.5, float(np.clip(0.3 * len(sites) + 1.8, 3.0, 18))))
+    color = "C3" if group == "prior" else MODEL_COLORS.get(ef.role(idata, columns), "C0")
+    ax.errorbar(table["mean"], y + 0.12, xerr=[table["mean"] - table["hdi_low"], table["hdi_high"] - table["mean"]], fmt="o",
+                color=color, label=f"{model_label(model, idata, columns)} ({group}, {int(prob * 100)}% HDI)")
+    se = ef.model_info(idata)["known_se"]
+    observed = counts.loc[sites, "observed_mean"].to_numpy()
+    if se:
+        half = 1.96 * data.groupby(data[columns["group"]].astype(str), sort=False, observed=True)[se].mean().loc[sites].to_numpy()
+        ax.errorbar(observed, y - 0.12, xerr=half, fmt="s", color="k", ms=4, lw=0.8, label="observed ± 1.96 SE")
+    else:
+        ax.plot(observed, y - 0.12, "s", color="k", ms=4, label="observed mean")
+    ax.set_yticks(y, [f"{s} (n={counts.loc[s, 'n']})" for s in sites], fontsize=8)
+    ax.set_xlabel(f"{columns['outcome']} (expected)")
+    ax.set_title(f"{dataset}, {model}: {group} site means" + (f"\n({note})" if note else ""))
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
 
 
 def _original_x(data: pd.DataFrame, columns: dict, scale: PredictorScale) -> np.ndarray:

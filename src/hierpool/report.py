@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 
 from hierpool import effects as ef
+from hierpool import roles
 from hierpool.io import read_json
 
-HIERARCHICAL = ("varying_slopes", "varying_intercepts")
+
 PACKAGES = ("hierpool", "bambi", "pymc", "pytensor", "nutpie", "arviz", "numpy", "pandas", "xarray", "matplotlib",
-            "seaborn", "snakemake", "nbclient", "nbconvert", "jupytext", "pypandoc_binary")
+            "snakemake", "nbclient", "nbconvert", "jupytext", "pypandoc_binary")
 
 
 _ENTITIES = {char: f"&#{ord(char)};" for char in "&<>\"'\\`*_[]|$#~^:"}
@@ -146,7 +147,7 @@ def headline(outputs: DatasetOutputs, dataset: str, fits: dict | None = None, co
     runner = compare.iloc[1] if len(compare) > 1 else None
     fits = fits or {}
     role = {m: ef.role(i, columns) for m, i in fits.items()}
-    slope_model = next((m for m in ranking if role.get(m) in HIERARCHICAL), None)
+    slope_model = next((m for m in ranking if role.get(m) in roles.PARTIAL), None)
     slope = None
     if slope_model and columns.get("predictor"):
         slope = {"model": slope_model, **population_slope(fits[slope_model], columns, PredictorScale.from_summary(predictor), data)}

@@ -5,7 +5,7 @@ from hierpool.smk import load_analysis, run_logged
 
 def main(smk):
     from hierpool import variance as va
-    from hierpool.figures import icc_posterior, vpc_curve
+    from hierpool.figures import icc_posterior, not_applicable, vpc_curve
     from hierpool.io import write_csv, write_json
     from hierpool.plots import save_figure
 
@@ -27,7 +27,11 @@ def main(smk):
     write_csv(smk.output.r2, r2)
     write_json(smk.output.summary, va.variance_summary(icc, r2, site_sd, skipped, columns["group"]))
     save_figure(icc_posterior(fits, columns, job.dataset, data=data), smk.output.icc_plot)
-    save_figure(vpc_curve(curve, data, columns, scale, job.dataset), smk.output.vpc_plot)
+    if columns.get("predictor"):
+        save_figure(vpc_curve(curve, data, columns, scale, job.dataset), smk.output.vpc_plot)
+    else:
+        save_figure(not_applicable(job.dataset, "VPC against the predictor", "the data have no predictor; the ICC is above"),
+                    smk.output.vpc_plot)
     print(icc.to_string(), r2.to_string(), site_sd.to_string(), skipped, sep="\n\n")
 
 
