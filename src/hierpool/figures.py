@@ -389,7 +389,8 @@ def ppc(fits: dict, columns: dict, dataset: str, num_pp_samples: int = 100):
     for ax, model in zip(axes, models):
         pp = fits[model].posterior_predictive
         available = int(pp.sizes["chain"] * pp.sizes["draw"])
-        az.plot_ppc(fits[model], ax=ax, num_pp_samples=min(num_pp_samples, available), random_seed=0, var_names=[columns["outcome"]], legend=True)
+        response = list(fits[model].observed_data.data_vars)[0]  # e.g. "p(successes, trials)" for a binomial
+        az.plot_ppc(fits[model], ax=ax, num_pp_samples=min(num_pp_samples, available), random_seed=0, var_names=[response], legend=True)
         ax.set_title(model_label(model, fits[model], columns), fontsize=10)
         ax.set_xlabel(columns["outcome"], fontsize=10)
         ax.tick_params(labelbottom=True, labelsize=9)

@@ -96,13 +96,6 @@ class DatasetOutputs:
             raise KeyError(f"the report reads {relative!r}, which its rule does not declare (workflow/rules/report.smk)")
         return self.root.joinpath(*parts)
 
-
-def write_manifest(path: Path, root: Path, files) -> None:
-    """The report's manifest: every declared input under ``root``, as paths relative to it."""
-    root = Path(root).resolve()
-    listed = sorted(str(Path(f).resolve().relative_to(root)) for f in files if Path(f).resolve().is_relative_to(root))
-    Path(path).write_text(json.dumps({"root": str(root), "files": listed}, indent=1))
-
     def declares(self, *parts: str) -> bool:
         return self.declared is None or "/".join(parts) in self.declared
 
@@ -118,6 +111,13 @@ def write_manifest(path: Path, root: Path, files) -> None:
             return None
         p = self.path(*parts)
         return read_json(p) if p.is_file() else None
+
+
+def write_manifest(path: Path, root: Path, files) -> None:
+    """The report's manifest: every declared input under ``root``, as paths relative to it."""
+    root = Path(root).resolve()
+    listed = sorted(str(Path(f).resolve().relative_to(root)) for f in files if Path(f).resolve().is_relative_to(root))
+    Path(path).write_text(json.dumps({"root": str(root), "files": listed}, indent=1))
 
 
 def population_slope(idata, columns: dict, scale, data: pd.DataFrame) -> dict:
