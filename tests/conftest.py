@@ -47,6 +47,6 @@ def copy_workflow(dst: Path) -> Path:
     import shutil
 
     shutil.copy(REPO_ROOT / "environment.yml", dst / "environment.yml")
-    for name in ("workflow", "src", "config", "reports", "data/raw"):
+    for name in ("workflow", "src", "config", "reports", "data/raw", ".test"):
         shutil.copytree(REPO_ROOT / name, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
     return dst

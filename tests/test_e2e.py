@@ -23,51 +23,7 @@ SECTIONS = ["Summary", "What changed since the previous run", "Data and cleaning
             "Model comparison (PSIS-LOO)", "Posterior: sites and population", "Variance partition", "Shrinkage", "Appendix: reproducibility"]
 pytestmark = pytest.mark.e2e
 
-TINY_CONFIG = {
-    "datasets": {
-        "tiny": {
-            "simulate": {"n_sites": 6, "site_size": {"min": 3, "max": 40}, "seed": 7},
-            "columns": {"outcome": "scontrol", "predictor": "stress", "group": "site"},
-        },
-        # A balanced design (every site the same size): statistics of site size are undefined.
-        "balanced": {
-            "simulate": {"n_sites": 4, "site_size": 8, "seed": 3},
-            "columns": {"outcome": "scontrol", "predictor": "stress", "group": "site"},
-            "models": ["no_pooling", "varying_intercepts"],
-        },
-        "radon": {
-            "path": "data/raw/radon.csv",
-            "columns": {"outcome": "log_radon", "predictor": "floor", "group": "county"},
-            "cleaning": {"min_obs_per_site": 1, "center": False, "covariates": ["Uppm"]},
-            "extra_models": {"uranium": {"formula": "log_radon ~ floor + log(Uppm) + (1|county)"}},
-        },
-        # One dataset per non-Gaussian family, simulated with known truth on the link scale.
-        "binary": {
-            "simulate": {"family": "bernoulli", "n_sites": 5, "site_size": {"min": 12, "max": 40}, "intercept": 0.0,
-                         "slope": 0.8, "sd_intercept": 0.8, "sd_slope": 0.0, "seed": 11},
-            "models": ["no_pooling", "varying_intercepts"],
-        },
-        "counts": {
-            "simulate": {"family": "poisson", "n_sites": 5, "site_size": 12, "intercept": 1.0, "slope": 0.3,
-                         "sd_intercept": 0.5, "sd_slope": 0.0, "seed": 12},
-            "models": ["varying_intercepts"],
-        },
-        "trials": {
-            "simulate": {"family": "binomial", "trials": 8, "n_sites": 5, "site_size": 10, "intercept": -0.5, "slope": 0.5,
-                         "sd_intercept": 0.6, "sd_slope": 0.0, "seed": 13},
-            "models": ["varying_intercepts"],
-        },
-        # Covariates of each kind and a second, nested grouping factor (classes within schools).
-        "classes": {
-            "path": "data/raw/classes.csv",
-            "columns": {"outcome": "score", "predictor": "hours", "group": "school"},
-            "cleaning": {"covariates": ["age", "sex", "class"]},
-            "models": ["varying_intercepts"],
-            "extra_models": {"nested": {"formula": "score ~ hours + age + C(sex) + (1|school) + (1|school:class)"}},
-        },
-    },
-    "sampler": {"draws": 100, "tune": 150, "chains": 2, "prior_predictive_draws": 20, "posterior_predictive_draws": 40},
-}
+TINY_CONFIG = yaml.safe_load((ROOT / ".test/config/config.yaml").read_text())  # the catalog's .test/ convention
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -77,30 +33,12 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def write_classes(path: Path) -> None:
-    """Pupils in classes in schools: score = 50 + 2 hours + 0.3 (age - 12) + 3 [sex = m] + school + class + noise."""
-    import numpy as np
-
-    rng = np.random.default_rng(5)
-    rows = []
-    for school in range(5):
-        u_school = rng.normal(0, 4)
-        for cls in "abc":
-            u_class = rng.normal(0, 2)
-            for _ in range(6):
-                hours, age, sex = rng.uniform(0, 5), rng.integers(10, 15), rng.choice(["f", "m"])
-                score = 50 + 2 * hours + 0.3 * (age - 12) + 3 * (sex == "m") + u_school + u_class + rng.normal(0, 3)
-                rows.append({"school": f"S{school}", "class": cls, "hours": round(hours, 2), "age": age, "sex": sex, "score": round(score, 2)})
-    pd.DataFrame(rows).to_csv(path, index=False)
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     work = copy_workflow(tmp_path_factory.mktemp("e2e"))
     # A hostile site label: it must reach the report as text, never as markup.
     radon = (ROOT / "data/raw/radon.csv").read_text().replace(",AITKIN,", f",{HOSTILE},")
     (work / "data/raw/radon.csv").write_text(radon)
-    write_classes(work / "data/raw/classes.csv")
     (work / "config/config.yaml").write_text(yaml.safe_dump(TINY_CONFIG, sort_keys=False))
     result = snakemake(work)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
