@@ -83,3 +83,18 @@ def test_num_formats_numbers_and_names_undefined_statistics(value, spec, shown):
 
 def test_fmt_interval_with_undefined_bounds():
     assert rp.fmt_interval(0.5, None, float("nan")) == "0.50 (95% HDI undefined to undefined)"
+
+
+def test_the_report_reads_only_what_its_rule_declares(tmp_path):
+    (tmp_path / "variance").mkdir()
+    (tmp_path / "variance" / "icc.csv").write_text("model,mean\nvi,0.3\n")
+    (tmp_path / "shrinkage").mkdir()
+    (tmp_path / "shrinkage" / "shrinkage.csv").write_text("site\nA\n")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(rp.manifest_text(tmp_path, [tmp_path / "variance" / "icc.csv", "/elsewhere/x.csv"]))
+    out = rp.DatasetOutputs.from_manifest(tmp_path, manifest)
+    assert out.read_csv("variance", "icc.csv")["mean"].tolist() == [0.3]
+    assert out.read_csv("shrinkage", "shrinkage.csv") is None  # present, but not declared
+    with pytest.raises(KeyError, match="does not declare"):
+        out.path("shrinkage", "shrinkage.csv")
+    assert rp.DatasetOutputs.from_manifest(tmp_path, "").read_csv("shrinkage", "shrinkage.csv") is not None

@@ -314,7 +314,7 @@ def test_render_rule_report_passes_absolute_paths_and_the_rules_own_params(tmp_p
 
     calls = []
 
-    def fake_render(source, output, params, workdir):
+    def fake_render(source, output, params, workdir, files=None):
         calls.append((source, output, params, workdir))
         return render.RenderResult(html=output, renderer="fake", message="report renderer: fake")
 

@@ -45,16 +45,20 @@ def quarto_path() -> str | None:
     return shutil.which("quarto")
 
 
-def render_report(source: Path, output: Path, params: dict, workdir: Path, force_fallback: bool = False, timeout: int = 1200) -> RenderResult:
+def render_report(source: Path, output: Path, params: dict, workdir: Path, force_fallback: bool = False, timeout: int = 1200,
+                  files: dict[str, str] | None = None) -> RenderResult:
     """Render ``source`` with ``params`` into the single file ``output``, working inside ``workdir``.
 
     ``workdir`` must be private to this render (it is emptied first): Quarto writes
     intermediate files next to the source, and two renders of one source in one folder would collide.
+    ``files`` (name -> text) are written into it first, e.g. the report's manifest.
     """
     workdir = Path(workdir).resolve()
     if workdir.exists():
         shutil.rmtree(workdir)  # fresh for every render: nothing left over from an earlier one
     workdir.mkdir(parents=True)
+    for name, text in (files or {}).items():
+        (workdir / name).write_text(text)
     local = workdir / source.name
     shutil.copy(source, local)
     quarto = None if force_fallback else quarto_path()
@@ -85,14 +89,13 @@ def render_rule_report(smk, label: str, **params) -> RenderResult:
     project = Path.cwd().resolve()
     results_dir = (project / smk.params.results_dir).resolve()
     params = {**params, "results_dir": str(results_dir), "project_dir": str(project)}
+    files = {}
     if hasattr(smk.input, "results"):  # the report's declared inputs become its manifest
-        from hierpool.report import write_manifest
+        from hierpool.report import manifest_text
 
-        manifest = (project / smk.params.workdir).resolve() / "manifest.json"
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        write_manifest(manifest, results_dir, smk.input.results)
-        params["manifest"] = str(manifest)
-    result = render_report(Path(smk.input.qmd), Path(smk.output.html), params, Path(smk.params.workdir))
+        files["manifest.json"] = manifest_text(results_dir, smk.input.results)
+        params["manifest"] = str((project / smk.params.workdir).resolve() / "manifest.json")
+    result = render_report(Path(smk.input.qmd), Path(smk.output.html), params, Path(smk.params.workdir), files=files)
     print(result.message)
     print(f"{label}: {result.message}", file=sys.__stderr__)
     return result

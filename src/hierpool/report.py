@@ -113,11 +113,11 @@ class DatasetOutputs:
         return read_json(p) if p.is_file() else None
 
 
-def write_manifest(path: Path, root: Path, files) -> None:
-    """The report's manifest: every declared input under ``root``, as paths relative to it."""
+def manifest_text(root: Path, files) -> str:
+    """The report's manifest (JSON): every declared input under ``root``, as paths relative to it."""
     root = Path(root).resolve()
     listed = sorted(str(Path(f).resolve().relative_to(root)) for f in files if Path(f).resolve().is_relative_to(root))
-    Path(path).write_text(json.dumps({"root": str(root), "files": listed}, indent=1))
+    return json.dumps({"root": str(root), "files": listed}, indent=1)
 
 
 def population_slope(idata, columns: dict, scale, data: pd.DataFrame) -> dict:
