@@ -111,7 +111,7 @@ def assert_default_fit_converges(raw: pd.DataFrame, formula: str, config: dict) 
     idata, _ = fit(model, sampler, cores=2)
     diag = fit_diagnostics(idata)
     assert diag["divergences"] == 0
-    assert judge(diag, ConvergencePolicy.from_config(config["convergence"])) == []
+    assert judge(diag, ConvergencePolicy(**config["convergence"])) == []
 
 
 @pytest.mark.parametrize("formula", ["scontrol ~ stress + (1|site)", "scontrol ~ stress + (stress|site)"])

@@ -22,9 +22,6 @@ class ConvergencePolicy:
     min_ess: float = 400
     max_divergences: int = 0
 
-    @classmethod
-    def from_config(cls, cfg: dict) -> "ConvergencePolicy":
-        return cls(**cfg)
 
 
 def _finite_extreme(dataset, reducer) -> float:

@@ -8,7 +8,7 @@ def main(smk):
     from hierpool.diagnostics import ConvergencePolicy, diagnostics_table, verdict
     from hierpool.io import read_json, write_csv, write_json
 
-    policy = ConvergencePolicy.from_config(dict(smk.params.policy))
+    policy = ConvergencePolicy(**dict(smk.params.policy))
     per_model = {m: read_json(p) for m, p in zip(smk.params.models, smk.input.diagnostics)}
     table = diagnostics_table(per_model, policy)
     result = verdict(table, policy)

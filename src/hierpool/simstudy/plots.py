@@ -17,6 +17,21 @@ def _style():
     return plt
 
 
+def _panels_by(frame: pd.DataFrame, column: str, width: float, **kwargs):
+    """One panel per value of ``column`` in a row: yields (figure, axes row, [(value, panel, rows)])."""
+    plt = _style()
+    values = sorted(frame[column].unique())
+    fig, axes = plt.subplots(1, len(values), figsize=(width * len(values), 3.6), squeeze=False, **kwargs)
+    return fig, axes[0], [(v, axes[0][k], frame[frame[column] == v]) for k, v in enumerate(values)]
+
+
+def _finish(fig, title: str):
+    """Give the figure its title and final layout, and return it."""
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def estimator_colors() -> dict[str, str]:
     """Each estimator in the colour of its model family in the report's figures (`hierpool.plots.MODEL_COLORS`).
 
@@ -74,21 +89,15 @@ def plot_mse_vs_tau(mse: pd.DataFrame):
             if i == len(designs) - 1:
                 ax.set_xlabel("between-site SD tau (sigma = 1)")
     axes[0][0].legend(fontsize=8)
-    fig.suptitle("Mean squared error of the site means against heterogeneity (bars: ±2 Monte Carlo SE)")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, "Mean squared error of the site means against heterogeneity (bars: ±2 Monte Carlo SE)")
 
 
 def plot_shrinkage_vs_n(sites: pd.DataFrame):
     """Full Bayes pooling factor (0: no pooling, 1: complete pooling) against site size, one line per tau."""
-    plt = _style()
-    js = sorted(sites["n_sites"].unique())
-    fig, axes = plt.subplots(1, len(js), figsize=(4.6 * len(js), 3.6), squeeze=False, sharey=True)
+    fig, axes, panels = _panels_by(sites, "n_sites", 4.6, sharey=True)
     taus = sorted(sites["tau"].unique())
-    cmap = plt.get_cmap("viridis")
-    for k, j in enumerate(js):
-        ax = axes[0][k]
-        part = sites[sites["n_sites"] == j]
+    cmap = _style().get_cmap("viridis")
+    for j, ax, part in panels:
         for i, tau in enumerate(taus):
             byn = part[part["tau"] == tau].groupby("n")
             fb, eb = byn["fb_pooling"].mean(), 1 - byn["eb_weight"].mean()
@@ -99,23 +108,17 @@ def plot_shrinkage_vs_n(sites: pd.DataFrame):
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("site size n_j (log scale)")
         ax.set_title(f"J = {j} sites", fontsize=10)
-    axes[0][0].set_ylabel("shrinkage toward the grand mean")
-    axes[0][0].legend(fontsize=8, title="solid: full Bayes, dashed: EB", title_fontsize=8)
-    fig.suptitle("How far each site's estimate is pulled toward the grand mean (mean over sites and replicates)")
-    fig.tight_layout()
-    return fig
+    axes[0].set_ylabel("shrinkage toward the grand mean")
+    axes[0].legend(fontsize=8, title="solid: full Bayes, dashed: EB", title_fontsize=8)
+    return _finish(fig, "How far each site's estimate is pulled toward the grand mean (mean over sites and replicates)")
 
 
 def plot_fb_vs_eb(sites: pd.DataFrame):
     """Full Bayes posterior mean against the empirical Bayes estimate, per site, one panel per tau."""
-    plt = _style()
-    taus = sorted(sites["tau"].unique())
-    fig, axes = plt.subplots(1, len(taus), figsize=(3.6 * len(taus), 3.6), squeeze=False)
+    fig, axes, panels = _panels_by(sites, "tau", 3.6)
     sizes = sorted(sites["n"].unique())
-    cmap = plt.get_cmap("plasma")
-    for k, tau in enumerate(taus):
-        ax = axes[0][k]
-        part = sites[sites["tau"] == tau]
+    cmap = _style().get_cmap("plasma")
+    for tau, ax, part in panels:
         for i, n in enumerate(sizes):
             pts = part[part["n"] == n]
             ax.scatter(pts["empirical_bayes"], pts["full_bayes"], s=8, alpha=0.6, color=cmap(i / max(1, len(sizes))), label=f"n = {n}")
@@ -124,27 +127,22 @@ def plot_fb_vs_eb(sites: pd.DataFrame):
         ax.plot([lo, hi], [lo, hi], color="0.5", lw=1)
         ax.set_title(f"tau = {tau:g}", fontsize=10)
         ax.set_xlabel("empirical Bayes estimate")
-    axes[0][0].set_ylabel("full Bayes posterior mean")
-    axes[0][0].legend(fontsize=7, markerscale=2)
-    fig.suptitle("Full Bayes against empirical Bayes, every site of every replicate (line: equal)")
-    fig.tight_layout()
-    return fig
+    axes[0].set_ylabel("full Bayes posterior mean")
+    axes[0].legend(fontsize=7, markerscale=2)
+    return _finish(fig, "Full Bayes against empirical Bayes, every site of every replicate (line: equal)")
 
 
 def plot_coverage(coverage: pd.DataFrame, level: float = 0.95):
     """Coverage of the site-mean intervals against tau: full Bayes vs empirical Bayes, per number of sites."""
-    plt = _style()
     colors = estimator_colors()
     part = coverage[coverage["level"] == level]
-    js = sorted(part["n_sites"].unique())
     designs = sorted(part["design"].unique())
-    fig, axes = plt.subplots(1, len(js), figsize=(4.6 * len(js), 3.6), squeeze=False, sharey=True)
+    fig, axes, panels = _panels_by(part, "n_sites", 4.6, sharey=True)
     markers = dict(zip(designs, "osd^v"))
-    for k, j in enumerate(js):
-        ax = axes[0][k]
+    for j, ax, rows in panels:
         for method in INTERVAL_METHODS:
             for design in designs:
-                line = part[(part["n_sites"] == j) & (part["method"] == method) & (part["design"] == design)].sort_values("tau")
+                line = rows[(rows["method"] == method) & (rows["design"] == design)].sort_values("tau")
                 ax.errorbar(line["tau"], line["coverage"], yerr=2 * line["mc_se"].fillna(0), marker=markers[design], ms=4, capsize=2,
                             color=colors[method], label=f"{LABELS[method].split(' (')[0]}, {design}")
         ax.axhline(level, color="0.4", ls="--", lw=1)
@@ -152,8 +150,6 @@ def plot_coverage(coverage: pd.DataFrame, level: float = 0.95):
         _tau_axis(ax, part["tau"])
         ax.set_xlabel("between-site SD tau")
         ax.set_title(f"J = {j} sites", fontsize=10)
-    axes[0][0].set_ylabel(f"coverage of {level:.0%} intervals")
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"Do the {level:.0%} intervals for the site means cover the truth? (bars: ±2 MC SE)")
-    fig.tight_layout()
-    return fig
+    axes[0].set_ylabel(f"coverage of {level:.0%} intervals")
+    axes[0].legend(fontsize=7)
+    return _finish(fig, f"Do the {level:.0%} intervals for the site means cover the truth? (bars: ±2 MC SE)")
