@@ -1,0 +1,62 @@
+"""Figures of the data: observations per site, the outcome against the predictor per site."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from hierpool import effects as ef
+from hierpool.effects import PredictorScale
+from hierpool.figures._common import (
+    choose_sites, marker_size, _grid, _title, _label_outer, predictor_label, _original_x,
+    _plain_log_axis, _scatter_x, _discrete_ticks, _site_frames,
+)
+
+
+def observations_per_site(data: pd.DataFrame, columns: dict, dataset: str, max_labels: int = 100):
+    """Bar chart of observations per site, sorted by n; site labels shown while there are few enough."""
+    counts = ef.site_counts(data, columns).sort_values(["n", "site"], ascending=[False, True])
+    n_sites = len(counts)
+    width = float(np.clip(0.22 * n_sites + 2.5, 6, 14))
+    fig, ax = plt.subplots(figsize=(width, 4.2))
+    x = np.arange(n_sites)
+    ax.bar(x, counts["n"], color="C0", width=0.85 if n_sites < 100 else 1.0)
+    if n_sites <= max_labels:
+        ax.set_xticks(x, counts["site"], rotation=90, fontsize=8 if n_sites <= 30 else 6 if n_sites <= 60 else 5)
+        ax.set_xlim(-0.7, n_sites - 0.3)
+        ax.set_xlabel(columns["group"])
+    else:
+        ax.set_xticks([])
+        ax.set_xlabel(f"{columns['group']} ({n_sites} sites, sorted by n; labels omitted)")
+    if counts["n"].max() / max(counts["n"].min(), 1) > 30:
+        ax.set_yscale("log")
+        _plain_log_axis(ax.yaxis)
+    ax.set_ylabel("observations (n)")
+    total = int(counts["n"].sum())
+    ax.set_title(
+        f"{dataset}: observations per {columns['group']} ({n_sites} sites, {total} rows; "
+        f"median {counts['n'].median():g}, range {counts['n'].min()}–{counts['n'].max()})"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def outcome_vs_predictor(data: pd.DataFrame, columns: dict, scale: PredictorScale, dataset: str, max_panels: int = 20):
+    """Scatter of outcome against predictor, one panel per site (largest sites first when there are many)."""
+    counts = ef.site_counts(data, columns, scale)
+    sites, note = choose_sites(counts, max_panels, "largest")
+    frames = _site_frames(data, columns)
+    n_by_site = counts.set_index("site")["n"]
+    all_x = _original_x(data, columns, scale)
+    fig, axes = _grid(len(sites))
+    for ax, site in zip(axes, sites):
+        part = frames[site]
+        x = _scatter_x(_original_x(part, columns, scale), all_x)
+        ax.scatter(x, part[columns["outcome"]], s=marker_size(len(part)), alpha=0.7, color="C0", edgecolor="none")
+        ax.set_title(f"{site} (n={n_by_site[site]})", fontsize=9)
+    _discrete_ticks(axes[0], all_x)
+    _title(fig, f"{dataset}: {columns['outcome']} against {columns['predictor']} per {columns['group']}", note)
+    _label_outer(fig, predictor_label(columns), columns["outcome"])
+    fig.tight_layout()
+    return fig
