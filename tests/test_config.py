@@ -29,6 +29,17 @@ def config(raw_config):
 
 
 @pytest.fixture
+def ladder_config(raw_config):
+    """The shipped config with only its ladder datasets (simulated and radon) and no dataset's own models or covariates."""
+    config = copy.deepcopy(raw_config)
+    config["datasets"] = {name: config["datasets"][name] for name in ("simulated", "radon")}
+    for entry in config["datasets"].values():
+        entry.pop("extra_models", None)
+        entry.get("cleaning", {}).pop("covariates", None)
+    return config
+
+
+@pytest.fixture
 def schema(repo_root):
     return str(repo_root / "workflow" / "schemas" / "config.schema.yaml")
 
@@ -80,7 +91,8 @@ def test_dataset_columns(config):
     assert hc.dataset_columns(config, "simulated") == {**DEFAULT_COLUMNS, "group": "lab"}
 
 
-def test_cleaning_override_merges_with_top_level(config):
+def test_cleaning_override_merges_with_top_level(ladder_config):
+    config = ladder_config
     assert hc.cleaning_options(config, "radon") == {"min_obs_per_site": 1, "center": False, "scale": False, "covariates": []}
     assert hc.cleaning_options(config, "simulated") == {"min_obs_per_site": 2, "center": True, "scale": False, "covariates": []}
 
@@ -91,7 +103,8 @@ def test_cleaning_override_of_one_key_keeps_the_others(config):
     assert hc.cleaning_options(config, "simulated") == {"min_obs_per_site": 3, "center": False, "scale": False, "covariates": ["age"]}
 
 
-def test_cleaning_options_without_top_level_block(config):
+def test_cleaning_options_without_top_level_block(ladder_config):
+    config = ladder_config
     del config["cleaning"]
     assert hc.cleaning_options(config, "radon") == {"min_obs_per_site": 1, "center": False, "covariates": []}
 
@@ -107,12 +120,14 @@ def test_sampler_override_merges_with_top_level(config):
     assert config["sampler"] == before
 
 
-def test_dataset_models_default_to_all(config):
+def test_dataset_models_default_to_all(ladder_config):
+    config = ladder_config
     assert hc.dataset_models(config, "radon") == list(config["models"])
     assert {"complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"} <= set(hc.dataset_models(config, "radon"))
 
 
-def test_dataset_models_subset_keeps_given_order(config):
+def test_dataset_models_subset_keeps_given_order(ladder_config):
+    config = ladder_config
     config["datasets"]["radon"]["models"] = ["varying_slopes", "complete_pooling"]
     assert hc.dataset_models(config, "radon") == ["varying_slopes", "complete_pooling"]
     assert hc.dataset_models(config, "simulated") == list(config["models"])
@@ -412,7 +427,8 @@ def test_outcome_kind_follows_the_family(config, family, kind):
     assert hc.outcome_kind(config, "radon") == kind
 
 
-def test_models_of_different_outcome_kinds_on_one_dataset_are_an_error(config):
+def test_models_of_different_outcome_kinds_on_one_dataset_are_an_error(ladder_config):
+    config = ladder_config
     config["models"]["counts"] = {"formula": "{outcome} ~ {predictor}", "family": "poisson"}
     with pytest.raises(ConfigError) as err:
         hc.outcome_kind(config, "radon")
@@ -446,7 +462,8 @@ def test_render_formula_without_a_predictor_names_model_and_dataset():
     assert "datasets.schools.models" in message and "extra_models" in message
 
 
-def test_extra_models_are_appended_and_found(config):
+def test_extra_models_are_appended_and_found(ladder_config):
+    config = ladder_config
     config["datasets"]["radon"]["extra_models"] = {"robust": {"formula": "{outcome} ~ {predictor} + (1|{group})", "family": "t"}}
     assert hc.dataset_models(config, "radon") == [*config["models"], "robust"]
     assert hc.dataset_models(config, "simulated") == list(config["models"])
@@ -460,7 +477,8 @@ def test_extra_models_are_appended_and_found(config):
     assert hc.dataset_models(config, "radon") == ["robust", "complete_pooling"]
 
 
-def test_all_model_names_lists_each_name_once(config):
+def test_all_model_names_lists_each_name_once(ladder_config):
+    config = ladder_config
     extra = {"only_here": {"formula": "{outcome} ~ 1 + (1|{group})"}}
     config["datasets"]["radon"]["extra_models"] = copy.deepcopy(extra)
     config["datasets"]["simulated"]["extra_models"] = copy.deepcopy(extra)
