@@ -42,6 +42,7 @@ TOP_LEVEL = [  # what `lock` resolves; everything else in the lock is a dependen
     "pypandoc_binary",
     "pytest",
     "snakefmt",
+    "ruff==0.17.6",
     "jsonschema",
     "pyyaml",
     "netcdf4",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -35,6 +36,9 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
+    reuse = os.environ.get("HIERPOOL_E2E_WORKDIR")  # development: check the outputs of a finished run again
+    if reuse:
+        return Path(reuse)
     work = copy_workflow(tmp_path_factory.mktemp("e2e"))
     # A hostile site label: it must reach the report as text, never as markup.
     radon = (ROOT / "data/raw/radon.csv").read_text().replace(",AITKIN,", f",{HOSTILE},")

@@ -151,7 +151,8 @@ def headline(outputs: DatasetOutputs, dataset: str, fits: dict | None = None, co
     slope = None
     if slope_model and columns.get("predictor"):
         slope = {"model": slope_model, **population_slope(fits[slope_model], columns, PredictorScale.from_summary(predictor), data)}
-    icc_model = next((m for m, entry in (variance.get("icc") or {}).items() if entry.get("role") == "varying_intercepts"), None)
+    # the first varying-intercepts model in the config's order (the JSON's key order is alphabetical)
+    icc_model = next((m for m in fits if role[m] == "varying_intercepts" and m in (variance.get("icc") or {})), None)
     icc = (variance.get("icc") or {}).get(icc_model)
     return {
         "dataset": dataset,
