@@ -74,7 +74,9 @@ def link_package() -> None:
     """Make `import hierpool` work from src/ without a build step (what an editable install does)."""
     site = subprocess.run(
         [str(venv_python()), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     Path(site, "hierpool-src.pth").write_text(str(ROOT / "src") + "\n")
 
@@ -82,7 +84,10 @@ def link_package() -> None:
 def ensure_env() -> None:
     if STAMP.exists() and STAMP.read_text() == wanted_stamp() and venv_python().exists():
         return
-    print("tasks.py: installing the pinned environment into .venv (once; a few minutes) ...", flush=True)
+    print(
+        "tasks.py: installing the pinned environment into .venv (once; a few minutes) ...",
+        flush=True,
+    )
     if not venv_python().exists():
         create_venv()
     pip = [str(venv_python()), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
@@ -104,7 +109,9 @@ def lock() -> int:
     venv.EnvBuilder(with_pip=True, clear=True).create(tmp)
     py = str(tmp / "bin" / "python")
     subprocess.run([py, "-m", "pip", "install", "-q", *TOP_LEVEL], check=True)
-    frozen = subprocess.run([py, "-m", "pip", "freeze"], check=True, capture_output=True, text=True).stdout
+    frozen = subprocess.run(
+        [py, "-m", "pip", "freeze"], check=True, capture_output=True, text=True
+    ).stdout
     header = (
         "# Exact versions of the whole Python stack, tested together on Python 3.11 (Linux x86-64).\n"
         "# Generated with 'pip freeze' from a fresh venv; regenerate with: python3 tasks.py lock\n"

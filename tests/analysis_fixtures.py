@@ -21,8 +21,16 @@ def site_names(n_sites: int) -> list[str]:
     return [f"s{i + 1:0{width}d}" for i in range(n_sites)]
 
 
-def make_data(sizes, columns: dict = COLS, center: float = 3.0, intercepts=None, slopes=None, sigma: float = 0.5,
-              x_sd: float = 0.7, seed: int = 0) -> pd.DataFrame:
+def make_data(
+    sizes,
+    columns: dict = COLS,
+    center: float = 3.0,
+    intercepts=None,
+    slopes=None,
+    sigma: float = 0.5,
+    x_sd: float = 0.7,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Tidy data like ``load_clean`` returns: group categorical, predictor already centred by ``center``.
 
     Site j has y = intercepts[j] + slopes[j] * (x - center) + noise, x ~ N(center, x_sd).
@@ -35,7 +43,13 @@ def make_data(sizes, columns: dict = COLS, center: float = 3.0, intercepts=None,
     index = np.repeat(np.arange(len(sizes)), sizes)
     x_model = rng.normal(0.0, x_sd, index.size)
     y = intercepts[index] + slopes[index] * x_model + rng.normal(0.0, sigma, index.size)
-    frame = pd.DataFrame({columns["group"]: np.asarray(sites)[index], columns["predictor"]: x_model, columns["outcome"]: y})
+    frame = pd.DataFrame(
+        {
+            columns["group"]: np.asarray(sites)[index],
+            columns["predictor"]: x_model,
+            columns["outcome"]: y,
+        }
+    )
     frame[columns["group"]] = pd.Categorical(frame[columns["group"]], categories=sites)
     frame["source_row"] = np.arange(1, len(frame) + 1)
     return frame
@@ -50,8 +64,16 @@ def _scalar(value, shape, rng, spread):
     return arr + spread * rng.standard_normal(shape)
 
 
-def posterior_dataset(role: str, sites, columns: dict = COLS, chains: int = 2, draws: int = 100, seed: int = 0,
-                      spread: float = 0.0, **values) -> xr.Dataset:
+def posterior_dataset(
+    role: str,
+    sites,
+    columns: dict = COLS,
+    chains: int = 2,
+    draws: int = 100,
+    seed: int = 0,
+    spread: float = 0.0,
+    **values,
+) -> xr.Dataset:
     """A posterior with Bambi's variable names and dims for one of the four ladder roles, stamped with its formula.
 
     ``values`` sets parameters by role: intercept, slope, sigma, sd_intercept, sd_slope
@@ -65,7 +87,15 @@ def posterior_dataset(role: str, sites, columns: dict = COLS, chains: int = 2, d
     sites = list(sites)
     shape, site_shape = (chains, draws), (chains, draws, len(sites))
     coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
-    defaults = dict(intercept=2.0, slope=-0.4, sigma=0.5, sd_intercept=0.6, sd_slope=0.2, site_intercept=np.zeros(len(sites)), site_slope=np.zeros(len(sites)))
+    defaults = dict(
+        intercept=2.0,
+        slope=-0.4,
+        sigma=0.5,
+        sd_intercept=0.6,
+        sd_slope=0.2,
+        site_intercept=np.zeros(len(sites)),
+        site_slope=np.zeros(len(sites)),
+    )
     v = {**defaults, **values}
 
     def scalar(name):
@@ -73,7 +103,11 @@ def posterior_dataset(role: str, sites, columns: dict = COLS, chains: int = 2, d
 
     def per_site(name, dim):
         arr = np.asarray(v[name], dtype=float)
-        arr = arr if arr.shape == site_shape else np.broadcast_to(arr, site_shape) + spread * rng.standard_normal(site_shape)
+        arr = (
+            arr
+            if arr.shape == site_shape
+            else np.broadcast_to(arr, site_shape) + spread * rng.standard_normal(site_shape)
+        )
         return (("chain", "draw", dim), arr)
 
     data = {"sigma": scalar("sigma")}
@@ -92,7 +126,13 @@ def posterior_dataset(role: str, sites, columns: dict = COLS, chains: int = 2, d
             data[f"{p}|{g}_sigma"] = scalar("sd_slope")
             data[f"{p}|{g}"] = per_site("site_slope", f"{g}__factor_dim")
     post = xr.Dataset(data, coords=coords)
-    post.attrs.update({ATTRS["formula"]: ladder_formula(role, columns), ATTRS["family"]: "gaussian", ATTRS["link"]: "identity"})
+    post.attrs.update(
+        {
+            ATTRS["formula"]: ladder_formula(role, columns),
+            ATTRS["family"]: "gaussian",
+            ATTRS["link"]: "identity",
+        }
+    )
     return post
 
 
@@ -107,10 +147,23 @@ def ladder_formula(role: str, columns: dict = COLS) -> str:
     }[role]
 
 
-def make_fit(role: str, data: pd.DataFrame, columns: dict = COLS, chains: int = 2, draws: int = 100, seed: int = 0,
-             spread: float = 0.05, predictive: bool = True, **values) -> az.InferenceData:
+def make_fit(
+    role: str,
+    data: pd.DataFrame,
+    columns: dict = COLS,
+    chains: int = 2,
+    draws: int = 100,
+    seed: int = 0,
+    spread: float = 0.05,
+    predictive: bool = True,
+    **values,
+) -> az.InferenceData:
     """InferenceData with posterior, prior, (thinned) posterior predictive and observed data for ``data``."""
-    sites = list(data[columns["group"]].cat.categories) if hasattr(data[columns["group"]], "cat") else sorted(data[columns["group"]].unique())
+    sites = (
+        list(data[columns["group"]].cat.categories)
+        if hasattr(data[columns["group"]], "cat")
+        else sorted(data[columns["group"]].unique())
+    )
     post = posterior_dataset(role, sites, columns, chains, draws, seed, spread, **values)
     groups = {"posterior": post}
     prior_values = {k: v for k, v in values.items() if np.ndim(v) <= 1}
@@ -124,21 +177,49 @@ def make_fit(role: str, data: pd.DataFrame, columns: dict = COLS, chains: int = 
         rng = np.random.default_rng(seed + 2)
         y_rep = mu + sig * rng.standard_normal(mu.shape)
         obs = np.arange(len(data))
-        groups["posterior_predictive"] = xr.Dataset({columns["outcome"]: (("chain", "draw", "__obs__"), y_rep)},
-                                                    coords={"chain": np.arange(chains), "draw": np.arange(y_rep.shape[1]), "__obs__": obs})
-        groups["observed_data"] = xr.Dataset({columns["outcome"]: (("__obs__",), data[columns["outcome"]].to_numpy(float))}, coords={"__obs__": obs})
+        groups["posterior_predictive"] = xr.Dataset(
+            {columns["outcome"]: (("chain", "draw", "__obs__"), y_rep)},
+            coords={"chain": np.arange(chains), "draw": np.arange(y_rep.shape[1]), "__obs__": obs},
+        )
+        groups["observed_data"] = xr.Dataset(
+            {columns["outcome"]: (("__obs__",), data[columns["outcome"]].to_numpy(float))},
+            coords={"__obs__": obs},
+        )
     return az.InferenceData(**groups)
 
 
 def four_fits(data: pd.DataFrame, columns: dict = COLS, **kwargs) -> dict:
     """One fit of each ladder role for ``data`` with plausible values (site effects from the site means)."""
-    y = data.groupby(data[columns["group"]].astype(str), sort=False, observed=True)[columns["outcome"]].mean()
+    y = data.groupby(data[columns["group"]].astype(str), sort=False, observed=True)[
+        columns["outcome"]
+    ].mean()
     sites = list(data[columns["group"]].cat.categories)
     means = y.reindex(sites).to_numpy()
     centre = float(np.mean(means))
     return {
         "complete_pooling": make_fit("complete_pooling", data, columns, intercept=centre, **kwargs),
-        "no_pooling": make_fit("no_pooling", data, columns, site_intercept=means, site_slope=np.full(len(sites), -0.4), **kwargs),
-        "varying_intercepts": make_fit("varying_intercepts", data, columns, intercept=centre, site_intercept=0.8 * (means - centre), **kwargs),
-        "varying_slopes": make_fit("varying_slopes", data, columns, intercept=centre, site_intercept=0.8 * (means - centre), **kwargs),
+        "no_pooling": make_fit(
+            "no_pooling",
+            data,
+            columns,
+            site_intercept=means,
+            site_slope=np.full(len(sites), -0.4),
+            **kwargs,
+        ),
+        "varying_intercepts": make_fit(
+            "varying_intercepts",
+            data,
+            columns,
+            intercept=centre,
+            site_intercept=0.8 * (means - centre),
+            **kwargs,
+        ),
+        "varying_slopes": make_fit(
+            "varying_slopes",
+            data,
+            columns,
+            intercept=centre,
+            site_intercept=0.8 * (means - centre),
+            **kwargs,
+        ),
     }

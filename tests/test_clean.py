@@ -69,7 +69,12 @@ def test_missing_tokens_in_outcome(token):
     assert result.summary["rows_dropped"] == {"missing outcome": 1}
     assert result.summary["rows_out"] == 6
     row = result.dropped_rows.iloc[0]
-    assert (row["source_row"], row["reason"], row["column"], row["value"]) == (7, "missing outcome", "y", token)
+    assert (row["source_row"], row["reason"], row["column"], row["value"]) == (
+        7,
+        "missing outcome",
+        "y",
+        token,
+    )
 
 
 @pytest.mark.parametrize("token", ["NA", "", ".", "nan", "NULL"])
@@ -87,7 +92,9 @@ def test_a_site_named_like_a_missing_token_is_kept_by_default_and_noted(label):
     result = clean(raw, COLS)
     assert result.summary["rows_dropped"] == {"missing group": 1}
     assert result.summary["site_counts"][label] == 2
-    assert any(repr(label) in note and "group_missing_values" in note for note in result.summary["notes"])
+    assert any(
+        repr(label) in note and "group_missing_values" in note for note in result.summary["notes"]
+    )
 
 
 def test_missing_counted_per_reason():
@@ -146,7 +153,16 @@ def test_non_finite_numbers_are_not_kept():
 
 
 def test_padded_and_differently_cased_labels_are_merged():
-    raw = frame([(1, 1, " Lab A"), (2, 2, "lab a"), (3, 3, "Lab A"), (4, 4, "Lab  A "), (5, 5, "B"), (6, 6, "b ")])
+    raw = frame(
+        [
+            (1, 1, " Lab A"),
+            (2, 2, "lab a"),
+            (3, 3, "Lab A"),
+            (4, 4, "Lab  A "),
+            (5, 5, "B"),
+            (6, 6, "b "),
+        ]
+    )
     result = clean(raw, COLS)
     assert sorted(result.data["site"].unique()) == ["B", "Lab A"]
     assert result.summary["sites_in"] == 2
@@ -157,7 +173,16 @@ def test_padded_and_differently_cased_labels_are_merged():
 
 
 def test_most_frequent_spelling_is_shown():
-    raw = frame([(1, 1, "Lab A"), (2, 2, "lab a"), (3, 3, "LAB A"), (4, 4, "lab a"), (5, 5, "B"), (6, 6, "B")])
+    raw = frame(
+        [
+            (1, 1, "Lab A"),
+            (2, 2, "lab a"),
+            (3, 3, "LAB A"),
+            (4, 4, "lab a"),
+            (5, 5, "B"),
+            (6, 6, "B"),
+        ]
+    )
     result = clean(raw, COLS)
     assert set(result.data["site"]) == {"lab a", "B"}
     assert result.summary["label_merges"] == {"lab a": ["LAB A", "Lab A"]}
@@ -174,8 +199,17 @@ def test_numeric_site_codes_are_merged_and_kept_as_text():
     assert result.sites["site"].tolist() == ["1", "2", "10"]
 
 
-@pytest.mark.parametrize("a, b", [("9007199254740993", "9007199254740992"), ("10", "1e1"), ("10", "1_0"), ("1", "١"),
-                                  ("1", "1.0"), ("10", "10.0")])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("9007199254740993", "9007199254740992"),
+        ("10", "1e1"),
+        ("10", "1_0"),
+        ("1", "١"),
+        ("1", "1.0"),
+        ("10", "10.0"),
+    ],
+)
 def test_site_codes_merge_only_by_exact_integer_text(a, b):
     """No float conversion: long codes stay distinct, and 1e1, 1_0, 1.0 or Arabic-Indic digits are not numbers."""
     raw = frame([(1, 1, a), (2, 2, a), (3, 3, b), (4, 4, b)])
@@ -186,13 +220,17 @@ def test_site_codes_merge_only_by_exact_integer_text(a, b):
 
 def test_label_merging_can_be_switched_off():
     raw = frame([(1, 1, "Lab A"), (2, 2, "lab a"), (3, 3, "01"), (4, 4, "1")])
-    result = clean(raw, COLS, CleaningOptions(min_obs_per_site=1, merge_case=False, merge_integer_codes=False))
+    result = clean(
+        raw, COLS, CleaningOptions(min_obs_per_site=1, merge_case=False, merge_integer_codes=False)
+    )
     assert result.summary["sites_kept"] == 4 and result.summary["label_merges"] == {}
     assert clean(raw, COLS, CleaningOptions(min_obs_per_site=1)).summary["sites_kept"] == 2
 
 
 def test_leading_zero_labels_survive_clean_and_load_clean(tmp_path):
-    raw = frame([(1, 1, "01"), (2, 2, "01"), (3, 3, "02"), (4, 4, "02"), (5, 5, "10"), (6, 6, "10")])
+    raw = frame(
+        [(1, 1, "01"), (2, 2, "01"), (3, 3, "02"), (4, 4, "02"), (5, 5, "10"), (6, 6, "10")]
+    )
     result = clean(raw, COLS)
     assert sorted(result.data["site"].unique()) == ["01", "02", "10"]
     path = write_csv(tmp_path / "clean.csv", result.data)
@@ -207,7 +245,11 @@ def test_load_clean_keeps_text_labels_and_does_not_treat_na_as_missing(tmp_path)
     path.write_text("site,x,y,source_row\n007,0.5,1,1\nNA,-0.5,2,2\n10,0.0,3,3\n")
     loaded = load_clean(path, "site")
     assert loaded["site"].astype(str).tolist() == ["007", "NA", "10"]
-    assert list(loaded["site"].cat.categories) == ["007", "10", "NA"]  # numeric codes first, by value
+    assert list(loaded["site"].cat.categories) == [
+        "007",
+        "10",
+        "NA",
+    ]  # numeric codes first, by value
 
 
 # --------------------------------------------------------------------------- tiny sites
@@ -226,7 +268,11 @@ def test_min_obs_per_site_drops_tiny_sites_and_records_them():
     assert summary["rows_dropped"] == {"site too small": 3, "missing outcome": 1}
     assert set(result.data["site"]) == {"A", "B"}
     sites = result.sites.set_index("site")
-    assert sites.loc["D", "status"] == "dropped" and sites.loc["D", "n_raw"] == 3 and sites.loc["D", "n_kept"] == 0
+    assert (
+        sites.loc["D", "status"] == "dropped"
+        and sites.loc["D", "n_raw"] == 3
+        and sites.loc["D", "n_kept"] == 0
+    )
     assert sites.loc["A", "status"] == "kept" and sites.loc["A", "n_kept"] == 3
     small = result.dropped_rows[result.dropped_rows["reason"] == "site too small"]
     assert small["source_row"].tolist() == [7, 8, 10]
@@ -446,7 +492,13 @@ def test_only_one_site_at_all():
 
 
 def test_constant_predictor():
-    rows = [(1, 2, "A"), (2, 2, "A"), (3, 2, "B"), (4, 2, "B"), (5, 7, "C")]  # varies only in a dropped site
+    rows = [
+        (1, 2, "A"),
+        (2, 2, "A"),
+        (3, 2, "B"),
+        (4, 2, "B"),
+        (5, 7, "C"),
+    ]  # varies only in a dropped site
     with pytest.raises(DataError) as err:
         clean(frame(rows), COLS, CleaningOptions(min_obs_per_site=2), source="survey.csv")
     message = str(err.value)
@@ -462,7 +514,9 @@ def test_simulated_data_survives_cleaning_unchanged(tmp_path):
     data, truth = simulate(SimulationSpec(n_sites=8, site_size={"min": 1, "max": 30}, seed=2))
     path = write_csv(tmp_path / "sim.csv", data)
     cols = truth["columns"]
-    result = clean(read_raw(path), cols, CleaningOptions(min_obs_per_site=1, center=False), source=str(path))
+    result = clean(
+        read_raw(path), cols, CleaningOptions(min_obs_per_site=1, center=False), source=str(path)
+    )
     assert result.summary["rows_out"] == len(data)
     assert result.summary["label_merges"] == {}
     np.testing.assert_array_equal(result.data[cols["outcome"]], data[cols["outcome"]])
@@ -490,7 +544,9 @@ def test_radon_raw_shape(radon_raw):
 
 def test_radon_keep_all_counties(radon_raw):
     path, raw = radon_raw
-    result = clean(raw, RADON_COLS, CleaningOptions(min_obs_per_site=1, center=False), source=str(path))
+    result = clean(
+        raw, RADON_COLS, CleaningOptions(min_obs_per_site=1, center=False), source=str(path)
+    )
     s = result.summary
     assert s["rows_in"] == s["rows_out"] == 919
     assert s["sites_in"] == s["sites_kept"] == 85
@@ -540,7 +596,11 @@ def test_ragged_row_names_the_line(write_raw_csv):
     with pytest.raises(DataError) as err:
         read_raw(path, columns=["y", "x", "site"])
     message = str(err.value)
-    assert str(path) in message and "line 3 has 4 fields but the header has 3" in message and "quote" in message
+    assert (
+        str(path) in message
+        and "line 3 has 4 fields but the header has 3" in message
+        and "quote" in message
+    )
 
 
 def test_ragged_row_is_caught_when_reading_only_some_columns(write_raw_csv):
@@ -565,7 +625,10 @@ def test_gzipped_csv_is_read_whatever_its_name(write_raw_csv):
         assert read_raw(write_raw_csv(content, name))["site"].tolist() == ["A", "B"]
 
 
-@pytest.mark.parametrize("lead, what", [(b"PK\x03\x04", "Excel workbook"), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "old Excel")])
+@pytest.mark.parametrize(
+    "lead, what",
+    [(b"PK\x03\x04", "Excel workbook"), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "old Excel")],
+)
 def test_excel_file_renamed_csv_says_export_as_csv(write_raw_csv, lead, what):
     path = write_raw_csv(lead + b"\x00" * 64, "survey.csv")
     with pytest.raises(DataError) as err:
@@ -599,15 +662,33 @@ def test_only_the_mapped_columns_are_read(write_raw_csv):
 
 def test_decimal_commas_stop_with_advice_instead_of_biasing_the_sample():
     """Seven rows, three with "3,5"-style numbers: before, four were kept silently."""
-    rows = [("3,5", 1, "A"), (4, 2, "A"), ("2,25", 3, "A"), (5, 4, "B"), (6, 5, "B"), ("1,5", 6, "B"), (7, 7, "B")]
+    rows = [
+        ("3,5", 1, "A"),
+        (4, 2, "A"),
+        ("2,25", 3, "A"),
+        (5, 4, "B"),
+        (6, 5, "B"),
+        ("1,5", 6, "B"),
+        (7, 7, "B"),
+    ]
     with pytest.raises(DataError) as err:
         clean(frame(rows), COLS, source="survey.csv")
     message = str(err.value)
-    assert "survey.csv" in message and "'y'" in message and "decimal: ','" in message and "'3,5'" in message
+    assert (
+        "survey.csv" in message
+        and "'y'" in message
+        and "decimal: ','" in message
+        and "'3,5'" in message
+    )
 
 
 def test_decimal_and_thousands_keys_parse_such_numbers():
-    rows = [("3,5", "1.000,5", "A"), ("4", "2.000", "A"), ("2,25", "3.000", "B"), ("5", "4.000,25", "B")]
+    rows = [
+        ("3,5", "1.000,5", "A"),
+        ("4", "2.000", "A"),
+        ("2,25", "3.000", "B"),
+        ("5", "4.000,25", "B"),
+    ]
     result = clean(frame(rows), COLS, CleaningOptions(decimal=",", thousands=".", center=False))
     assert result.data["y"].tolist() == [3.5, 4.0, 2.25, 5.0]
     assert result.data["x"].tolist() == [1000.5, 2000.0, 3000.0, 4000.25]
@@ -624,14 +705,25 @@ def test_dropping_more_than_the_allowed_share_stops_with_the_reasons():
     with pytest.raises(DataError) as err:
         clean_strict(frame(rows), COLS, source="survey.csv")
     message = str(err.value)
-    assert "survey.csv" in message and "2 of 20 rows (10%)" in message and "2 missing outcome" in message
+    assert (
+        "survey.csv" in message
+        and "2 of 20 rows (10%)" in message
+        and "2 missing outcome" in message
+    )
     assert "max_dropped_share" in message and "row 19" in message
-    result = clean_strict(frame(rows), COLS, CleaningOptions(max_dropped_share=0.1), source="survey.csv")
+    result = clean_strict(
+        frame(rows), COLS, CleaningOptions(max_dropped_share=0.1), source="survey.csv"
+    )
     assert result.summary["rows_out"] == 18
 
 
-@pytest.mark.parametrize("mapping, words", [({"outcome": "y", "predictor": "y", "group": "site"}, "outcome and predictor"),
-                                            ({"outcome": "y", "predictor": "x", "group": "x"}, "predictor and group")])
+@pytest.mark.parametrize(
+    "mapping, words",
+    [
+        ({"outcome": "y", "predictor": "y", "group": "site"}, "outcome and predictor"),
+        ({"outcome": "y", "predictor": "x", "group": "x"}, "predictor and group"),
+    ],
+)
 def test_roles_mapped_to_one_column_are_rejected(mapping, words):
     with pytest.raises(DataError) as err:
         clean(frame(base_rows()), mapping, source="survey.csv")
@@ -671,14 +763,21 @@ def with_outcome(values, extra: dict | None = None) -> pd.DataFrame:
 
 
 def test_outcome_kind_defaults_to_continuous_and_unknown_kinds_are_rejected():
-    assert CleaningOptions().outcome_kind == "continuous" and CleaningOptions().positive_label is None
-    assert clean(frame(base_rows()), COLS).summary["outcome"] == {"kind": "continuous", "column": "y"}
+    assert (
+        CleaningOptions().outcome_kind == "continuous" and CleaningOptions().positive_label is None
+    )
+    assert clean(frame(base_rows()), COLS).summary["outcome"] == {
+        "kind": "continuous",
+        "column": "y",
+    }
     with pytest.raises(DataError, match="outcome_kind"):
         clean(frame(base_rows()), COLS, kind("ordinal"))
 
 
 def test_from_config_takes_outcome_kind_and_positive_label():
-    options = CleaningOptions.from_config({"outcome_kind": "binary", "positive_label": "dead", "covariates": []})
+    options = CleaningOptions.from_config(
+        {"outcome_kind": "binary", "positive_label": "dead", "covariates": []}
+    )
     assert options.outcome_kind == "binary" and options.positive_label == "dead"
 
 
@@ -698,14 +797,36 @@ def test_binary_numbers_other_than_zero_and_one_name_the_rows():
     assert "Recode" in message
 
 
-@pytest.mark.parametrize("negative, positive", [("no", "yes"), ("False", "TRUE"), ("n", "Y"), ("f", "t"),
-                                                ("absent", "present"), ("Negative", "Positive"), ("fail", "pass")])
+@pytest.mark.parametrize(
+    "negative, positive",
+    [
+        ("no", "yes"),
+        ("False", "TRUE"),
+        ("n", "Y"),
+        ("f", "t"),
+        ("absent", "present"),
+        ("Negative", "Positive"),
+        ("fail", "pass"),
+    ],
+)
 def test_known_label_pairs_map_to_zero_one(negative, positive):
-    result = clean(with_outcome([negative, positive, f" {positive} ", negative, positive, negative]), COLS, kind("binary"))
+    result = clean(
+        with_outcome([negative, positive, f" {positive} ", negative, positive, negative]),
+        COLS,
+        kind("binary"),
+    )
     assert result.data["y"].tolist() == [0, 1, 1, 0, 1, 0]
-    assert result.summary["outcome"] == {"kind": "binary", "column": "y", "levels": {"0": negative, "1": positive},
-                                         "min": 0, "max": 1}
-    assert any(f"coded 1 for {positive!r} and 0 for {negative!r}" in note for note in result.summary["notes"])
+    assert result.summary["outcome"] == {
+        "kind": "binary",
+        "column": "y",
+        "levels": {"0": negative, "1": positive},
+        "min": 0,
+        "max": 1,
+    }
+    assert any(
+        f"coded 1 for {positive!r} and 0 for {negative!r}" in note
+        for note in result.summary["notes"]
+    )
 
 
 def test_labels_that_differ_only_in_case_are_one_label_shown_in_the_most_frequent_spelling():
@@ -727,20 +848,45 @@ def test_two_unknown_labels_need_positive_label():
 
 
 def test_positive_label_overrides_a_known_pair_and_numbers():
-    assert clean(with_outcome(["no", "yes"] * 3), COLS, kind("binary", positive_label="No")).data["y"].tolist() == [1, 0] * 3
-    assert clean(with_outcome([0, 1] * 3), COLS, kind("binary", positive_label="0")).data["y"].tolist() == [1, 0] * 3
+    assert (
+        clean(with_outcome(["no", "yes"] * 3), COLS, kind("binary", positive_label="No"))
+        .data["y"]
+        .tolist()
+        == [1, 0] * 3
+    )
+    assert (
+        clean(with_outcome([0, 1] * 3), COLS, kind("binary", positive_label="0")).data["y"].tolist()
+        == [1, 0] * 3
+    )
 
 
 def test_positive_label_that_is_not_one_of_the_labels_is_an_error():
-    with pytest.raises(DataError, match=r"positive_label is 'deceased'.*'alive', 'dead'.*set it to the label"):
-        clean(with_outcome(["alive", "dead"] * 3), COLS, kind("binary", positive_label="deceased"), source="trial.csv")
+    with pytest.raises(
+        DataError, match=r"positive_label is 'deceased'.*'alive', 'dead'.*set it to the label"
+    ):
+        clean(
+            with_outcome(["alive", "dead"] * 3),
+            COLS,
+            kind("binary", positive_label="deceased"),
+            source="trial.csv",
+        )
 
 
 def test_three_labels_are_not_a_binary_outcome():
     with pytest.raises(DataError) as err:
-        clean(with_outcome(["yes", "no", "maybe", "yes", "no", "maybe"]), COLS, kind("binary"), source="trial.csv")
+        clean(
+            with_outcome(["yes", "no", "maybe", "yes", "no", "maybe"]),
+            COLS,
+            kind("binary"),
+            source="trial.csv",
+        )
     message = str(err.value)
-    assert "trial.csv" in message and "'y'" in message and "exactly two labels" in message and "has 3" in message
+    assert (
+        "trial.csv" in message
+        and "'y'" in message
+        and "exactly two labels" in message
+        and "has 3" in message
+    )
     assert "'maybe' (rows 3, 6)" in message and "cleaning.missing_values" in message
 
 
@@ -765,9 +911,19 @@ BINOMIAL_COLS = {**COLS, "trials": "n"}
 
 
 def test_binomial_keeps_successes_and_trials_as_integers():
-    result = clean(with_outcome([0, 3, 5, 1, 2, 4], {"n": [5, 5, 5, 2, "3.0", "NA"]}), BINOMIAL_COLS, kind("binomial"))
+    result = clean(
+        with_outcome([0, 3, 5, 1, 2, 4], {"n": [5, 5, 5, 2, "3.0", "NA"]}),
+        BINOMIAL_COLS,
+        kind("binomial"),
+    )
     assert list(result.data.columns) == ["site", "x", "y", "n", "source_row"]
-    assert result.data["y"].tolist() == [0, 3, 5, 1, 2] and result.data["n"].tolist() == [5, 5, 5, 2, 3]
+    assert result.data["y"].tolist() == [0, 3, 5, 1, 2] and result.data["n"].tolist() == [
+        5,
+        5,
+        5,
+        2,
+        3,
+    ]
     assert result.data["n"].dtype.kind == "i"
     assert result.summary["rows_dropped"] == {"missing trials": 1}
     assert result.summary["columns"] == BINOMIAL_COLS
@@ -784,7 +940,12 @@ def test_binomial_keeps_successes_and_trials_as_integers():
 )
 def test_binomial_violations_name_the_row(successes, trials, fragment):
     with pytest.raises(DataError) as err:
-        clean(with_outcome(successes, {"n": trials}), BINOMIAL_COLS, kind("binomial"), source="tests.csv")
+        clean(
+            with_outcome(successes, {"n": trials}),
+            BINOMIAL_COLS,
+            kind("binomial"),
+            source="tests.csv",
+        )
     message = str(err.value)
     assert "tests.csv" in message and fragment in message and "(row 3)" in message
 
@@ -796,18 +957,42 @@ def test_binomial_without_a_trials_column_is_an_error():
 
 def test_se_column_is_kept_and_must_be_positive():
     cols = {**COLS, "se": "se"}
-    result = clean(with_outcome([1, 2, 3, 4, 5, 6], {"se": [0.5, 1, 2, "NA", "big", 3]}), cols, kind("continuous"))
+    result = clean(
+        with_outcome([1, 2, 3, 4, 5, 6], {"se": [0.5, 1, 2, "NA", "big", 3]}),
+        cols,
+        kind("continuous"),
+    )
     assert result.data["se"].tolist() == [0.5, 1.0, 2.0, 3.0]
     assert result.summary["rows_dropped"] == {"missing se": 1, "non-numeric se": 1}
     for bad in ("0", "-2"):
         with pytest.raises(DataError) as err:
-            clean(with_outcome([1, 2, 3, 4, 5, 6], {"se": [0.5, 1, bad, 1, 1, 1]}), cols, kind("continuous"), source="schools.csv")
-        assert "schools.csv" in str(err.value) and "greater than 0" in str(err.value) and f"{bad!r} (row 3)" in str(err.value)
+            clean(
+                with_outcome([1, 2, 3, 4, 5, 6], {"se": [0.5, 1, bad, 1, 1, 1]}),
+                cols,
+                kind("continuous"),
+                source="schools.csv",
+            )
+        assert (
+            "schools.csv" in str(err.value)
+            and "greater than 0" in str(err.value)
+            and f"{bad!r} (row 3)" in str(err.value)
+        )
 
 
 def test_summary_data_without_a_predictor():
-    raw = frame([("A", 28, 15), ("B", 8, 10), ("C", -3, 16), ("D", 7, 11), ("E", -1, 9), ("F", 1, 11), ("G", 18, 10),
-                 ("H", 12, 18)], columns=("school", "estimate", "se"))
+    raw = frame(
+        [
+            ("A", 28, 15),
+            ("B", 8, 10),
+            ("C", -3, 16),
+            ("D", 7, 11),
+            ("E", -1, 9),
+            ("F", 1, 11),
+            ("G", 18, 10),
+            ("H", 12, 18),
+        ],
+        columns=("school", "estimate", "se"),
+    )
     cols = {"outcome": "estimate", "group": "school", "se": "se"}
     result = clean(raw, cols, CleaningOptions(min_obs_per_site=1))
     assert list(result.data.columns) == ["school", "estimate", "se", "source_row"]
@@ -821,7 +1006,13 @@ def test_summary_data_without_a_predictor():
 def test_mapped_columns_lists_every_role_then_covariates():
     from hierpool.clean import mapped_columns
 
-    assert mapped_columns({"group": "g", "se": "s", "outcome": "y", "trials": "n"}, ["age"]) == ["y", "g", "n", "s", "age"]
+    assert mapped_columns({"group": "g", "se": "s", "outcome": "y", "trials": "n"}, ["age"]) == [
+        "y",
+        "g",
+        "n",
+        "s",
+        "age",
+    ]
     assert mapped_columns(COLS) == ["y", "x", "site"]
 
 
@@ -829,7 +1020,10 @@ def test_mapped_columns_lists_every_role_then_covariates():
 
 
 def test_text_covariate_is_kept_as_categorical_text():
-    raw = with_outcome([1, 2, 3, 4, 5, 6], {"sex": [" f", "m ", "NA", "f", "m", "f"], "age": [20, 30, 40, 50, 60, 70]})
+    raw = with_outcome(
+        [1, 2, 3, 4, 5, 6],
+        {"sex": [" f", "m ", "NA", "f", "m", "f"], "age": [20, 30, 40, 50, 60, 70]},
+    )
     result = clean(raw, COLS, CleaningOptions(min_obs_per_site=1, covariates=("sex", "age")))
     assert result.data["sex"].tolist() == ["f", "m", "f", "m", "f"]
     assert result.data["age"].dtype.kind == "f"
@@ -855,14 +1049,26 @@ def test_a_mostly_numeric_covariate_stays_numeric_and_drops_the_odd_cell():
 # --------------------------------------------------------------------------- simulated families round trip
 
 
-@pytest.mark.parametrize("family, outcome_kind", [("bernoulli", "binary"), ("binomial", "binomial"), ("poisson", "count"),
-                                                  ("negativebinomial", "count"), ("t", "continuous")])
+@pytest.mark.parametrize(
+    "family, outcome_kind",
+    [
+        ("bernoulli", "binary"),
+        ("binomial", "binomial"),
+        ("poisson", "count"),
+        ("negativebinomial", "count"),
+        ("t", "continuous"),
+    ],
+)
 def test_simulated_families_survive_cleaning(tmp_path, family, outcome_kind):
     from hierpool.simulate import SimulationSpec, simulate
 
-    data, truth = simulate(SimulationSpec(n_sites=5, site_size=20, intercept=0.2, family=family, seed=1))
+    data, truth = simulate(
+        SimulationSpec(n_sites=5, site_size=20, intercept=0.2, family=family, seed=1)
+    )
     path = write_csv(tmp_path / "sim.csv", data)
-    result = clean(read_raw(path), truth["columns"], kind(outcome_kind, center=False), source=str(path))
+    result = clean(
+        read_raw(path), truth["columns"], kind(outcome_kind, center=False), source=str(path)
+    )
     assert result.summary["rows_out"] == len(data)
     y = truth["columns"]["outcome"]
     np.testing.assert_array_equal(result.data[y], data[y])

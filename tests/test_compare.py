@@ -27,7 +27,9 @@ def test_a_point_dominating_the_likelihood_is_a_bad_observation_traced_to_its_ro
     summary = cmp.loo_summary("m", result)
     assert summary["n_obs"] == 30 and summary["k_bad"] + summary["k_very_bad"] >= 1
     assert summary["loo_reliable"] is False
-    data = pd.DataFrame({"site": [f"s{i % 3}" for i in range(30)], "source_row": np.arange(101, 131)})
+    data = pd.DataFrame(
+        {"site": [f"s{i % 3}" for i in range(30)], "source_row": np.arange(101, 131)}
+    )
     bad = cmp.bad_observations("m", result, data, "site")
     assert 7 in bad["observation"].tolist()
     row = bad.set_index("observation").loc[7]

@@ -65,10 +65,20 @@ def test_render_formula(template, expected):
 
 
 def test_render_formula_ignores_extra_column_keys():
-    assert hc.render_formula("{outcome} ~ {predictor}", {**COLUMNS, "other": "z"}) == "log_radon ~ floor"
+    assert (
+        hc.render_formula("{outcome} ~ {predictor}", {**COLUMNS, "other": "z"})
+        == "log_radon ~ floor"
+    )
 
 
-@pytest.mark.parametrize("template, bad", [("{outcome} ~ {x}", "{x}"), ("{y} ~ {predictor} + (1|{site})", "{site}"), ("{outcome} ~ {}", "{}")])
+@pytest.mark.parametrize(
+    "template, bad",
+    [
+        ("{outcome} ~ {x}", "{x}"),
+        ("{y} ~ {predictor} + (1|{site})", "{site}"),
+        ("{outcome} ~ {}", "{}"),
+    ],
+)
 def test_render_formula_unknown_placeholder_names_model(template, bad):
     with pytest.raises(ConfigError) as err:
         hc.render_formula(template, COLUMNS, model="my_model")
@@ -82,7 +92,11 @@ def test_render_formula_unknown_placeholder_names_model(template, bad):
 
 def test_dataset_columns(config):
     assert hc.dataset_columns(config, "radon") == COLUMNS
-    assert hc.dataset_columns(config, "simulated") == {"outcome": "scontrol", "predictor": "stress", "group": "site"}
+    assert hc.dataset_columns(config, "simulated") == {
+        "outcome": "scontrol",
+        "predictor": "stress",
+        "group": "site",
+    }
     # a simulated dataset without a column mapping uses the simulator's default columns
     del config["datasets"]["simulated"]["columns"]
     assert hc.dataset_columns(config, "simulated") == DEFAULT_COLUMNS
@@ -93,20 +107,44 @@ def test_dataset_columns(config):
 
 def test_cleaning_override_merges_with_top_level(ladder_config):
     config = ladder_config
-    assert hc.cleaning_options(config, "radon") == {"min_obs_per_site": 1, "center": False, "scale": False, "covariates": []}
-    assert hc.cleaning_options(config, "simulated") == {"min_obs_per_site": 2, "center": True, "scale": False, "covariates": []}
+    assert hc.cleaning_options(config, "radon") == {
+        "min_obs_per_site": 1,
+        "center": False,
+        "scale": False,
+        "covariates": [],
+    }
+    assert hc.cleaning_options(config, "simulated") == {
+        "min_obs_per_site": 2,
+        "center": True,
+        "scale": False,
+        "covariates": [],
+    }
 
 
 def test_cleaning_override_of_one_key_keeps_the_others(config):
-    config["cleaning"] = {"min_obs_per_site": 3, "center": False, "scale": True, "covariates": ["age"]}
+    config["cleaning"] = {
+        "min_obs_per_site": 3,
+        "center": False,
+        "scale": True,
+        "covariates": ["age"],
+    }
     config["datasets"]["simulated"]["cleaning"] = {"scale": False}
-    assert hc.cleaning_options(config, "simulated") == {"min_obs_per_site": 3, "center": False, "scale": False, "covariates": ["age"]}
+    assert hc.cleaning_options(config, "simulated") == {
+        "min_obs_per_site": 3,
+        "center": False,
+        "scale": False,
+        "covariates": ["age"],
+    }
 
 
 def test_cleaning_options_without_top_level_block(ladder_config):
     config = ladder_config
     del config["cleaning"]
-    assert hc.cleaning_options(config, "radon") == {"min_obs_per_site": 1, "center": False, "covariates": []}
+    assert hc.cleaning_options(config, "radon") == {
+        "min_obs_per_site": 1,
+        "center": False,
+        "covariates": [],
+    }
 
 
 def test_sampler_override_merges_with_top_level(config):
@@ -114,7 +152,10 @@ def test_sampler_override_merges_with_top_level(config):
     config["datasets"]["radon"]["sampler"] = {"draws": 200, "backend": "pymc"}
     radon = hc.sampler_settings(config, "radon")
     assert radon["draws"] == 200 and radon["backend"] == "pymc"
-    assert radon["tune"] == config["sampler"]["tune"] and radon["chains"] == config["sampler"]["chains"]
+    assert (
+        radon["tune"] == config["sampler"]["tune"]
+        and radon["chains"] == config["sampler"]["chains"]
+    )
     assert hc.sampler_settings(config, "simulated") == config["sampler"]
     # the top-level block itself is not modified by the merge
     assert config["sampler"] == before
@@ -123,7 +164,9 @@ def test_sampler_override_merges_with_top_level(config):
 def test_dataset_models_default_to_all(ladder_config):
     config = ladder_config
     assert hc.dataset_models(config, "radon") == list(config["models"])
-    assert {"complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"} <= set(hc.dataset_models(config, "radon"))
+    assert {"complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"} <= set(
+        hc.dataset_models(config, "radon")
+    )
 
 
 def test_dataset_models_subset_keeps_given_order(ladder_config):
@@ -159,7 +202,11 @@ def test_model_spec(config):
 
 def test_model_spec_keeps_family_and_priors_and_copies_them(config):
     priors = {"floor": {"dist": "Normal", "mu": 0, "sigma": 1}}
-    config["models"]["robust"] = {"formula": "{outcome} ~ {predictor}", "family": "t", "priors": priors}
+    config["models"]["robust"] = {
+        "formula": "{outcome} ~ {predictor}",
+        "family": "t",
+        "priors": priors,
+    }
     spec = hc.model_spec(config, "radon", "robust")
     assert spec["family"] == "t" and spec["priors"] == priors
     spec["priors"]["floor"]["sigma"] = 99
@@ -217,7 +264,9 @@ def test_shipped_config_passes_schema(config, schema):
     # defaults filled where the shipped config leaves keys out
     assert config["cleaning"]["covariates"] == []
     assert config["datasets"]["radon"]["sep"] == ","
-    assert "family" not in config["models"]["complete_pooling"]  # unset stays detectable: model_spec resolves it
+    assert (
+        "family" not in config["models"]["complete_pooling"]
+    )  # unset stays detectable: model_spec resolves it
     assert config["models"]["complete_pooling"]["noncentered"] is True
     # a dataset-level override is not filled with defaults (that would undo the top-level values)
     assert config["datasets"]["radon"]["cleaning"] == radon_cleaning
@@ -246,19 +295,40 @@ def test_schema_fills_sampler_defaults(config, schema):
 def test_schema_fills_top_level_defaults_of_minimal_config(schema):
     config = {"datasets": {"sim": {"simulate": {"n_sites": 5}}}}
     validate(config, schema)
-    assert set(config) == {"datasets", "cleaning", "sampler", "models", "convergence", "site_sd_prior_scale"}
+    assert set(config) == {
+        "datasets",
+        "cleaning",
+        "sampler",
+        "models",
+        "convergence",
+        "site_sd_prior_scale",
+    }
     assert config["site_sd_prior_scale"] == 1.0
-    assert config["cleaning"] == {"min_obs_per_site": 2, "center": True, "scale": False, "covariates": [],
-                                  "missing_values": ["", "NA", "N/A", "NaN", "NULL", ".", "#N/A", "missing"],
-                                  "group_missing_values": [""], "merge_case": True, "merge_integer_codes": True,
-                                  "positive_label": None, "max_dropped_share": 0.05}
+    assert config["cleaning"] == {
+        "min_obs_per_site": 2,
+        "center": True,
+        "scale": False,
+        "covariates": [],
+        "missing_values": ["", "NA", "N/A", "NaN", "NULL", ".", "#N/A", "missing"],
+        "group_missing_values": [""],
+        "merge_case": True,
+        "merge_integer_codes": True,
+        "positive_label": None,
+        "max_dropped_share": 0.05,
+    }
     from dataclasses import asdict
 
     from hierpool.clean import CleaningOptions
 
-    defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(CleaningOptions()).items()}
-    assert {k: defaults[k] for k in config["cleaning"]} == config["cleaning"]  # the library's defaults are the schema's
-    assert {"complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"} <= set(config["models"])
+    defaults = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in asdict(CleaningOptions()).items()
+    }
+    assert {k: defaults[k] for k in config["cleaning"]} == config[
+        "cleaning"
+    ]  # the library's defaults are the schema's
+    assert {"complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"} <= set(
+        config["models"]
+    )
     assert all("family" not in m for m in config["models"].values())
     assert all(hc.model_spec(config, "sim", m)["family"] == "gaussian" for m in config["models"])
     assert config["convergence"]["policy"] == "warn"
@@ -346,28 +416,62 @@ def test_schema_rejects_bad_dataset_name_and_no_datasets(config, schema):
 def test_nested_config_text_is_converted_by_the_schema_types(schema):
     loaded = hc.load_schema(schema)
     given = {
-        "sampler": {"draws": "500", "target_accept": "0.9", "backend": "nutpie", "low_rank_mass_matrix": "false"},
+        "sampler": {
+            "draws": "500",
+            "target_accept": "0.9",
+            "backend": "nutpie",
+            "low_rank_mass_matrix": "false",
+        },
         "cleaning": {"center": "false", "min_obs_per_site": "3", "covariates": ["age"]},
         "site_sd_prior_scale": "null",
-        "datasets": {"a": {"simulate": {"n_sites": "5", "site_size": {"min": "2", "max": "9"}, "slope": "-0.5"}},
-                     "b": {"simulate": {"site_size": ["3", "4"]}}, "c": {"path": "x.csv", "sep": ";", "columns": {"outcome": "1", "predictor": "2", "group": "3"}}},
+        "datasets": {
+            "a": {
+                "simulate": {"n_sites": "5", "site_size": {"min": "2", "max": "9"}, "slope": "-0.5"}
+            },
+            "b": {"simulate": {"site_size": ["3", "4"]}},
+            "c": {
+                "path": "x.csv",
+                "sep": ";",
+                "columns": {"outcome": "1", "predictor": "2", "group": "3"},
+            },
+        },
     }
     out = hc.coerce_by_schema(given, loaded)
-    assert out["sampler"] == {"draws": 500, "target_accept": 0.9, "backend": "nutpie", "low_rank_mass_matrix": False}
+    assert out["sampler"] == {
+        "draws": 500,
+        "target_accept": 0.9,
+        "backend": "nutpie",
+        "low_rank_mass_matrix": False,
+    }
     assert out["cleaning"] == {"center": False, "min_obs_per_site": 3, "covariates": ["age"]}
     assert out["site_sd_prior_scale"] is None
-    assert out["datasets"]["a"]["simulate"] == {"n_sites": 5, "site_size": {"min": 2, "max": 9}, "slope": -0.5}
+    assert out["datasets"]["a"]["simulate"] == {
+        "n_sites": 5,
+        "site_size": {"min": 2, "max": 9},
+        "slope": -0.5,
+    }
     assert out["datasets"]["b"]["simulate"]["site_size"] == [3, 4]
-    assert out["datasets"]["c"]["columns"] == {"outcome": "1", "predictor": "2", "group": "3"}  # strings stay strings
+    assert out["datasets"]["c"]["columns"] == {
+        "outcome": "1",
+        "predictor": "2",
+        "group": "3",
+    }  # strings stay strings
 
 
 def test_text_that_is_not_of_the_type_is_left_for_the_schema_to_report(schema):
-    out = hc.coerce_by_schema({"sampler": {"draws": "many", "chains": "2.5"}}, hc.load_schema(schema))
+    out = hc.coerce_by_schema(
+        {"sampler": {"draws": "many", "chains": "2.5"}}, hc.load_schema(schema)
+    )
     assert out == {"sampler": {"draws": "many", "chains": "2.5"}}
 
 
-@pytest.mark.parametrize("columns, words", [({"outcome": "y", "predictor": "y", "group": "g"}, "outcome and predictor"),
-                                            ({"outcome": "y", "predictor": "x", "group": "x"}, "predictor and group")])
+@pytest.mark.parametrize(
+    "columns, words",
+    [
+        ({"outcome": "y", "predictor": "y", "group": "g"}, "outcome and predictor"),
+        ({"outcome": "y", "predictor": "x", "group": "x"}, "predictor and group"),
+    ],
+)
 def test_roles_mapped_to_one_column_stop_at_the_config(config, schema, tmp_path, columns, words):
     path = tmp_path / "d.csv"
     path.write_text("y,x,g\n1,2,a\n")
@@ -380,7 +484,13 @@ def test_roles_mapped_to_one_column_stop_at_the_config(config, schema, tmp_path,
 def test_unknown_encoding_stops_at_the_config(config, schema, tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("y,x,g\n1,2,a\n")
-    config["datasets"] = {"mine": {"path": str(path), "encoding": "klingon", "columns": {"outcome": "y", "predictor": "x", "group": "g"}}}
+    config["datasets"] = {
+        "mine": {
+            "path": str(path),
+            "encoding": "klingon",
+            "columns": {"outcome": "y", "predictor": "x", "group": "g"},
+        }
+    }
     validate(config, schema)
     with pytest.raises(ConfigError, match="datasets.mine.encoding"):
         hc.check_config(config)
@@ -401,7 +511,9 @@ def test_family_resolves_model_then_dataset_then_gaussian(config):
     assert hc.model_spec(config, "radon", "complete_pooling")["family"] == "t"
     assert hc.model_spec(config, "simulated", "complete_pooling")["family"] == "gaussian"
     config["models"]["complete_pooling"]["family"] = "gaussian"
-    assert hc.model_spec(config, "radon", "complete_pooling")["family"] == "gaussian"  # the model's own wins
+    assert (
+        hc.model_spec(config, "radon", "complete_pooling")["family"] == "gaussian"
+    )  # the model's own wins
     assert hc.model_spec(config, "radon", "varying_slopes")["family"] == "t"
 
 
@@ -417,7 +529,10 @@ def test_simulated_dataset_defaults_to_its_simulated_family(config):
 def test_simulated_binomial_dataset_has_a_trials_column(config):
     config["datasets"]["simulated"]["simulate"]["family"] = "binomial"
     assert hc.dataset_columns(config, "simulated")["trials"] == "trials"
-    assert hc.model_spec(config, "simulated", "complete_pooling")["formula"] == "p(scontrol, trials) ~ stress"
+    assert (
+        hc.model_spec(config, "simulated", "complete_pooling")["formula"]
+        == "p(scontrol, trials) ~ stress"
+    )
 
 
 @pytest.mark.parametrize("family, kind", sorted(hc.OUTCOME_KIND.items()))
@@ -433,7 +548,11 @@ def test_models_of_different_outcome_kinds_on_one_dataset_are_an_error(ladder_co
     with pytest.raises(ConfigError) as err:
         hc.outcome_kind(config, "radon")
     message = str(err.value)
-    assert "datasets.radon" in message and "counts (poisson)" in message and "complete_pooling (gaussian)" in message
+    assert (
+        "datasets.radon" in message
+        and "counts (poisson)" in message
+        and "complete_pooling (gaussian)" in message
+    )
     config["datasets"]["radon"]["models"] = ["counts"]
     assert hc.outcome_kind(config, "radon") == "count"
 
@@ -456,7 +575,9 @@ def test_render_formula_without_a_predictor_names_model_and_dataset():
     columns = {"outcome": "estimate", "group": "school", "se": "se"}
     assert hc.render_formula("{outcome} ~ 1 + (1|{group})", columns) == "estimate ~ 1 + (1|school)"
     with pytest.raises(ConfigError) as err:
-        hc.render_formula("{outcome} ~ {predictor}", columns, model="complete_pooling", dataset="schools")
+        hc.render_formula(
+            "{outcome} ~ {predictor}", columns, model="complete_pooling", dataset="schools"
+        )
     message = str(err.value)
     assert "complete_pooling" in message and "schools" in message and "{predictor}" in message
     assert "datasets.schools.models" in message and "extra_models" in message
@@ -464,12 +585,21 @@ def test_render_formula_without_a_predictor_names_model_and_dataset():
 
 def test_extra_models_are_appended_and_found(ladder_config):
     config = ladder_config
-    config["datasets"]["radon"]["extra_models"] = {"robust": {"formula": "{outcome} ~ {predictor} + (1|{group})", "family": "t"}}
+    config["datasets"]["radon"]["extra_models"] = {
+        "robust": {"formula": "{outcome} ~ {predictor} + (1|{group})", "family": "t"}
+    }
     assert hc.dataset_models(config, "radon") == [*config["models"], "robust"]
     assert hc.dataset_models(config, "simulated") == list(config["models"])
     spec = hc.model_spec(config, "radon", "robust")
-    assert spec["formula"] == "log_radon ~ floor + (1|county)" and spec["family"] == "t" and spec["name"] == "robust"
-    assert hc.model_entry(config, "radon", "robust") is config["datasets"]["radon"]["extra_models"]["robust"]
+    assert (
+        spec["formula"] == "log_radon ~ floor + (1|county)"
+        and spec["family"] == "t"
+        and spec["name"] == "robust"
+    )
+    assert (
+        hc.model_entry(config, "radon", "robust")
+        is config["datasets"]["radon"]["extra_models"]["robust"]
+    )
     with pytest.raises(ConfigError, match="robust"):
         hc.model_spec(config, "simulated", "robust")
     assert hc.all_model_names(config) == [*config["models"], "robust"]
@@ -506,11 +636,21 @@ def test_summary_data_with_se_and_extra_models(config, schema, tmp_path):
     }
     validate(config, schema)
     hc.check_config(config)
-    assert config["datasets"]["schools"]["extra_models"]["partial_pooling"]["noncentered"] is True  # defaults filled
+    assert (
+        config["datasets"]["schools"]["extra_models"]["partial_pooling"]["noncentered"] is True
+    )  # defaults filled
     assert hc.dataset_models(config, "schools") == ["partial_pooling"]
-    assert hc.dataset_columns(config, "schools") == {"outcome": "estimate", "group": "school", "se": "se"}
+    assert hc.dataset_columns(config, "schools") == {
+        "outcome": "estimate",
+        "group": "school",
+        "se": "se",
+    }
     spec = hc.model_spec(config, "schools", "partial_pooling")
-    assert spec["formula"] == "estimate ~ 1 + (1|school)" and spec["known_se"] == "se" and spec["family"] == "gaussian"
+    assert (
+        spec["formula"] == "estimate ~ 1 + (1|school)"
+        and spec["known_se"] == "se"
+        and spec["family"] == "gaussian"
+    )
     assert hc.outcome_kind(config, "schools") == "continuous"
     # the global models use {predictor}: fitting them on summary data stops at the config
     del config["datasets"]["schools"]["models"]
@@ -527,8 +667,14 @@ def test_model_spec_has_no_known_se_without_an_se_column(config):
     [
         (("datasets", "radon", "family"), "beta"),
         (("models", "complete_pooling", "family"), "Gaussian"),
-        (("datasets", "radon", "extra_models"), {"m": {"formula": "{outcome} ~ 1", "family": "gamma"}}),
-        (("datasets", "radon", "extra_models"), {"m": {"formula": "{outcome} ~ 1", "colour": "red"}}),
+        (
+            ("datasets", "radon", "extra_models"),
+            {"m": {"formula": "{outcome} ~ 1", "family": "gamma"}},
+        ),
+        (
+            ("datasets", "radon", "extra_models"),
+            {"m": {"formula": "{outcome} ~ 1", "colour": "red"}},
+        ),
         (("datasets", "radon", "extra_models"), {"2m": {"formula": "{outcome} ~ 1"}}),
         (("datasets", "radon", "columns", "trials"), ""),
         (("datasets", "simulated", "simulate", "family"), "gamma"),
@@ -547,7 +693,12 @@ def test_schema_accepts_family_settings_and_fills_simulate_defaults(config, sche
     config["cleaning"]["positive_label"] = "yes"
     validate(config, schema)
     simulate = config["datasets"]["simulated"]["simulate"]
-    assert (simulate["family"], simulate["trials"], simulate["alpha"], simulate["nu"]) == ("gaussian", 10, 5.0, 4.0)
+    assert (simulate["family"], simulate["trials"], simulate["alpha"], simulate["nu"]) == (
+        "gaussian",
+        10,
+        5.0,
+        4.0,
+    )
     assert "family" not in config["models"]["varying_slopes"]
 
 
@@ -559,7 +710,9 @@ def test_predictor_is_optional_in_the_schema_but_outcome_and_group_are_not(confi
         validate(config, schema)
 
 
-def test_simulated_dataset_cannot_map_columns_the_simulator_does_not_write(config, repo_root, monkeypatch):
+def test_simulated_dataset_cannot_map_columns_the_simulator_does_not_write(
+    config, repo_root, monkeypatch
+):
     monkeypatch.chdir(repo_root)
     config["datasets"]["simulated"]["columns"]["se"] = "se"
     with pytest.raises(ConfigError, match=r"datasets\.simulated\.columns\.se"):
@@ -570,10 +723,18 @@ def test_simulated_dataset_cannot_map_columns_the_simulator_does_not_write(confi
         hc.check_config(config)
     config["datasets"]["simulated"]["simulate"]["family"] = "binomial"
     hc.check_config(config)
-    assert hc.model_spec(config, "simulated", "complete_pooling")["formula"] == "p(scontrol, n) ~ stress"
+    assert (
+        hc.model_spec(config, "simulated", "complete_pooling")["formula"]
+        == "p(scontrol, n) ~ stress"
+    )
 
 
 def test_trials_or_se_mapped_to_a_used_column_stop_at_the_config(config, tmp_path):
-    config["datasets"] = {"mine": {"path": _file(tmp_path), "columns": {"outcome": "y", "predictor": "x", "group": "g", "se": "x"}}}
+    config["datasets"] = {
+        "mine": {
+            "path": _file(tmp_path),
+            "columns": {"outcome": "y", "predictor": "x", "group": "g", "se": "x"},
+        }
+    }
     with pytest.raises(ConfigError, match="predictor and se are both mapped"):
         hc.check_config(config)

@@ -6,13 +6,24 @@ import arviz as az
 import numpy as np
 import pytest
 
-from hierpool.diagnostics import ConvergencePolicy, diagnostics_table, fit_diagnostics, judge, verdict
+from hierpool.diagnostics import (
+    ConvergencePolicy,
+    diagnostics_table,
+    fit_diagnostics,
+    judge,
+    verdict,
+)
 
 
-def idata_from(theta: np.ndarray, diverging: np.ndarray | None = None, wall: float = 2.0) -> az.InferenceData:
+def idata_from(
+    theta: np.ndarray, diverging: np.ndarray | None = None, wall: float = 2.0
+) -> az.InferenceData:
     chains, draws = theta.shape
     rng = np.random.default_rng(1)
-    stats = {"diverging": diverging if diverging is not None else np.zeros((chains, draws), bool), "energy": rng.normal(size=(chains, draws))}
+    stats = {
+        "diverging": diverging if diverging is not None else np.zeros((chains, draws), bool),
+        "energy": rng.normal(size=(chains, draws)),
+    }
     idata = az.from_dict(posterior={"theta": theta}, sample_stats=stats)
     idata.posterior.attrs["hierpool_fit_wall_s"] = wall
     idata.posterior.attrs["hierpool_backend"] = "test"
@@ -42,7 +53,9 @@ def test_divergences_are_counted_and_judged():
     div[1, [3, 7, 9]] = True
     diag = fit_diagnostics(idata_from(rng.normal(size=(4, 500)), diverging=div))
     assert diag["divergences"] == 3
-    assert judge(diag, ConvergencePolicy(max_divergences=0)) == ["3 divergent transitions (allowed: 0)"]
+    assert judge(diag, ConvergencePolicy(max_divergences=0)) == [
+        "3 divergent transitions (allowed: 0)"
+    ]
     assert judge(diag, ConvergencePolicy(max_divergences=5)) == []
 
 

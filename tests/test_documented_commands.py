@@ -47,6 +47,11 @@ def test_documented_override_plans_a_run(workdir, doc, command):
         del words[words.index("--cores") : words.index("--cores") + 2]
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--cores", "1", *words],
-        cwd=workdir, capture_output=True, text=True, timeout=300,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    assert result.returncode == 0, f"{doc}: {command}\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"{doc}: {command}\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+    )

@@ -18,25 +18,54 @@ from conftest import copy_workflow
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"]
 HOSTILE = "<script>alert(1)</script> $x^$"  # markup for the HTML, maths for matplotlib
-FIGURES = ["observations_per_site", "outcome_vs_predictor", "prior_lines", "posterior_lines", "forest_intercepts",
-           "forest_slopes", "ppc", "rank_plots", "icc_posterior", "vpc_curve", "shrinkage_by_n", "shrinkage_arrows"]
-SECTIONS = ["Summary", "What changed since the previous run", "Data and cleaning", "Models and priors", "Convergence diagnostics",
-            "Model comparison (PSIS-LOO)", "Posterior: sites and population", "Variance partition", "Shrinkage", "Appendix: reproducibility"]
+FIGURES = [
+    "observations_per_site",
+    "outcome_vs_predictor",
+    "prior_lines",
+    "posterior_lines",
+    "forest_intercepts",
+    "forest_slopes",
+    "ppc",
+    "rank_plots",
+    "icc_posterior",
+    "vpc_curve",
+    "shrinkage_by_n",
+    "shrinkage_arrows",
+]
+SECTIONS = [
+    "Summary",
+    "What changed since the previous run",
+    "Data and cleaning",
+    "Models and priors",
+    "Convergence diagnostics",
+    "Model comparison (PSIS-LOO)",
+    "Posterior: sites and population",
+    "Variance partition",
+    "Shrinkage",
+    "Appendix: reproducibility",
+]
 pytestmark = pytest.mark.e2e
 
-TINY_CONFIG = yaml.safe_load((ROOT / ".test/config/config.yaml").read_text())  # the catalog's .test/ convention
+TINY_CONFIG = yaml.safe_load(
+    (ROOT / ".test/config/config.yaml").read_text()
+)  # the catalog's .test/ convention
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2", *args],
-        cwd=workdir, capture_output=True, text=True, timeout=1500,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=1500,
     )
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    reuse = os.environ.get("HIERPOOL_E2E_WORKDIR")  # development: check the outputs of a finished run again
+    reuse = os.environ.get(
+        "HIERPOOL_E2E_WORKDIR"
+    )  # development: check the outputs of a finished run again
     if reuse:
         return Path(reuse)
     work = copy_workflow(tmp_path_factory.mktemp("e2e"))
@@ -57,18 +86,32 @@ def test_cleaning_summaries_describe_each_dataset(workdir):
     tiny = json.loads((workdir / "results/tiny/data/cleaning_summary.json").read_text())
     truth = json.loads((workdir / "results/tiny/data/truth.json").read_text())
     assert tiny["sites_kept"] == 6 and tiny["rows_out"] == sum(s["n"] for s in truth["sites"])
-    assert abs(tiny["predictor"]["center"] - pd.read_csv(workdir / "results/tiny/data/simulated.csv")["stress"].mean()) < 1e-9
+    assert (
+        abs(
+            tiny["predictor"]["center"]
+            - pd.read_csv(workdir / "results/tiny/data/simulated.csv")["stress"].mean()
+        )
+        < 1e-9
+    )
 
 
 def test_every_fit_holds_log_likelihood_and_predictive_draws(workdir):
     for dataset, n_obs in (("tiny", None), ("radon", 919)):
         for model in MODELS:
             idata = az.from_netcdf(workdir / f"results/{dataset}/fits/{model}.nc")
-            assert {"posterior", "log_likelihood", "posterior_predictive", "prior", "prior_predictive"} <= set(idata.groups())
+            assert {
+                "posterior",
+                "log_likelihood",
+                "posterior_predictive",
+                "prior",
+                "prior_predictive",
+            } <= set(idata.groups())
             assert idata.posterior.sizes["draw"] == 100 and idata.posterior.sizes["chain"] == 2
             if n_obs:
                 assert idata.log_likelihood["log_radon"].sizes["__obs__"] == n_obs
-            priors = json.loads((workdir / f"results/{dataset}/fits/{model}_priors.json").read_text())
+            priors = json.loads(
+                (workdir / f"results/{dataset}/fits/{model}_priors.json").read_text()
+            )
             assert priors["model"] == model and priors["priors"]
 
 
@@ -86,11 +129,26 @@ def test_diagnostics_and_comparison_cover_every_model(workdir):
     for dataset, models in (("tiny", MODELS), ("radon", MODELS + ["uranium"])):
         diag = pd.read_csv(workdir / f"results/{dataset}/diagnostics/diagnostics.csv")
         assert sorted(diag["model"]) == sorted(models)
-        assert {"max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "min_bfmi", "wall_time_s", "ess_per_second", "passed"} <= set(diag.columns)
-        verdict = json.loads((workdir / f"results/{dataset}/diagnostics/convergence.json").read_text())
-        assert verdict["policy"] == "warn" and set(verdict["passed_models"]) | set(verdict["failed_models"]) == set(models)
+        assert {
+            "max_rhat",
+            "min_ess_bulk",
+            "min_ess_tail",
+            "divergences",
+            "min_bfmi",
+            "wall_time_s",
+            "ess_per_second",
+            "passed",
+        } <= set(diag.columns)
+        verdict = json.loads(
+            (workdir / f"results/{dataset}/diagnostics/convergence.json").read_text()
+        )
+        assert verdict["policy"] == "warn" and set(verdict["passed_models"]) | set(
+            verdict["failed_models"]
+        ) == set(models)
         table = pd.read_csv(workdir / f"results/{dataset}/compare/compare.csv")
-        assert sorted(table["model"]) == sorted(models) and sorted(table["rank"]) == list(range(len(models)))
+        assert sorted(table["model"]) == sorted(models) and sorted(table["rank"]) == list(
+            range(len(models))
+        )
         assert abs(table["weight"].sum() - 1) < 1e-6
         loo = pd.read_csv(workdir / f"results/{dataset}/compare/loo.csv")
         assert (loo[["k_good", "k_ok", "k_bad", "k_very_bad"]].sum(axis=1) == loo["n_obs"]).all()
@@ -100,7 +158,10 @@ def test_diagnostics_and_comparison_cover_every_model(workdir):
 
 
 def test_logs_and_benchmarks_are_written(workdir):
-    assert "Formula: log_radon ~ floor + (1|county)" in (workdir / "logs/radon/fit/varying_intercepts.log").read_text()
+    assert (
+        "Formula: log_radon ~ floor + (1|county)"
+        in (workdir / "logs/radon/fit/varying_intercepts.log").read_text()
+    )
     bench = pd.read_csv(workdir / "benchmarks/radon/fit/varying_intercepts.tsv", sep="\t")
     assert bench["s"].iloc[0] > 0
 
@@ -108,16 +169,28 @@ def test_logs_and_benchmarks_are_written(workdir):
 def test_every_figure_and_analysis_table_is_written(workdir):
     for dataset in ("tiny", "radon"):
         for name in FIGURES:
-            assert (workdir / f"results/{dataset}/figures/{name}.png").stat().st_size > 5_000, (dataset, name)
+            assert (workdir / f"results/{dataset}/figures/{name}.png").stat().st_size > 5_000, (
+                dataset,
+                name,
+            )
         icc = pd.read_csv(workdir / f"results/{dataset}/variance/icc.csv")
-        assert ((icc["hdi_low"] >= 0) & (icc["hdi_high"] <= 1) & (icc["hdi_low"] <= icc["mean"])).all()
+        assert (
+            (icc["hdi_low"] >= 0) & (icc["hdi_high"] <= 1) & (icc["hdi_low"] <= icc["mean"])
+        ).all()
         shrink = pd.read_csv(workdir / f"results/{dataset}/shrinkage/shrinkage.csv")
-        assert len(shrink) == json.loads((workdir / f"results/{dataset}/data/cleaning_summary.json").read_text())["sites_kept"]
+        assert (
+            len(shrink)
+            == json.loads((workdir / f"results/{dataset}/data/cleaning_summary.json").read_text())[
+                "sites_kept"
+            ]
+        )
         assert shrink["weight_mean"].between(0, 1).all()
     assert (workdir / "results/tiny/figures/recovery_sites.png").stat().st_size > 5_000
     summary = pd.read_csv(workdir / "results/tiny/recovery/site_summary.csv")
     assert {"model", "parameter", "rmse", "coverage_95"} <= set(summary.columns)
-    assert not (workdir / "results/radon/recovery").exists()  # recovery only where the truth is known
+    assert not (
+        workdir / "results/radon/recovery"
+    ).exists()  # recovery only where the truth is known
 
 
 def report_text(workdir, dataset):
@@ -131,8 +204,12 @@ def test_reports_are_single_self_contained_files_with_every_section(workdir):
         for section in SECTIONS:
             assert section in html, (dataset, section)
         assert len(re.findall(r'src="data:image/png;base64,', html)) >= len(FIGURES)
-        assert not re.search(r'<(img|script|link)[^>]+(src|href)="(?!data:)[^"#]', html), "external resource"
-        assert re.search(r"Renderer: (Quarto \S+|fallback)", html), "the appendix names the renderer"
+        assert not re.search(r'<(img|script|link)[^>]+(src|href)="(?!data:)[^"#]', html), (
+            "external resource"
+        )
+        assert re.search(r"Renderer: (Quarto \S+|fallback)", html), (
+            "the appendix names the renderer"
+        )
     assert "Parameter recovery (simulated data)" in report_text(workdir, "tiny")
     assert "Parameter recovery" not in report_text(workdir, "radon")
 
@@ -141,26 +218,43 @@ def test_report_numbers_come_from_the_pipeline_tables(workdir):
     for dataset in ("tiny", "radon"):
         html = report_text(workdir, dataset)
         head = json.loads((workdir / f"results/{dataset}/report/headline.json").read_text())
-        best = pd.read_csv(workdir / f"results/{dataset}/compare/compare.csv").sort_values("rank").iloc[0]
+        best = (
+            pd.read_csv(workdir / f"results/{dataset}/compare/compare.csv")
+            .sort_values("rank")
+            .iloc[0]
+        )
         assert head["loo"]["best"] == best["model"]
         name = f"({re.escape(best['model'])}|{re.escape(best['model'].replace('_', '&#95;'))})"
         assert re.search(rf"Best model by PSIS-LOO:.{{0,40}}<code>{name}</code>", html)
-        icc = pd.read_csv(workdir / f"results/{dataset}/variance/icc.csv").set_index("model").loc["varying_intercepts"]
+        icc = (
+            pd.read_csv(workdir / f"results/{dataset}/variance/icc.csv")
+            .set_index("model")
+            .loc["varying_intercepts"]
+        )
         assert f"{icc['mean']:.2f} (95% HDI {icc['hdi_low']:.2f} to {icc['hdi_high']:.2f})" in html
         slope = head["slope"]
-        assert f"{slope['mean']:.3f} (95% HDI {slope['hdi'][0]:.3f} to {slope['hdi'][1]:.3f})" in html
+        assert (
+            f"{slope['mean']:.3f} (95% HDI {slope['hdi'][0]:.3f} to {slope['hdi'][1]:.3f})" in html
+        )
 
 
 def test_hostile_site_label_is_escaped_in_the_report(workdir):
     html = report_text(workdir, "radon")
     assert HOSTILE not in html
     assert "<script>alert" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html or "&#60;script&#62;alert(1)&#60;/script&#62;" in html
-    assert (workdir / "results/radon/figures/forest_intercepts.png").stat().st_size > 5_000  # `$` drawn literally
+    assert (
+        "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        or "&#60;script&#62;alert(1)&#60;/script&#62;" in html
+    )
+    assert (
+        workdir / "results/radon/figures/forest_intercepts.png"
+    ).stat().st_size > 5_000  # `$` drawn literally
 
 
 def test_balanced_design_reports_an_undefined_rank_correlation_in_words(workdir):
-    summary = json.loads((workdir / "results/balanced/shrinkage/shrinkage_summary.json").read_text())
+    summary = json.loads(
+        (workdir / "results/balanced/shrinkage/shrinkage_summary.json").read_text()
+    )
     assert summary["spearman_n_vs_abs_shift"] is None
     cleaning = json.loads((workdir / "results/balanced/data/cleaning_summary.json").read_text())
     assert set(cleaning["site_counts"].values()) == {8}
@@ -182,10 +276,12 @@ def test_editing_one_dataset_reruns_only_that_dataset(workdir):
     (workdir / "config/changed.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(workdir, "-n", "--configfile", "config/changed.yaml")
     assert result.returncode == 0, result.stderr
-    planned = [line.split("results/")[1].split("/")[0] for line in result.stdout.splitlines()
-               if line.strip().startswith("output: results/")]
+    planned = [
+        line.split("results/")[1].split("/")[0]
+        for line in result.stdout.splitlines()
+        if line.strip().startswith("output: results/")
+    ]
     assert planned and set(planned) == {"tiny"}
-
 
 
 def test_changing_only_the_report_text_rerenders_without_refitting(workdir):
@@ -207,7 +303,7 @@ def test_appending_a_site_reruns_that_dataset_and_the_report_says_what_changed(w
     template = lines[1].split(",")
     county = lines[0].split(",").index("county")
     new_rows = []
-    for i, value in enumerate(["0.5", "1.1", "0.9", "1.7", "1.2"]):
+    for value in ["0.5", "1.1", "0.9", "1.7", "1.2"]:
         row = list(template)
         row[county] = "NEW COUNTY"
         row[-1] = value
@@ -215,7 +311,11 @@ def test_appending_a_site_reruns_that_dataset_and_the_report_says_what_changed(w
     raw.write_text("\n".join(lines + new_rows) + "\n")
     result = snakemake(workdir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    ran = re.findall(r"^(?:local)?rule (\w+):\n(?:.*\n)*?\s+wildcards: (.*)$", result.stdout + result.stderr, flags=re.M)
+    ran = re.findall(
+        r"^(?:local)?rule (\w+):\n(?:.*\n)*?\s+wildcards: (.*)$",
+        result.stdout + result.stderr,
+        flags=re.M,
+    )
     datasets = {w for _, wc in ran for w in re.findall(r"dataset=(\w+)", wc)}
     rules = {r for r, _ in ran}
     assert datasets == {"radon"}, ran
@@ -233,17 +333,30 @@ def test_non_gaussian_families_go_through_every_stage(workdir):
     assert set(binary["scontrol"].unique()) <= {0, 1}
     trials = pd.read_csv(workdir / "results/trials/data/clean.csv")
     assert (trials["scontrol"] <= trials["trials"]).all()
-    expected = {"binary": "latent scale: pi^2/3", "trials": "latent scale: pi^2/3", "counts": "lognormal approximation"}
+    expected = {
+        "binary": "latent scale: pi^2/3",
+        "trials": "latent scale: pi^2/3",
+        "counts": "lognormal approximation",
+    }
     for dataset, definition in expected.items():
-        priors = json.loads((workdir / f"results/{dataset}/fits/varying_intercepts_priors.json").read_text())
-        assert priors["family"] == {"binary": "bernoulli", "trials": "binomial", "counts": "poisson"}[dataset]
+        priors = json.loads(
+            (workdir / f"results/{dataset}/fits/varying_intercepts_priors.json").read_text()
+        )
+        assert (
+            priors["family"]
+            == {"binary": "bernoulli", "trials": "binomial", "counts": "poisson"}[dataset]
+        )
         icc = pd.read_csv(workdir / f"results/{dataset}/variance/icc.csv")
         assert icc["residual_variance"].str.contains(definition, regex=False).all(), icc
         assert icc["mean"].between(0, 1).all()
         r2 = pd.read_csv(workdir / f"results/{dataset}/variance/bayes_r2.csv")
         assert r2["mean"].between(0, 1).all() and "residual variance" in r2["definition"].iloc[0]
-        coefficients = pd.read_csv(workdir / f"results/{dataset}/fits/varying_intercepts_coefficients.csv")
-        assert {"Intercept", "stress", "1|site_sigma"} <= set(coefficients["parameter"]) and "sigma" not in set(coefficients["parameter"])
+        coefficients = pd.read_csv(
+            workdir / f"results/{dataset}/fits/varying_intercepts_coefficients.csv"
+        )
+        assert {"Intercept", "stress", "1|site_sigma"} <= set(
+            coefficients["parameter"]
+        ) and "sigma" not in set(coefficients["parameter"])
         recovery = pd.read_csv(workdir / f"results/{dataset}/recovery/population.csv")
         assert set(recovery["parameter"]) == {"intercept", "slope", "sd_intercept"}
         html = report_text(workdir, dataset)
@@ -257,7 +370,9 @@ def test_covariates_and_a_nested_grouping_factor(workdir):
     icc = pd.read_csv(workdir / "results/classes/variance/icc.csv")
     nested = icc[icc["model"] == "nested"]
     assert nested["factor"].tolist() == ["school", "school:class"]
-    coefficients = pd.read_csv(workdir / "results/classes/fits/nested_coefficients.csv").set_index("parameter")
+    coefficients = pd.read_csv(workdir / "results/classes/fits/nested_coefficients.csv").set_index(
+        "parameter"
+    )
     assert {"hours", "age", "1|school_sigma", "1|school:class_sigma"} <= set(coefficients.index)
     assert any(p.startswith("C(sex)") for p in coefficients.index)
     assert 0.5 < coefficients.loc["hours", "mean"] < 3.5  # simulated 2
@@ -269,11 +384,14 @@ def test_covariates_and_a_nested_grouping_factor(workdir):
 
 def test_radon_uranium_model_takes_county_variance_away(workdir):
     """Gelman & Hill: adding county uranium shrinks the county SD (lme4: about 0.32 -> 0.15)."""
-    coefficients = pd.read_csv(workdir / "results/radon/fits/uranium_coefficients.csv").set_index("parameter")
+    coefficients = pd.read_csv(workdir / "results/radon/fits/uranium_coefficients.csv").set_index(
+        "parameter"
+    )
     assert abs(coefficients.loc["floor", "mean"] + 0.639) < 0.15
     assert abs(coefficients.loc["log(Uppm)", "mean"] - 0.697) < 0.2
-    plain = pd.read_csv(workdir / "results/radon/fits/varying_intercepts_coefficients.csv").set_index("parameter")
+    plain = pd.read_csv(
+        workdir / "results/radon/fits/varying_intercepts_coefficients.csv"
+    ).set_index("parameter")
     assert coefficients.loc["1|county_sigma", "mean"] < plain.loc["1|county_sigma", "mean"] - 0.05
     shrink = json.loads((workdir / "results/radon/shrinkage/shrinkage_summary.json").read_text())
     assert shrink["closed_form"] is True
-

@@ -14,11 +14,15 @@ from hierpool.roles import ROLES
 
 @pytest.fixture(scope="module")
 def data():
-    return make_data([3, 5, 8, 12], intercepts=[1.0, 2.0, 3.0, 4.0], slopes=[-0.2, -0.4, -0.6, 0.0], seed=3)
+    return make_data(
+        [3, 5, 8, 12], intercepts=[1.0, 2.0, 3.0, 4.0], slopes=[-0.2, -0.4, -0.6, 0.0], seed=3
+    )
 
 
 def test_predictor_scale_round_trip_and_from_summary():
-    scale = PredictorScale.from_summary({"predictor": {"center": 3.0, "scale": 2.0, "min": 1, "max": 5}})
+    scale = PredictorScale.from_summary(
+        {"predictor": {"center": 3.0, "scale": 2.0, "min": 1, "max": 5}}
+    )
     assert scale == PredictorScale(3.0, 2.0)
     np.testing.assert_allclose(scale.to_model([1.0, 3.0, 5.0]), [-1.0, 0.0, 1.0])
     np.testing.assert_allclose(scale.to_original(scale.to_model([0.3, 7.0])), [0.3, 7.0])
@@ -46,7 +50,15 @@ def test_a_fit_without_a_stamped_formula_is_refused(data):
 
 def test_site_lines_add_population_and_site_parts_and_convert_slope_units():
     sites = ["a", "b", "c"]
-    post = posterior_dataset("varying_slopes", sites, intercept=2.0, slope=-0.4, site_intercept=[0.1, 0.0, -0.3], site_slope=[0.2, 0.0, 0.0], draws=4)
+    post = posterior_dataset(
+        "varying_slopes",
+        sites,
+        intercept=2.0,
+        slope=-0.4,
+        site_intercept=[0.1, 0.0, -0.3],
+        site_slope=[0.2, 0.0, 0.0],
+        draws=4,
+    )
     a, b = ef.site_lines(post, COLS)
     np.testing.assert_allclose(a.mean(("chain", "draw")), [2.1, 2.0, 1.7])
     np.testing.assert_allclose(b.mean(("chain", "draw")), [-0.2, -0.4, -0.4])
@@ -76,7 +88,12 @@ def test_varying_intercepts_model_has_zero_slope_sd_and_no_pooling_has_none():
 
 def test_site_summary_hdi_and_mean():
     normal = np.random.default_rng(0).standard_normal((2, 4000))
-    post = posterior_dataset("no_pooling", ["a", "b"], site_intercept=np.stack([1.0 + normal, np.full((2, 4000), 4.0)], -1), draws=4000)
+    post = posterior_dataset(
+        "no_pooling",
+        ["a", "b"],
+        site_intercept=np.stack([1.0 + normal, np.full((2, 4000), 4.0)], -1),
+        draws=4000,
+    )
     table = ef.site_summary(ef.site_lines(post, COLS)[0])
     assert table.loc[0, "mean"] == pytest.approx(1.0, abs=0.05)
     assert table.loc[0, "hdi_low"] == pytest.approx(1.0 - 1.96, abs=0.1)
@@ -91,7 +108,9 @@ def test_site_counts():
     assert counts.loc["s1", "n"] == 2 and counts.loc["s2", "n"] == 3
     assert counts.loc["s1", "predictor_mean"] == pytest.approx(3.5)
     assert not counts.loc["s1", "predictor_varies"] and counts.loc["s2", "predictor_varies"]
-    assert counts.loc["s2", "observed_mean"] == pytest.approx(data.loc[data["site"] == "s2", "scontrol"].mean())
+    assert counts.loc["s2", "observed_mean"] == pytest.approx(
+        data.loc[data["site"] == "s2", "scontrol"].mean()
+    )
 
 
 @pytest.mark.parametrize("family", ROLES)
@@ -112,10 +131,26 @@ def test_mu_draws_match_bambi_predict(family, include_site, data):
     }
     rng = np.random.default_rng(1)
     n_sites = data["site"].nunique()
-    fit = make_fit(family, data, draws=6, predictive=False, site_intercept=rng.normal(0, 1, n_sites), site_slope=rng.normal(0, 1, n_sites), spread=0.3)
+    fit = make_fit(
+        family,
+        data,
+        draws=6,
+        predictive=False,
+        site_intercept=rng.normal(0, 1, n_sites),
+        site_slope=rng.normal(0, 1, n_sites),
+        spread=0.3,
+    )
     model = build_model({"name": family, "formula": formulas[family]}, data)
-    bambi_mu = model.predict(fit, kind="response_params", inplace=False, include_group_specific=include_site).posterior["mu"].values
-    np.testing.assert_allclose(ef.mu_draws(fit, data, COLS, include_site=include_site), bambi_mu, atol=1e-10)
+    bambi_mu = (
+        model.predict(
+            fit, kind="response_params", inplace=False, include_group_specific=include_site
+        )
+        .posterior["mu"]
+        .values
+    )
+    np.testing.assert_allclose(
+        ef.mu_draws(fit, data, COLS, include_site=include_site), bambi_mu, atol=1e-10
+    )
 
 
 def test_site_names_helper_sorts_like_labels():
@@ -146,7 +181,13 @@ def _draws_from_prior(formula, data, family="gaussian"):
     model = bmb.Model(formula, data, family=family, extra_namespace=FORMULA_NAMESPACE)
     model.build()
     prior = model.prior_predictive(draws=8, random_seed=1).prior
-    fit = ef.stamp(az.InferenceData(posterior=prior.expand_dims("chain") if "chain" not in prior.dims else prior), formula, family)
+    fit = ef.stamp(
+        az.InferenceData(
+            posterior=prior.expand_dims("chain") if "chain" not in prior.dims else prior
+        ),
+        formula,
+        family,
+    )
     return model, fit
 
 
@@ -160,14 +201,24 @@ RICH = [
 
 @pytest.mark.parametrize("formula,family", RICH)
 @pytest.mark.parametrize("include_site", [True, False])
-def test_mu_draws_with_covariates_and_other_factors_match_bambi(formula, family, include_site, rich_data):
+def test_mu_draws_with_covariates_and_other_factors_match_bambi(
+    formula, family, include_site, rich_data
+):
     model, fit = _draws_from_prior(formula, rich_data, family)
     if "0 + site" in formula and not include_site:
         return
     parent = model.family.likelihood.parent
-    predicted = model.predict(fit, kind="response_params", inplace=False, include_group_specific=include_site).posterior[parent].values
+    predicted = (
+        model.predict(
+            fit, kind="response_params", inplace=False, include_group_specific=include_site
+        )
+        .posterior[parent]
+        .values
+    )
     link = model.family.link[parent].link
-    np.testing.assert_allclose(ef.mu_draws(fit, rich_data, COLS, include_site=include_site), link(predicted), atol=1e-8)
+    np.testing.assert_allclose(
+        ef.mu_draws(fit, rich_data, COLS, include_site=include_site), link(predicted), atol=1e-8
+    )
 
 
 def test_site_lines_hold_covariates_at_each_sites_average(rich_data):
@@ -176,9 +227,14 @@ def test_site_lines_hold_covariates_at_each_sites_average(rich_data):
     a, b = ef.site_lines(fit, COLS, data=rich_data)
     sites = a["site"].values.tolist()
     means = rich_data.groupby("site", observed=True)[["age", "uranium"]].mean().loc[sites]
-    grid = pd.DataFrame({"site": pd.Categorical(np.repeat(sites, 2), categories=sites),
-                         "stress": np.tile([0.0, 1.0], len(sites)),
-                         "age": np.repeat(means["age"].to_numpy(), 2), "uranium": np.repeat(means["uranium"].to_numpy(), 2)})
+    grid = pd.DataFrame(
+        {
+            "site": pd.Categorical(np.repeat(sites, 2), categories=sites),
+            "stress": np.tile([0.0, 1.0], len(sites)),
+            "age": np.repeat(means["age"].to_numpy(), 2),
+            "uranium": np.repeat(means["uranium"].to_numpy(), 2),
+        }
+    )
     mu = model.predict(fit, data=grid, kind="response_params", inplace=False).posterior["mu"].values
     np.testing.assert_allclose(a.values, mu[..., 0::2], atol=1e-8)
     np.testing.assert_allclose(b.values, mu[..., 1::2] - mu[..., 0::2], atol=1e-8)

@@ -20,7 +20,9 @@ MAIN = CORE + (
 # pip's pypandoc_binary bundles pandoc; conda has pypandoc and pandoc as separate packages
 # netcdf4: pip's 1.7.5.1.post1 is a wheel-only release number that conda-forge may not build, so it is unpinned there
 NOT_COMPARED = {"pypandoc", "pypandoc-binary", "pandoc", "netcdf4"}
-CONDA_SPEC = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)\s*(?:(?P<op>[=<>!~]+)\s*(?P<version>\S+))?$")
+CONDA_SPEC = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)\s*(?:(?P<op>[=<>!~]+)\s*(?P<version>\S+))?$"
+)
 
 
 def normalise(name: str) -> str:
@@ -99,7 +101,11 @@ def test_versions_agree_with_lock(conda_pins, lock):
     compared = {name for name in conda_pins if name in lock and name not in NOT_COMPARED}
     # make sure the comparison is not vacuous (e.g. a parsing mistake leaving nothing to compare)
     assert set(MAIN) <= compared
-    mismatches = {name: (conda_pins[name], lock[name]) for name in sorted(compared) if conda_pins[name] != lock[name]}
+    mismatches = {
+        name: (conda_pins[name], lock[name])
+        for name in sorted(compared)
+        if conda_pins[name] != lock[name]
+    }
     assert not mismatches, f"environment.yml vs requirements.lock (conda, pip): {mismatches}"
 
 
@@ -123,7 +129,11 @@ def test_lock_satisfies_pyproject_ranges(lock):
     for text in requirements:
         req = Requirement(text)
         name = normalise(req.name)
-        assert name in lock, f"pyproject.toml requires {req.name} but requirements.lock does not pin it"
-        assert req.specifier.contains(lock[name], prereleases=True), f"lock has {name}=={lock[name]}, pyproject wants {req}"
+        assert name in lock, (
+            f"pyproject.toml requires {req.name} but requirements.lock does not pin it"
+        )
+        assert req.specifier.contains(lock[name], prereleases=True), (
+            f"lock has {name}=={lock[name]}, pyproject wants {req}"
+        )
         checked += 1
     assert checked >= 10

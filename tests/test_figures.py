@@ -28,14 +28,41 @@ MAX_PANELS = 12
 def build(n_sites: int):
     rng = np.random.default_rng(n_sites)
     sizes = np.round(np.exp(np.linspace(np.log(2), np.log(60), n_sites))).astype(int)
-    data = make_data(sizes, COLS, intercepts=rng.normal(2, 0.6, n_sites), slopes=rng.normal(-0.4, 0.2, n_sites), seed=n_sites)
-    means = data.groupby("clinic", observed=True)["wellbeing"].mean().reindex(data["clinic"].cat.categories).to_numpy()
+    data = make_data(
+        sizes,
+        COLS,
+        intercepts=rng.normal(2, 0.6, n_sites),
+        slopes=rng.normal(-0.4, 0.2, n_sites),
+        seed=n_sites,
+    )
+    means = (
+        data.groupby("clinic", observed=True)["wellbeing"]
+        .mean()
+        .reindex(data["clinic"].cat.categories)
+        .to_numpy()
+    )
     kw = dict(chains=2, draws=40)
     fits = {
         "complete_pooling": make_fit("complete_pooling", data, COLS, intercept=means.mean(), **kw),
-        "no_pooling": make_fit("no_pooling", data, COLS, site_intercept=means, site_slope=np.full(n_sites, -0.4), **kw),
-        "varying_intercepts": make_fit("varying_intercepts", data, COLS, intercept=means.mean(), site_intercept=0.7 * (means - means.mean()), **kw),
-        "varying_slopes": make_fit("varying_slopes", data, COLS, intercept=means.mean(), site_intercept=0.7 * (means - means.mean()), **kw),
+        "no_pooling": make_fit(
+            "no_pooling", data, COLS, site_intercept=means, site_slope=np.full(n_sites, -0.4), **kw
+        ),
+        "varying_intercepts": make_fit(
+            "varying_intercepts",
+            data,
+            COLS,
+            intercept=means.mean(),
+            site_intercept=0.7 * (means - means.mean()),
+            **kw,
+        ),
+        "varying_slopes": make_fit(
+            "varying_slopes",
+            data,
+            COLS,
+            intercept=means.mean(),
+            site_intercept=0.7 * (means - means.mean()),
+            **kw,
+        ),
     }
     return data, fits
 
@@ -43,7 +70,13 @@ def build(n_sites: int):
 @pytest.fixture(scope="module", params=[5, 200], ids=["5_sites", "200_sites"])
 def setup(request):
     data, fits = build(request.param)
-    return request.param, data, fits, sh.site_estimates(fits, data, COLS, SCALE), sh.shrinkage_table(fits, data, COLS, SCALE)
+    return (
+        request.param,
+        data,
+        fits,
+        sh.site_estimates(fits, data, COLS, SCALE),
+        sh.shrinkage_table(fits, data, COLS, SCALE),
+    )
 
 
 def all_text(fig) -> str:
@@ -68,8 +101,11 @@ def check(fig, tmp_path, name, words):
     for word in words:
         assert word in text, f"{name}: {word!r} not in titles/labels"
     suptitle = fig._suptitle.get_text() if fig._suptitle is not None else ""
-    assert "toy" in suptitle or all("toy" in ax.get_title() for ax in visible_axes(fig)) or all(ax.get_title() for ax in visible_axes(fig)), (
-        f"{name}: a panel without a title and no figure title naming the dataset")
+    assert (
+        "toy" in suptitle
+        or all("toy" in ax.get_title() for ax in visible_axes(fig))
+        or all(ax.get_title() for ax in visible_axes(fig))
+    ), f"{name}: a panel without a title and no figure title naming the dataset"
     path = tmp_path / f"{name}.png"
     save_figure(fig, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -81,18 +117,58 @@ def test_every_figure_renders_readably(setup, tmp_path):
     curve = va.vpc_curve(fits, COLS, SCALE, x.min(), x.max(), n=20)
     figures = {
         "observations": (fg.observations_per_site(data, COLS, "toy"), ["clinic", "observations"]),
-        "scatter": (fg.outcome_vs_predictor(data, COLS, SCALE, "toy", max_panels=MAX_PANELS), ["wellbeing", "hours_slept"]),
-        "prior": (fg.prior_lines(fits["varying_slopes"], data, COLS, SCALE, "toy", "varying_slopes", max_panels=MAX_PANELS), ["wellbeing", "hours_slept", "prior"]),
-        "posterior": (fg.posterior_lines(fits["varying_slopes"], data, COLS, SCALE, "toy", "varying_slopes", references={"no_pooling": fits["no_pooling"]},
-                                         max_panels=MAX_PANELS), ["wellbeing", "hours_slept", "HDI"]),
-        "forest_i": (fg.forest(estimates, COLS, SCALE, "toy", "intercept", population=2.0, max_rows=60), ["wellbeing at hours_slept = 7", "clinic"]),
-        "forest_s": (fg.forest(estimates, COLS, SCALE, "toy", "slope", max_rows=60), ["slope of wellbeing per unit hours_slept"]),
+        "scatter": (
+            fg.outcome_vs_predictor(data, COLS, SCALE, "toy", max_panels=MAX_PANELS),
+            ["wellbeing", "hours_slept"],
+        ),
+        "prior": (
+            fg.prior_lines(
+                fits["varying_slopes"],
+                data,
+                COLS,
+                SCALE,
+                "toy",
+                "varying_slopes",
+                max_panels=MAX_PANELS,
+            ),
+            ["wellbeing", "hours_slept", "prior"],
+        ),
+        "posterior": (
+            fg.posterior_lines(
+                fits["varying_slopes"],
+                data,
+                COLS,
+                SCALE,
+                "toy",
+                "varying_slopes",
+                references={"no_pooling": fits["no_pooling"]},
+                max_panels=MAX_PANELS,
+            ),
+            ["wellbeing", "hours_slept", "HDI"],
+        ),
+        "forest_i": (
+            fg.forest(estimates, COLS, SCALE, "toy", "intercept", population=2.0, max_rows=60),
+            ["wellbeing at hours_slept = 7", "clinic"],
+        ),
+        "forest_s": (
+            fg.forest(estimates, COLS, SCALE, "toy", "slope", max_rows=60),
+            ["slope of wellbeing per unit hours_slept"],
+        ),
         "ppc": (fg.ppc(fits, COLS, "toy"), ["wellbeing", "posterior predictive"]),
-        "rank": (fg.rank_plots(fits, COLS, "toy", data), ["rank", "hours_slept|clinic_sigma", "clinic:hours_slept"]),
+        "rank": (
+            fg.rank_plots(fits, COLS, "toy", data),
+            ["rank", "hours_slept|clinic_sigma", "clinic:hours_slept"],
+        ),
         "icc": (fg.icc_posterior(fits, COLS, "toy"), ["wellbeing", "clinic", "intraclass"]),
         "vpc": (fg.vpc_curve(curve, data, COLS, SCALE, "toy"), ["hours_slept", "wellbeing", "VPC"]),
-        "shrinkage_by_n": (fg.shrinkage_by_n(table, COLS, SCALE, "toy"), ["no pooling", "partial pooling", "clinic", "wellbeing at hours_slept"]),
-        "arrows": (fg.shrinkage_arrows(table, COLS, SCALE, "toy"), ["clinic", "wellbeing at hours_slept"]),
+        "shrinkage_by_n": (
+            fg.shrinkage_by_n(table, COLS, SCALE, "toy"),
+            ["no pooling", "partial pooling", "clinic", "wellbeing at hours_slept"],
+        ),
+        "arrows": (
+            fg.shrinkage_arrows(table, COLS, SCALE, "toy"),
+            ["clinic", "wellbeing at hours_slept"],
+        ),
     }
     for name, (fig, words) in figures.items():
         check(fig, tmp_path, name, words)
@@ -104,8 +180,12 @@ def test_faceted_figures_cap_the_panels_and_say_so(setup, maker):
     n_sites, data, fits, _, _ = setup
     make = {
         "scatter": lambda: fg.outcome_vs_predictor(data, COLS, SCALE, "toy", max_panels=MAX_PANELS),
-        "prior": lambda: fg.prior_lines(fits["varying_slopes"], data, COLS, SCALE, "toy", "vs", max_panels=MAX_PANELS),
-        "posterior": lambda: fg.posterior_lines(fits["varying_slopes"], data, COLS, SCALE, "toy", "vs", max_panels=MAX_PANELS),
+        "prior": lambda: fg.prior_lines(
+            fits["varying_slopes"], data, COLS, SCALE, "toy", "vs", max_panels=MAX_PANELS
+        ),
+        "posterior": lambda: fg.posterior_lines(
+            fits["varying_slopes"], data, COLS, SCALE, "toy", "vs", max_panels=MAX_PANELS
+        ),
     }[maker]
     fig = make()
     panels = visible_axes(fig)
@@ -120,7 +200,9 @@ def test_predictor_axis_is_on_the_original_scale(setup):
     xs = np.concatenate([c.get_offsets()[:, 0] for ax in fig.axes for c in ax.collections])
     assert 5.0 < xs.mean() < 9.0  # centred data are near 0, the original near the centre 7
     plt.close(fig)
-    fig = fg.posterior_lines(fits["varying_intercepts"], data, COLS, SCALE, "toy", "vi", max_panels=2)
+    fig = fg.posterior_lines(
+        fits["varying_intercepts"], data, COLS, SCALE, "toy", "vi", max_panels=2
+    )
     line_x = fig.axes[0].lines[0].get_xdata()
     assert line_x.min() == pytest.approx(SCALE.to_original(data["hours_slept"]).min())
     plt.close(fig)
@@ -139,7 +221,9 @@ def test_choose_sites_largest_and_spread():
 
 def test_forest_leaves_out_prior_only_estimates_and_caps_rows():
     data, fits = build(5)
-    data.loc[data["clinic"] == "s1", "hours_slept"] = 0.3  # s1: constant predictor, no-pooling slope is prior-only
+    data.loc[data["clinic"] == "s1", "hours_slept"] = (
+        0.3  # s1: constant predictor, no-pooling slope is prior-only
+    )
     est = sh.site_estimates(fits, data, COLS, SCALE)
     fig = fg.forest(est, COLS, SCALE, "toy", "slope")
     assert "1 prior-only estimate(s) not shown" in fig.axes[0].get_title()
@@ -170,21 +254,46 @@ def test_site_labels_are_drawn_literally(tmp_path):
     """Labels from the data never reach matplotlib's maths parser: `$`, `_`, `^`, `\\`, emoji, RTL text."""
     data, _ = build(len(HOSTILE_SITES))
     data["clinic"] = data["clinic"].cat.rename_categories(HOSTILE_SITES)
-    means = data.groupby("clinic", observed=True)["wellbeing"].mean().reindex(HOSTILE_SITES).to_numpy()
-    fits = {"no_pooling": make_fit("no_pooling", data, COLS, site_intercept=means, site_slope=np.full(len(means), -0.4), chains=2, draws=40),
-            "varying_intercepts": make_fit("varying_intercepts", data, COLS, intercept=means.mean(),
-                                           site_intercept=0.7 * (means - means.mean()), chains=2, draws=40)}
+    means = (
+        data.groupby("clinic", observed=True)["wellbeing"].mean().reindex(HOSTILE_SITES).to_numpy()
+    )
+    fits = {
+        "no_pooling": make_fit(
+            "no_pooling",
+            data,
+            COLS,
+            site_intercept=means,
+            site_slope=np.full(len(means), -0.4),
+            chains=2,
+            draws=40,
+        ),
+        "varying_intercepts": make_fit(
+            "varying_intercepts",
+            data,
+            COLS,
+            intercept=means.mean(),
+            site_intercept=0.7 * (means - means.mean()),
+            chains=2,
+            draws=40,
+        ),
+    }
     figures = {
         "observations": fg.observations_per_site(data, COLS, "toy $1"),
         "scatter": fg.outcome_vs_predictor(data, COLS, SCALE, "toy $1"),
-        "forest": fg.forest(sh.site_estimates(fits, data, COLS, SCALE), COLS, SCALE, "toy $1", "intercept"),
-        "arrows": fg.shrinkage_arrows(sh.shrinkage_table(fits, data, COLS, SCALE), COLS, SCALE, "toy $1"),
+        "forest": fg.forest(
+            sh.site_estimates(fits, data, COLS, SCALE), COLS, SCALE, "toy $1", "intercept"
+        ),
+        "arrows": fg.shrinkage_arrows(
+            sh.shrinkage_table(fits, data, COLS, SCALE), COLS, SCALE, "toy $1"
+        ),
     }
     for name, fig in figures.items():
         fig.canvas.draw()
         shown = " ".join(t.get_text() for t in fig.findobj(matplotlib.text.Text))
         if name != "arrows":  # the arrows figure names no site
             assert all(label in shown for label in HOSTILE_SITES[:4]), (name, shown)
-        assert all(not t.get_parse_math() for t in fig.findobj(matplotlib.text.Text) if "$" in t.get_text())
+        assert all(
+            not t.get_parse_math() for t in fig.findobj(matplotlib.text.Text) if "$" in t.get_text()
+        )
         save_figure(fig, tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").stat().st_size > 1000

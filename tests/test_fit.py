@@ -11,17 +11,28 @@ from hierpool.diagnostics import ConvergencePolicy, fit_diagnostics, judge
 from hierpool.fit import fit, save, thinned_draws
 from hierpool.models import build_model
 
-
-SAMPLER = {"backend": "nutpie", "draws": 20, "tune": 30, "chains": 1, "seed": 1, "target_accept": 0.9,
-           "prior_predictive_draws": 15, "posterior_predictive_draws": 10}
+SAMPLER = {
+    "backend": "nutpie",
+    "draws": 20,
+    "tune": 30,
+    "chains": 1,
+    "seed": 1,
+    "target_accept": 0.9,
+    "prior_predictive_draws": 15,
+    "posterior_predictive_draws": 10,
+}
 
 
 def tiny_model():
     rng = np.random.default_rng(3)
     g = np.repeat(["s1", "s2", "s3", "s4"], [4, 6, 10, 20])
     x = rng.normal(size=g.size)
-    data = pd.DataFrame({"g": pd.Categorical(g), "x": x, "y": 2 + 0.5 * x + rng.normal(size=g.size)})
-    return build_model({"name": "vi", "formula": "y ~ x + (1|g)"}, data, site_sd_prior_scale=1.0), data
+    data = pd.DataFrame(
+        {"g": pd.Categorical(g), "x": x, "y": 2 + 0.5 * x + rng.normal(size=g.size)}
+    )
+    return build_model(
+        {"name": "vi", "formula": "y ~ x + (1|g)"}, data, site_sd_prior_scale=1.0
+    ), data
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +46,15 @@ def tiny_fit(tmp_path_factory):
 
 def test_saved_fit_has_every_group_later_stages_need(tiny_fit):
     idata, data = tiny_fit
-    for group in ("posterior", "log_likelihood", "posterior_predictive", "prior", "prior_predictive", "sample_stats", "observed_data"):
+    for group in (
+        "posterior",
+        "log_likelihood",
+        "posterior_predictive",
+        "prior",
+        "prior_predictive",
+        "sample_stats",
+        "observed_data",
+    ):
         assert group in idata.groups(), group
     assert idata.log_likelihood["y"].shape == (1, 20, len(data))
     assert idata.posterior_predictive["y"].sizes["draw"] == 10
@@ -68,10 +87,14 @@ def test_same_seed_gives_the_same_posterior(tiny_fit):
     model, _ = tiny_model()
     again, _ = fit(model, SAMPLER, cores=1)
     for name in ("Intercept", "x", "1|g_sigma", "sigma"):
-        np.testing.assert_allclose(first.posterior[name].values, again.posterior[name].values, rtol=1e-6)
+        np.testing.assert_allclose(
+            first.posterior[name].values, again.posterior[name].values, rtol=1e-6
+        )
 
 
-@pytest.mark.parametrize("formula", ["scontrol ~ stress + (1|site)", "scontrol ~ stress + (stress|site)"])
+@pytest.mark.parametrize(
+    "formula", ["scontrol ~ stress + (1|site)", "scontrol ~ stress + (stress|site)"]
+)
 def test_default_settings_converge_on_five_unbalanced_sites(formula, repo_root):
     """Few sites are where hierarchical fits break: the shipped defaults must pass the policy there."""
     import yaml
@@ -81,7 +104,12 @@ def test_default_settings_converge_on_five_unbalanced_sites(formula, repo_root):
 
     config = yaml.safe_load((repo_root / "config/config.yaml").read_text())
     validate(config, str(repo_root / "workflow/schemas/config.schema.yaml"))
-    spec = {**config["datasets"]["simulated"]["simulate"], "n_sites": 5, "site_size": SIZES, "seed": 5}
+    spec = {
+        **config["datasets"]["simulated"]["simulate"],
+        "n_sites": 5,
+        "site_size": SIZES,
+        "seed": 5,
+    }
     raw, _ = simulate(SimulationSpec.from_config(spec))
     assert_default_fit_converges(raw.astype(str), formula, config)
 
@@ -96,8 +124,12 @@ def likert_sites(seed: int, sd_intercept: float = 0.05, sd_slope: float = 0.02) 
     for j, n in enumerate(SIZES):
         x = np.clip(np.round(rng.normal(3, 0.9, n)), 1, 5)
         b0, b1 = rng.normal(0, sd_intercept), rng.normal(0, sd_slope)
-        y = np.clip(np.round((4.5 + b0 + (b1 - 0.35) * (x - 3) + rng.normal(0, 0.8, n)) * 4) / 4, 1, 7)
-        frames.append(pd.DataFrame({"scontrol": y.astype(str), "stress": x.astype(str), "site": f"lab{j}"}))
+        y = np.clip(
+            np.round((4.5 + b0 + (b1 - 0.35) * (x - 3) + rng.normal(0, 0.8, n)) * 4) / 4, 1, 7
+        )
+        frames.append(
+            pd.DataFrame({"scontrol": y.astype(str), "stress": x.astype(str), "site": f"lab{j}"})
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -107,14 +139,18 @@ def assert_default_fit_converges(raw: pd.DataFrame, formula: str, config: dict) 
 
     data = clean(raw, {"outcome": "scontrol", "predictor": "stress", "group": "site"}).data
     model = build_model({"name": "m", "formula": formula}, data, config["site_sd_prior_scale"])
-    sampler = resolve_target_accept({**config["sampler"], "prior_predictive_draws": 10, "posterior_predictive_draws": 10}, 5)
+    sampler = resolve_target_accept(
+        {**config["sampler"], "prior_predictive_draws": 10, "posterior_predictive_draws": 10}, 5
+    )
     idata, _ = fit(model, sampler, cores=2)
     diag = fit_diagnostics(idata)
     assert diag["divergences"] == 0
     assert judge(diag, ConvergencePolicy(**config["convergence"])) == []
 
 
-@pytest.mark.parametrize("formula", ["scontrol ~ stress + (1|site)", "scontrol ~ stress + (stress|site)"])
+@pytest.mark.parametrize(
+    "formula", ["scontrol ~ stress + (1|site)", "scontrol ~ stress + (stress|site)"]
+)
 def test_default_settings_converge_on_five_real_shaped_sites(formula, repo_root):
     """Likert data from 5 labs that barely differ: 0.99 left 1-13 divergences here (seed 3: 13), auto (0.999) none."""
     import yaml

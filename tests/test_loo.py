@@ -12,11 +12,26 @@ import pytest
 
 from hierpool import compare as cmp
 from hierpool import loo
-from hierpool.fit import KEEP_LOG_LIKELIHOOD_MAX, drop_per_observation, fit, keeps_log_likelihood, save
+from hierpool.fit import (
+    KEEP_LOG_LIKELIHOOD_MAX,
+    drop_per_observation,
+    fit,
+    keeps_log_likelihood,
+    save,
+)
 from hierpool.models import build_model
 
-SAMPLER = {"backend": "nutpie", "draws": 50, "tune": 50, "chains": 2, "seed": 4, "target_accept": 0.9,
-           "prior_predictive_draws": 10, "posterior_predictive_draws": 20, "keep_log_likelihood": "always"}
+SAMPLER = {
+    "backend": "nutpie",
+    "draws": 50,
+    "tune": 50,
+    "chains": 2,
+    "seed": 4,
+    "target_accept": 0.9,
+    "prior_predictive_draws": 10,
+    "posterior_predictive_draws": 20,
+    "keep_log_likelihood": "always",
+}
 CHUNK_ROWS = 7  # smaller than most sites, so most chunks lack most sites (and some start mid-site)
 
 
@@ -26,7 +41,9 @@ def mb_for_rows(rows: int, n_samples: int) -> float:
 
 def unchunked(model: bmb.Model, posterior) -> az.InferenceData:
     """Bambi's own log-likelihood on all rows at once (float64), with the posterior az.loo needs for r_eff."""
-    ll = model.compute_log_likelihood(az.InferenceData(posterior=posterior), inplace=False).log_likelihood
+    ll = model.compute_log_likelihood(
+        az.InferenceData(posterior=posterior), inplace=False
+    ).log_likelihood
     return az.InferenceData(posterior=posterior, log_likelihood=ll)
 
 
@@ -58,7 +75,9 @@ def slopes_fit():
     n_samples = SAMPLER["chains"] * SAMPLER["draws"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata, result = fit(model, {**SAMPLER, "chunk_mb": mb_for_rows(CHUNK_ROWS, n_samples)}, cores=1)
+        idata, result = fit(
+            model, {**SAMPLER, "chunk_mb": mb_for_rows(CHUNK_ROWS, n_samples)}, cores=1
+        )
     return model, idata, result
 
 
@@ -69,11 +88,17 @@ def poisson_fit(request):
     rng = np.random.default_rng(9)
     site_effect = dict(zip(sorted(data["g"].unique()), rng.normal(0, 0.5, 5)))
     eta = 0.5 + 0.3 * data["x"] + data["g"].map(site_effect)
-    data["y"] = rng.poisson(np.exp(eta)) if request.param == "poisson" else rng.binomial(1, 1 / (1 + np.exp(-eta)))
+    data["y"] = (
+        rng.poisson(np.exp(eta))
+        if request.param == "poisson"
+        else rng.binomial(1, 1 / (1 + np.exp(-eta)))
+    )
     model = bmb.Model("y ~ x + (1|g)", data, family=request.param)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata = model.fit(draws=50, tune=50, chains=2, inference_method="nutpie", progressbar=False, random_seed=2)
+        idata = model.fit(
+            draws=50, tune=50, chains=2, inference_method="nutpie", progressbar=False, random_seed=2
+        )
     drop_per_observation(idata)
     return model, idata.posterior
 
@@ -89,7 +114,11 @@ def test_chunked_log_likelihood_equals_bambi_varying_slopes(slopes_fit):
     model, idata, _ = slopes_fit
     want = unchunked(model, idata.posterior).log_likelihood["y"]
     got = idata.log_likelihood["y"]  # assembled from 7-row chunks by fit()
-    assert got.dtype == np.float64 and got.dims == ("chain", "draw", "__obs__") and got.shape == want.shape
+    assert (
+        got.dtype == np.float64
+        and got.dims == ("chain", "draw", "__obs__")
+        and got.shape == want.shape
+    )
     np.testing.assert_allclose(got.values, want.values, rtol=0, atol=1e-8)
     np.testing.assert_array_equal(got["__obs__"].values, np.arange(len(model.data)))
     # the chunks really lack sites: the first 7 rows hold only two of the six
@@ -125,26 +154,38 @@ def test_stored_loo_round_trips_and_compares_like_the_fits(slopes_fit, poisson_f
         warnings.simplefilter("ignore")
         p_loo, _ = loo.chunked_loo(p_model, p_post, budget_mb=mb_for_rows(4, 100))
         # two models of the same rows, to compare: the varying-slopes fit and its complete-pooling sibling
-        cp_model = build_model({"name": "cp", "formula": "y ~ x"}, vs_model.data, site_sd_prior_scale=1.0)
+        cp_model = build_model(
+            {"name": "cp", "formula": "y ~ x"}, vs_model.data, site_sd_prior_scale=1.0
+        )
         cp_idata, cp_loo = fit(cp_model, {**SAMPLER, "chunk_mb": 0.001}, cores=1)
     for name, result in (("vs", vs_loo), ("cp", cp_loo), ("p", p_loo)):
         loo.save_loo(result, tmp_path / f"{name}.loo.nc")
         assert_same_loo(loo.load_loo(tmp_path / f"{name}.loo.nc"), result)
     stored = {name: loo.load_loo(tmp_path / f"{name}.loo.nc") for name in ("vs", "cp")}
-    fits = {"vs": unchunked(vs_model, vs_idata.posterior), "cp": unchunked(cp_model, cp_idata.posterior)}
+    fits = {
+        "vs": unchunked(vs_model, vs_idata.posterior),
+        "cp": unchunked(cp_model, cp_idata.posterior),
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        got, want = az.compare(stored, ic="loo", method="stacking"), az.compare(fits, ic="loo", method="stacking")
+        got, want = (
+            az.compare(stored, ic="loo", method="stacking"),
+            az.compare(fits, ic="loo", method="stacking"),
+        )
     assert got.index.tolist() == want.index.tolist()
     numeric = ["rank", "elpd_loo", "p_loo", "elpd_diff", "weight", "se", "dse"]
-    np.testing.assert_allclose(got[numeric].astype(float).values, want[numeric].astype(float).values, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(
+        got[numeric].astype(float).values, want[numeric].astype(float).values, rtol=0, atol=1e-8
+    )
     assert (got["warning"] == want["warning"]).all() and (got["scale"] == want["scale"]).all()
     assert cmp.compare(stored)["model"].tolist() == want.index.tolist()
 
 
 def test_saved_fit_keeps_the_log_likelihood_only_where_asked(slopes_fit, tmp_path):
     model, idata, _ = slopes_fit
-    assert keeps_log_likelihood("auto", KEEP_LOG_LIKELIHOOD_MAX - 1) and not keeps_log_likelihood("auto", KEEP_LOG_LIKELIHOOD_MAX)
+    assert keeps_log_likelihood("auto", KEEP_LOG_LIKELIHOOD_MAX - 1) and not keeps_log_likelihood(
+        "auto", KEEP_LOG_LIKELIHOOD_MAX
+    )
     assert keeps_log_likelihood("always", 10**12) and not keeps_log_likelihood("never", 1)
     with pytest.raises(ValueError, match="keep_log_likelihood"):
         keeps_log_likelihood("sometimes", 1)
@@ -159,18 +200,29 @@ def test_saved_fit_keeps_the_log_likelihood_only_where_asked(slopes_fit, tmp_pat
 def test_chunked_posterior_predictive_has_every_row_and_known_sites(slopes_fit):
     model, idata, _ = slopes_fit
     pp = idata.posterior_predictive["y"]
-    assert pp.sizes["__obs__"] == len(model.data) and pp.sizes["draw"] == 10 and np.isfinite(pp.values).all()
+    assert (
+        pp.sizes["__obs__"] == len(model.data)
+        and pp.sizes["draw"] == 10
+        and np.isfinite(pp.values).all()
+    )
     np.testing.assert_array_equal(pp["__obs__"].values, np.arange(len(model.data)))
     # chunked draws scatter around the same per-row means as Bambi's own (unchunked) call
     post = idata.posterior.isel(draw=slice(0, 25))
-    chunked = loo.posterior_predictive_chunked(model, post, seed=3, budget_mb=mb_for_rows(5, 50))["y"]
+    chunked = loo.posterior_predictive_chunked(model, post, seed=3, budget_mb=mb_for_rows(5, 50))[
+        "y"
+    ]
     whole = loo.posterior_predictive_chunked(model, post, seed=3, budget_mb=100)["y"]
     assert chunked.shape == whole.shape
     sd = whole.std(("chain", "draw")).values
-    assert np.all(np.abs(chunked.mean(("chain", "draw")).values - whole.mean(("chain", "draw")).values) < 4 * sd)
+    assert np.all(
+        np.abs(chunked.mean(("chain", "draw")).values - whole.mean(("chain", "draw")).values)
+        < 4 * sd
+    )
 
 
-@pytest.mark.parametrize("u_dims", [("chain", "draw", "__variables__"), ("chain", "draw", "y_dim", "__variables__")])
+@pytest.mark.parametrize(
+    "u_dims", [("chain", "draw", "__variables__"), ("chain", "draw", "y_dim", "__variables__")]
+)
 def test_scipy_product_equals_xarray_sparse_dot(u_dims):
     import scipy.sparse
     import sparse
@@ -178,7 +230,9 @@ def test_scipy_product_equals_xarray_sparse_dot(u_dims):
 
     z = scipy.sparse.random(9, 4, density=0.4, format="csr", random_state=1)
     z = xr.DataArray(sparse.COO.from_scipy_sparse(z), dims=("__obs__", "__variables__"))
-    u = xr.DataArray(np.random.default_rng(2).normal(size=(2, 3, 5, 4)[: len(u_dims) - 1] + (4,)), dims=u_dims)
+    u = xr.DataArray(
+        np.random.default_rng(2).normal(size=(2, 3, 5, 4)[: len(u_dims) - 1] + (4,)), dims=u_dims
+    )
     want = xr.dot(z, u).as_numpy()
     got = loo._sparse_times_dense(z, u)
     assert got.dims == want.dims

@@ -11,14 +11,23 @@ from hierpool import shrinkage as sh
 from hierpool import variance as va
 from hierpool.effects import PredictorScale
 
-RENAMED = {"complete_pooling": "one_line", "no_pooling": "own", "varying_intercepts": "vi_model", "varying_slopes": "slopes"}
+RENAMED = {
+    "complete_pooling": "one_line",
+    "no_pooling": "own",
+    "varying_intercepts": "vi_model",
+    "varying_slopes": "slopes",
+}
 
 
 @pytest.fixture(scope="module")
 def both():
     data = make_data([2, 4, 8, 16, 32], intercepts=[1.0, 1.5, 2.0, 2.5, 3.0], seed=4)
     fits = four_fits(data)
-    return data, fits, {RENAMED[m]: fit for m, fit in reversed(list(fits.items()))}  # other names, other order
+    return (
+        data,
+        fits,
+        {RENAMED[m]: fit for m, fit in reversed(list(fits.items()))},
+    )  # other names, other order
 
 
 def _numbers(table: pd.DataFrame) -> pd.DataFrame:
@@ -46,5 +55,7 @@ def test_every_analysis_table_has_the_same_numbers_after_renaming(both):
         lambda f: sh.site_estimates(f, data, COLS, scale),
     ):
         pd.testing.assert_frame_equal(_numbers(compute(fits)), _numbers(compute(renamed)))
-    pd.testing.assert_frame_equal(sh.shrinkage_table(fits, data, COLS, scale), sh.shrinkage_table(renamed, data, COLS, scale))
+    pd.testing.assert_frame_equal(
+        sh.shrinkage_table(fits, data, COLS, scale), sh.shrinkage_table(renamed, data, COLS, scale)
+    )
     assert set(va.not_applicable(renamed, COLS)) == {"one_line", "own"}

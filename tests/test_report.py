@@ -15,8 +15,15 @@ HOSTILE = "<script>alert('x')</script>"
 
 
 def entry(sites: dict, sha="a", slope=-0.5, icc=0.2, ranking=("vi", "cp")) -> dict:
-    return {"created": "t", "input_sha256": sha, "sites": sites, "n_obs": sum(sites.values()),
-            "slope": {"mean": slope}, "icc": {"mean": icc}, "loo": {"ranking": list(ranking)}}
+    return {
+        "created": "t",
+        "input_sha256": sha,
+        "sites": sites,
+        "n_obs": sum(sites.values()),
+        "slope": {"mean": slope},
+        "icc": {"mean": icc},
+        "loo": {"ranking": list(ranking)},
+    }
 
 
 def test_esc_leaves_no_markup_and_no_markdown_emphasis():
@@ -37,7 +44,11 @@ def test_changes_lists_sites_observations_and_moves():
     before = entry({"A": 5, "B": 7})
     after = entry({"A": 5, "B": 9, "C": 4}, sha="b", slope=-0.4, ranking=("cp", "vi"))
     c = rp.changes(before, after)
-    assert c["sites_added"] == ["C"] and c["sites_removed"] == [] and c["sites_resized"] == {"B": [7, 9]}
+    assert (
+        c["sites_added"] == ["C"]
+        and c["sites_removed"] == []
+        and c["sites_resized"] == {"B": [7, 9]}
+    )
     assert c["observations_added"] == 6 and c["ranking_changed"] is True
     assert abs(c["slope"]["change"] - 0.1) < 1e-12 and c["icc"]["change"] == 0
     assert rp.changes(None, after) == {"first_run": True}
@@ -56,7 +67,10 @@ def test_history_compares_with_the_last_run_that_had_other_inputs(tmp_path):
     rp.append_history(history, second)
     again = dict(second, created="later")  # e.g. a code change reran the report
     assert rp.previous_headline(history, again)["sites"] == {"A": 5, "B": 7}
-    assert [json.loads(line)["input_sha256"] for line in history.read_text().splitlines()] == ["a", "b"]
+    assert [json.loads(line)["input_sha256"] for line in history.read_text().splitlines()] == [
+        "a",
+        "b",
+    ]
 
 
 def test_qmd_is_read_without_quarto_and_parameters_are_injected_after_their_cell(repo_root):
@@ -74,9 +88,17 @@ def test_git_commit_outside_a_checkout_says_so(tmp_path):
     assert rp.git_commit(tmp_path).startswith("unknown")
 
 
-@pytest.mark.parametrize("value, spec, shown", [(None, ".2f", "undefined"), (float("nan"), ".2f", "undefined"),
-                                                (float("inf"), ".1f", "undefined"), (0.1234, ".2f", "0.12"), (3, "+d", "+3"),
-                                                (-0.5, "+.3f", "-0.500")])
+@pytest.mark.parametrize(
+    "value, spec, shown",
+    [
+        (None, ".2f", "undefined"),
+        (float("nan"), ".2f", "undefined"),
+        (float("inf"), ".1f", "undefined"),
+        (0.1234, ".2f", "0.12"),
+        (3, "+d", "+3"),
+        (-0.5, "+.3f", "-0.500"),
+    ],
+)
 def test_num_formats_numbers_and_names_undefined_statistics(value, spec, shown):
     assert rp.num(value, spec) == shown
 
@@ -91,10 +113,15 @@ def test_the_report_reads_only_what_its_rule_declares(tmp_path):
     (tmp_path / "shrinkage").mkdir()
     (tmp_path / "shrinkage" / "shrinkage.csv").write_text("site\nA\n")
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(rp.manifest_text(tmp_path, [tmp_path / "variance" / "icc.csv", "/elsewhere/x.csv"]))
+    manifest.write_text(
+        rp.manifest_text(tmp_path, [tmp_path / "variance" / "icc.csv", "/elsewhere/x.csv"])
+    )
     out = rp.DatasetOutputs.from_manifest(tmp_path, manifest)
     assert out.read_csv("variance", "icc.csv")["mean"].tolist() == [0.3]
     assert out.read_csv("shrinkage", "shrinkage.csv") is None  # present, but not declared
     with pytest.raises(KeyError, match="does not declare"):
         out.path("shrinkage", "shrinkage.csv")
-    assert rp.DatasetOutputs.from_manifest(tmp_path, "").read_csv("shrinkage", "shrinkage.csv") is not None
+    assert (
+        rp.DatasetOutputs.from_manifest(tmp_path, "").read_csv("shrinkage", "shrinkage.csv")
+        is not None
+    )

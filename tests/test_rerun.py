@@ -9,12 +9,24 @@ import sys
 import yaml
 from conftest import copy_workflow
 
-CONFIG = {"datasets": {"labs": {"path": "data/raw/labs.csv", "columns": {"outcome": "y", "predictor": "x", "group": "site"}}}}
+CONFIG = {
+    "datasets": {
+        "labs": {
+            "path": "data/raw/labs.csv",
+            "columns": {"outcome": "y", "predictor": "x", "group": "site"},
+        }
+    }
+}
 
 
 def snakemake(work, *args):
-    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", *args], cwd=work,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", *args],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_content_change_with_the_same_mtime_reruns_cleaning(tmp_path):

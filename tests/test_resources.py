@@ -6,8 +6,20 @@ import pytest
 
 from hierpool import resources as hr
 
-DEFAULT = {"chains": 4, "draws": 2000, "tune": 1000, "posterior_predictive_draws": 500, "prior_predictive_draws": 200}
-TINY = {"chains": 2, "draws": 100, "tune": 150, "posterior_predictive_draws": 40, "prior_predictive_draws": 20}
+DEFAULT = {
+    "chains": 4,
+    "draws": 2000,
+    "tune": 1000,
+    "posterior_predictive_draws": 500,
+    "prior_predictive_draws": 200,
+}
+TINY = {
+    "chains": 2,
+    "draws": 100,
+    "tune": 150,
+    "posterior_predictive_draws": 40,
+    "prior_predictive_draws": 20,
+}
 
 
 def test_count_rows_counts_data_lines_with_or_without_a_final_newline(tmp_path):
@@ -52,7 +64,9 @@ MEASURED = [
 
 
 @pytest.mark.parametrize(("rows", "chains", "draws", "formula", "measured"), MEASURED)
-def test_fit_memory_covers_the_measured_peak_with_modest_headroom(rows, chains, draws, formula, measured):
+def test_fit_memory_covers_the_measured_peak_with_modest_headroom(
+    rows, chains, draws, formula, measured
+):
     sampler = {**DEFAULT, "chains": chains, "draws": draws}
     asked = hr.fit_mem_mb(rows, formula, sampler)
     assert measured < asked < 2.5 * measured + 1000, (asked, measured)
@@ -65,21 +79,33 @@ def test_fit_memory_grows_with_rows_draws_chains_and_varying_effects():
     assert hr.fit_mem_mb(10_000, "y ~ x + (1|site)", {**DEFAULT, "draws": 4000}) > 1.5 * base
     assert hr.fit_mem_mb(10_000, "y ~ x + (1|site)", {**DEFAULT, "chains": 8}) > 1.5 * base
     assert hr.fit_mem_mb(10_000, "y ~ x + (x|site)", DEFAULT) > 1.5 * base
-    assert hr.fit_mem_mb(10_000, "y ~ x + (1|site)", {**DEFAULT, "tune": 5000}) == base  # warm-up is not kept
+    assert (
+        hr.fit_mem_mb(10_000, "y ~ x + (1|site)", {**DEFAULT, "tune": 5000}) == base
+    )  # warm-up is not kept
 
 
 def test_fit_memory_of_the_tiny_test_config_is_small_and_a_retry_asks_for_more():
     first = hr.fit_mem_mb(150, "y ~ x + (x|site)", TINY)
     assert first <= 1250
-    assert 2 * first - hr.ROUND_MB <= hr.fit_mem_mb(150, "y ~ x + (x|site)", TINY, attempt=2) <= 2 * first
+    assert (
+        2 * first - hr.ROUND_MB
+        <= hr.fit_mem_mb(150, "y ~ x + (x|site)", TINY, attempt=2)
+        <= 2 * first
+    )
 
 
 def test_fit_memory_before_the_data_exist_uses_a_fallback():
-    assert hr.fit_mem_mb(None, "y ~ x", DEFAULT) == hr.fit_mem_mb(hr.FALLBACK_ROWS, "y ~ x", DEFAULT)
+    assert hr.fit_mem_mb(None, "y ~ x", DEFAULT) == hr.fit_mem_mb(
+        hr.FALLBACK_ROWS, "y ~ x", DEFAULT
+    )
 
 
 def test_fit_runtime_grows_with_the_work_per_thread():
-    assert hr.RUNTIME_FIXED_MIN <= hr.fit_runtime_min(100, TINY, threads=2) <= hr.RUNTIME_FIXED_MIN + hr.ROUND_MIN
+    assert (
+        hr.RUNTIME_FIXED_MIN
+        <= hr.fit_runtime_min(100, TINY, threads=2)
+        <= hr.RUNTIME_FIXED_MIN + hr.ROUND_MIN
+    )
     big = hr.fit_runtime_min(100_000, DEFAULT, threads=4)
     assert big > 60 and big % hr.ROUND_MIN == 0
     assert hr.fit_runtime_min(100_000, DEFAULT, threads=1) > 3 * big  # 4 chains one after the other
@@ -93,5 +119,7 @@ def test_memory_from_the_size_of_the_saved_fits(tmp_path):
     assert hr.size_mb(fits) == pytest.approx(1.0)
     assert hr.size_mb(fits + [tmp_path / "missing.nc"]) == pytest.approx(1.0)
     assert hr.from_input_size_mb(1.0, floor_mb=2000) == 2000
-    assert hr.from_input_size_mb(1000.0, floor_mb=2000) == 7000  # 800 + 6 x 1000, rounded up to 250 MB
+    assert (
+        hr.from_input_size_mb(1000.0, floor_mb=2000) == 7000
+    )  # 800 + 6 x 1000, rounded up to 250 MB
     assert hr.from_input_size_mb(1000.0, floor_mb=2000, attempt=2) == 13750

@@ -87,7 +87,17 @@ def test_site_labels_are_zero_padded_and_sort_naturally():
 
 
 def test_truth_records_spec_and_population():
-    spec = SimulationSpec(n_sites=4, site_size=3, intercept=1.0, slope=2.0, sd_intercept=0.3, sd_slope=0.1, correlation=0.2, sigma=0.5, seed=9)
+    spec = SimulationSpec(
+        n_sites=4,
+        site_size=3,
+        intercept=1.0,
+        slope=2.0,
+        sd_intercept=0.3,
+        sd_slope=0.1,
+        correlation=0.2,
+        sigma=0.5,
+        seed=9,
+    )
     _, truth = simulate(spec)
     assert truth["spec"]["seed"] == 9 and truth["spec"]["n_sites"] == 4
     assert truth["population"] == {
@@ -264,7 +274,9 @@ def test_mean_of_site_slopes_is_near_population_slope():
 
 
 def test_site_effect_sds_and_correlation_match_spec():
-    spec = SimulationSpec(n_sites=5000, site_size=1, sd_intercept=0.5, sd_slope=0.2, correlation=0.6, seed=99)
+    spec = SimulationSpec(
+        n_sites=5000, site_size=1, sd_intercept=0.5, sd_slope=0.2, correlation=0.6, seed=99
+    )
     _, truth = simulate(spec)
     effects = effects_of(truth)
     # sampling SD of an SD estimate from 5000 draws is about sd / 100
@@ -311,51 +323,87 @@ def test_gaussian_output_is_byte_identical_to_before_families():
 def test_truth_names_family_link_and_its_parameters(family, link, extra):
     _, truth = simulate(SimulationSpec(n_sites=4, site_size=5, intercept=0.5, family=family))
     assert truth["family"] == family and truth["link"] == link
-    assert set(truth["population"]) == {"intercept", "slope", "sd_intercept", "sd_slope", "correlation"} | extra
+    assert (
+        set(truth["population"])
+        == {"intercept", "slope", "sd_intercept", "sd_slope", "correlation"} | extra
+    )
     assert truth["population"]["intercept"] == 0.5
     assert yaml.safe_load(yaml.safe_dump(truth)) == truth
 
 
 def test_bernoulli_outcome_is_zero_one_integers():
-    data, _ = simulate(SimulationSpec(n_sites=10, site_size=50, intercept=0.0, family="bernoulli", seed=4))
+    data, _ = simulate(
+        SimulationSpec(n_sites=10, site_size=50, intercept=0.0, family="bernoulli", seed=4)
+    )
     y = data[COLS["outcome"]]
     assert y.dtype.kind == "i" and set(y.unique()) == {0, 1}
 
 
 def test_bernoulli_site_logits_recover_the_truth():
-    spec = SimulationSpec(n_sites=20, site_size=4000, intercept=-0.7, slope=0.0, sd_intercept=0.4, sd_slope=0.0,
-                          family="bernoulli", seed=8)
+    spec = SimulationSpec(
+        n_sites=20,
+        site_size=4000,
+        intercept=-0.7,
+        slope=0.0,
+        sd_intercept=0.4,
+        sd_slope=0.0,
+        family="bernoulli",
+        seed=8,
+    )
     data, truth = simulate(spec)
     share = data.groupby(COLS["group"])[COLS["outcome"]].mean()
     logit = np.log(share / (1 - share))
     true_b0 = pd.Series({s["site"]: s["intercept"] for s in truth["sites"]})
-    np.testing.assert_allclose(logit[true_b0.index], true_b0, atol=0.15)  # SE of one site's logit ~ 0.035
+    np.testing.assert_allclose(
+        logit[true_b0.index], true_b0, atol=0.15
+    )  # SE of one site's logit ~ 0.035
     assert logit.mean() == pytest.approx(true_b0.mean(), abs=0.05)
     assert true_b0.mean() == pytest.approx(-0.7, abs=3 * 0.4 / np.sqrt(20))
 
 
 def test_binomial_outcome_has_a_trials_column_and_never_exceeds_it():
-    data, truth = simulate(SimulationSpec(n_sites=6, site_size=40, intercept=0.3, family="binomial", trials=7, seed=2))
+    data, truth = simulate(
+        SimulationSpec(n_sites=6, site_size=40, intercept=0.3, family="binomial", trials=7, seed=2)
+    )
     assert list(data.columns) == [COLS["group"], COLS["predictor"], COLS["outcome"], "trials"]
     assert (data["trials"] == 7).all() and data["trials"].dtype.kind == "i"
     y = data[COLS["outcome"]]
     assert y.dtype.kind == "i" and y.between(0, 7).all() and y.nunique() > 2
     assert truth["columns"]["trials"] == "trials"
-    named, _ = simulate(SimulationSpec(n_sites=3, site_size=4, family="binomial"), columns={"trials": "n_items"})
+    named, _ = simulate(
+        SimulationSpec(n_sites=3, site_size=4, family="binomial"), columns={"trials": "n_items"}
+    )
     assert "n_items" in named.columns
 
 
 def test_binomial_share_recovers_the_pooled_logit():
-    spec = SimulationSpec(n_sites=10, site_size=2000, intercept=1.0, slope=0.0, sd_intercept=0.0, sd_slope=0.0,
-                          family="binomial", trials=5, seed=3)
+    spec = SimulationSpec(
+        n_sites=10,
+        site_size=2000,
+        intercept=1.0,
+        slope=0.0,
+        sd_intercept=0.0,
+        sd_slope=0.0,
+        family="binomial",
+        trials=5,
+        seed=3,
+    )
     data, _ = simulate(spec)
     p = data[COLS["outcome"]].sum() / data["trials"].sum()
     assert np.log(p / (1 - p)) == pytest.approx(1.0, abs=0.03)
 
 
 def test_poisson_counts_have_the_log_link_mean():
-    spec = SimulationSpec(n_sites=10, site_size=2000, intercept=np.log(4.0), slope=0.0, sd_intercept=0.0, sd_slope=0.0,
-                          family="poisson", seed=5)
+    spec = SimulationSpec(
+        n_sites=10,
+        site_size=2000,
+        intercept=np.log(4.0),
+        slope=0.0,
+        sd_intercept=0.0,
+        sd_slope=0.0,
+        family="poisson",
+        seed=5,
+    )
     data, _ = simulate(spec)
     y = data[COLS["outcome"]]
     assert y.dtype.kind == "i" and (y >= 0).all()
@@ -364,8 +412,17 @@ def test_poisson_counts_have_the_log_link_mean():
 
 
 def test_negative_binomial_variance_is_mu_plus_mu_squared_over_alpha():
-    spec = SimulationSpec(n_sites=10, site_size=3000, intercept=np.log(10.0), slope=0.0, sd_intercept=0.0, sd_slope=0.0,
-                          family="negativebinomial", alpha=5.0, seed=6)
+    spec = SimulationSpec(
+        n_sites=10,
+        site_size=3000,
+        intercept=np.log(10.0),
+        slope=0.0,
+        sd_intercept=0.0,
+        sd_slope=0.0,
+        family="negativebinomial",
+        alpha=5.0,
+        seed=6,
+    )
     data, _ = simulate(spec)
     y = data[COLS["outcome"]]
     assert y.dtype.kind == "i" and (y >= 0).all()
@@ -374,8 +431,18 @@ def test_negative_binomial_variance_is_mu_plus_mu_squared_over_alpha():
 
 
 def test_t_outcome_is_the_line_plus_scaled_t_noise():
-    spec = SimulationSpec(n_sites=10, site_size=3000, intercept=2.0, slope=0.0, sd_intercept=0.0, sd_slope=0.0,
-                          family="t", sigma=0.5, nu=5.0, seed=7)
+    spec = SimulationSpec(
+        n_sites=10,
+        site_size=3000,
+        intercept=2.0,
+        slope=0.0,
+        sd_intercept=0.0,
+        sd_slope=0.0,
+        family="t",
+        sigma=0.5,
+        nu=5.0,
+        seed=7,
+    )
     data, _ = simulate(spec)
     y = data[COLS["outcome"]]
     assert y.dtype.kind == "f"
@@ -383,14 +450,22 @@ def test_t_outcome_is_the_line_plus_scaled_t_noise():
     assert y.var() == pytest.approx(0.25 * 5.0 / 3.0, rel=0.1)  # sigma^2 nu / (nu - 2)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"family": "beta"}, "family"), ({"family": "binomial", "trials": 0}, "trials"),
-                                           ({"family": "negativebinomial", "alpha": 0.0}, "alpha"),
-                                           ({"family": "t", "nu": -1.0}, "nu")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"family": "beta"}, "family"),
+        ({"family": "binomial", "trials": 0}, "trials"),
+        ({"family": "negativebinomial", "alpha": 0.0}, "alpha"),
+        ({"family": "t", "nu": -1.0}, "nu"),
+    ],
+)
 def test_invalid_family_settings_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         simulate(SimulationSpec(n_sites=3, site_size=4, **kwargs))
 
 
 def test_from_config_accepts_the_family_keys():
-    spec = SimulationSpec.from_config({"family": "negativebinomial", "alpha": 2.5, "trials": 3, "nu": 6.0})
+    spec = SimulationSpec.from_config(
+        {"family": "negativebinomial", "alpha": 2.5, "trials": 3, "nu": 6.0}
+    )
     assert (spec.family, spec.alpha, spec.trials, spec.nu) == ("negativebinomial", 2.5, 3, 6.0)

@@ -21,5 +21,9 @@ def test_user_error_details_go_to_the_log_not_the_console(tmp_path, capfd):
     with pytest.raises(SystemExit):
         run_logged(smk, main)
     console = capfd.readouterr().err
-    assert "labs.csv: only 0 site(s) left" in console and str(log) in console and "lab4999" not in console
+    assert (
+        "labs.csv: only 0 site(s) left" in console
+        and str(log) in console
+        and "lab4999" not in console
+    )
     assert "lab4999 1" in log.read_text()

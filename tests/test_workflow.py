@@ -10,7 +10,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def snakemake(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_dry_run_of_the_default_config_plans_every_stage():
@@ -20,11 +26,25 @@ def test_dry_run_of_the_default_config_plans_every_stage():
     import re
 
     planned = set(re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M))
-    stages = {"simulate", "clean", "fit", "diagnostics", "compare", "variance_partition", "shrinkage", "recovery",
-              "figures", "headline", "report"}
+    stages = {
+        "simulate",
+        "clean",
+        "fit",
+        "diagnostics",
+        "compare",
+        "variance_partition",
+        "shrinkage",
+        "recovery",
+        "figures",
+        "headline",
+        "report",
+    }
     assert stages <= planned, stages - planned
     assert "results/radon/fits/varying_slopes.nc" in out and "results/radon/fits/uranium.nc" in out
-    assert "results/simulated/fits/no_pooling.nc" in out and "results/eight_schools/fits/schools_partial.nc" in out
+    assert (
+        "results/simulated/fits/no_pooling.nc" in out
+        and "results/eight_schools/fits/schools_partial.nc" in out
+    )
     assert "results/simulated_binary/report.html" in out
 
 
@@ -35,8 +55,13 @@ def test_lint_is_clean():
 
 
 def test_snakefmt_is_clean():
-    files = [str(ROOT / "workflow/Snakefile"), *map(str, sorted((ROOT / "workflow/rules").glob("*.smk")))]
-    result = subprocess.run([sys.executable, "-m", "snakefmt", "--check", *files], capture_output=True, text=True)
+    files = [
+        str(ROOT / "workflow/Snakefile"),
+        *map(str, sorted((ROOT / "workflow/rules").glob("*.smk"))),
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", *files], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -58,4 +83,6 @@ def test_a_plain_snakemake_loads_the_default_profile():
     """`workflow/Snakefile` is where Snakemake looks, so `workflow/profiles/default` (rerun-incomplete) applies."""
     result = snakemake("-n")
     assert result.returncode == 0, result.stderr + result.stdout
-    assert "Using workflow specific profile workflow/profiles/default" in result.stdout + result.stderr
+    assert (
+        "Using workflow specific profile workflow/profiles/default" in result.stdout + result.stderr
+    )

@@ -26,7 +26,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-import arviz as az  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 from snakemake.utils import validate  # noqa: E402
@@ -111,9 +110,15 @@ def run(args) -> pd.DataFrame:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="simulated", help="a dataset of config/config.yaml, or five_sites")
-    parser.add_argument("--backends", nargs="+", default=["nutpie", "pymc"], choices=["nutpie", "pymc"])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--dataset", default="simulated", help="a dataset of config/config.yaml, or five_sites"
+    )
+    parser.add_argument(
+        "--backends", nargs="+", default=["nutpie", "pymc"], choices=["nutpie", "pymc"]
+    )
     parser.add_argument("--cores", type=int, default=min(4, os.cpu_count() or 1))
     parser.add_argument("--draws", type=int)
     parser.add_argument("--tune", type=int)
@@ -121,10 +126,16 @@ def main() -> None:
     parser.add_argument("--target-accept", dest="target_accept", type=float)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"dataset {args.dataset}; cores per fit {args.cores}")
+    print(
+        f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"dataset {args.dataset}; cores per fit {args.cores}"
+    )
     table = run(args)
-    print("\n" + table.to_markdown(index=False) if hasattr(table, "to_markdown") else table.to_string(index=False))
+    print(
+        "\n" + table.to_markdown(index=False)
+        if hasattr(table, "to_markdown")
+        else table.to_string(index=False)
+    )
 
 
 if __name__ == "__main__":

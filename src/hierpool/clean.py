@@ -56,7 +56,7 @@ class CleaningOptions:
     outcome_kind: str = "continuous"
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "CleaningOptions":
+    def from_config(cls, cfg: dict) -> CleaningOptions:
         cfg = dict(cfg)
         for key in ("covariates", "missing_values", "group_missing_values"):
             if key in cfg:
@@ -79,8 +79,12 @@ def _label_key(label: str, merge_case: bool, merge_integer_codes: bool) -> str:
     return "text:" + (label.casefold() if merge_case else label)
 
 
-def normalise_labels(values: pd.Series, missing_values=("",), merge_case: bool = True,
-                     merge_integer_codes: bool = True) -> tuple[pd.Series, dict[str, list[str]]]:
+def normalise_labels(
+    values: pd.Series,
+    missing_values=("",),
+    merge_case: bool = True,
+    merge_integer_codes: bool = True,
+) -> tuple[pd.Series, dict[str, list[str]]]:
     """Strip and collapse whitespace, and merge labels that differ only in case or integer format.
 
     Parameters
@@ -106,15 +110,25 @@ def normalise_labels(values: pd.Series, missing_values=("",), merge_case: bool =
     text = values.astype(str).map(cleaned)
     missing = _is_missing(text, missing_values)
     present = text[~missing]
-    key_of = {label: _label_key(label, merge_case, merge_integer_codes) for label in pd.unique(present)}
+    key_of = {
+        label: _label_key(label, merge_case, merge_integer_codes) for label in pd.unique(present)
+    }
     keys = present.map(key_of)
     # One row per (site key, spelling): its count and where it first appears (ties go to the first).
-    spellings = pd.DataFrame({"key": keys.to_numpy(), "label": present.to_numpy(), "order": np.arange(len(present))})
-    spellings = spellings.groupby(["key", "label"], sort=False).agg(n=("order", "size"), first=("order", "min")).reset_index()
+    spellings = pd.DataFrame(
+        {"key": keys.to_numpy(), "label": present.to_numpy(), "order": np.arange(len(present))}
+    )
+    spellings = (
+        spellings.groupby(["key", "label"], sort=False)
+        .agg(n=("order", "size"), first=("order", "min"))
+        .reset_index()
+    )
     spellings = spellings.sort_values(["n", "first"], ascending=[False, True], kind="stable")
     shown = dict(spellings.drop_duplicates("key")[["key", "label"]].itertuples(index=False))
     merges: dict[str, list[str]] = {}
-    for key, label in spellings.loc[spellings.duplicated("key", keep=False), ["key", "label"]].itertuples(index=False):
+    for key, label in spellings.loc[
+        spellings.duplicated("key", keep=False), ["key", "label"]
+    ].itertuples(index=False):
         if label != shown[key]:
             merges.setdefault(shown[key], []).append(label)
     merges = {best: sorted(others) for best, others in merges.items()}
@@ -131,15 +145,24 @@ class CleaningResult:
     dropped_rows: pd.DataFrame
 
 
-def check_dropped_share(reason: pd.Series, column: pd.Series, frame: pd.DataFrame, row_number: pd.Series,
-                        max_share: float, source: str) -> None:
+def check_dropped_share(
+    reason: pd.Series,
+    column: pd.Series,
+    frame: pd.DataFrame,
+    row_number: pd.Series,
+    max_share: float,
+    source: str,
+) -> None:
     """Stop, with the reasons and the first rows, when cleaning would drop more than ``max_share`` of the rows."""
     dropped = reason.notna()
     share = float(dropped.mean())
     if share <= max_share:
         return
     counts = reason[dropped].value_counts()
-    first = [f"row {row_number[i]} ({reason[i]}: {frame.at[i, column[i]]!r})" for i in reason.index[dropped][:5]]
+    first = [
+        f"row {row_number[i]} ({reason[i]}: {frame.at[i, column[i]]!r})"
+        for i in reason.index[dropped][:5]
+    ]
     raise DataError(
         f"{source}: cleaning would drop {int(dropped.sum())} of {len(reason)} rows ({share:.0%}), more than "
         f"max_dropped_share ({max_share:.0%}): {', '.join(f'{n} {why}' for why, n in counts.items())}. First: {'; '.join(first)}. "
@@ -153,7 +176,9 @@ def mapped_column_clashes(columns: dict, covariates=()) -> str:
     roles: dict[str, list[str]] = {}
     for role, name in [*columns.items(), *(("covariate", c) for c in covariates)]:
         roles.setdefault(str(name), []).append(role)
-    clashes = [f"{' and '.join(r)} are both mapped to column {n!r}" for n, r in roles.items() if len(r) > 1]
+    clashes = [
+        f"{' and '.join(r)} are both mapped to column {n!r}" for n, r in roles.items() if len(r) > 1
+    ]
     return "; ".join(clashes)
 
 
@@ -170,13 +195,17 @@ def mapped_columns(columns: dict, covariates=()) -> list[str]:
 def check_columns(frame: pd.DataFrame, columns: dict, source: str, covariates=()) -> None:
     missing_roles = [role for role in REQUIRED_ROLES if not columns.get(role)]
     if missing_roles:
-        raise DataError(f"{source}: the column mapping has no {missing_roles}; set columns.outcome and columns.group "
-                        "(and columns.predictor, unless the data have none).")
+        raise DataError(
+            f"{source}: the column mapping has no {missing_roles}; set columns.outcome and columns.group "
+            "(and columns.predictor, unless the data have none)."
+        )
     roles = mapped_roles(columns)
     wanted = roles + [("covariate", c) for c in covariates]
     same = mapped_column_clashes(dict(roles), covariates)
     if same:
-        raise DataError(f"{source}: {same}. Map each role to its own column in the dataset's `columns`.")
+        raise DataError(
+            f"{source}: {same}. Map each role to its own column in the dataset's `columns`."
+        )
     existing = frame.attrs.get("file_columns", [c for c in frame.columns if c])
     for role, name in wanted:
         if name not in existing:
@@ -188,13 +217,22 @@ def check_columns(frame: pd.DataFrame, columns: dict, source: str, covariates=()
             )
 
 
-def _numeric_column(frame: pd.DataFrame, name: str, role: str, options: CleaningOptions, source: str,
-                    row_number: pd.Series, allow_text: bool = False):
+def _numeric_column(
+    frame: pd.DataFrame,
+    name: str,
+    role: str,
+    options: CleaningOptions,
+    source: str,
+    row_number: pd.Series,
+    allow_text: bool = False,
+):
     """Parse a column to numbers (stopping on numbers in another format); None when ``allow_text`` and it is text.
 
     A column is text when more than half of its non-missing cells are not numbers.
     """
-    numbers, missing, non_numeric = parse_numeric(frame[name], options.missing_values, options.decimal, options.thousands)
+    numbers, missing, non_numeric = parse_numeric(
+        frame[name], options.missing_values, options.decimal, options.thousands
+    )
     if options.decimal == "." and not options.thousands:
         check_number_format(frame[name], non_numeric, name, source, row_number)
     if allow_text and 2 * int(non_numeric.sum()) > int((~missing).sum()):
@@ -208,7 +246,9 @@ def _numeric_column(frame: pd.DataFrame, name: str, role: str, options: Cleaning
     return numbers, missing, non_numeric
 
 
-def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = None, source: str = "data") -> CleaningResult:
+def clean(
+    frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = None, source: str = "data"
+) -> CleaningResult:
     """Clean a raw frame (all text) into the tidy data the models use, with a full account of drops.
 
     Parameters
@@ -229,16 +269,21 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
     """
     options = options or CleaningOptions()
     if options.min_obs_per_site < 1:
-        raise DataError(f"{source}: min_obs_per_site must be at least 1, got {options.min_obs_per_site}.")
+        raise DataError(
+            f"{source}: min_obs_per_site must be at least 1, got {options.min_obs_per_site}."
+        )
     if options.outcome_kind not in OUTCOME_KINDS:
-        raise DataError(f"{source}: unknown outcome_kind {options.outcome_kind!r}; expected one of {list(OUTCOME_KINDS)}.")
+        raise DataError(
+            f"{source}: unknown outcome_kind {options.outcome_kind!r}; expected one of {list(OUTCOME_KINDS)}."
+        )
     check_columns(frame, columns, source, options.covariates)
     outcome, group, predictor = columns["outcome"], columns["group"], columns.get("predictor")
     n_in = len(frame)
     row_number = pd.Series(np.arange(1, n_in + 1), index=frame.index)
 
-    labels, merges = normalise_labels(frame[group], options.group_missing_values, options.merge_case,
-                                      options.merge_integer_codes)
+    labels, merges = normalise_labels(
+        frame[group], options.group_missing_values, options.merge_case, options.merge_integer_codes
+    )
     reason = pd.Series(None, index=frame.index, dtype=object)
     bad_column = pd.Series(None, index=frame.index, dtype=object)
 
@@ -252,19 +297,25 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
     outcome_info: dict = {"kind": options.outcome_kind, "column": outcome}
     numeric_roles = [(role, name) for role, name in mapped_roles(columns) if role != "group"]
     if options.outcome_kind == "binary":
-        parsed[outcome], missing, levels = binary_outcome(frame[outcome], options, outcome, source, row_number)
+        parsed[outcome], missing, levels = binary_outcome(
+            frame[outcome], options, outcome, source, row_number
+        )
         mark(missing, "missing outcome", outcome)
         outcome_info.update(levels)
         numeric_roles = [(role, name) for role, name in numeric_roles if role != "outcome"]
     for role, name in numeric_roles:
-        numbers, missing, non_numeric = _numeric_column(frame, name, role, options, source, row_number)
+        numbers, missing, non_numeric = _numeric_column(
+            frame, name, role, options, source, row_number
+        )
         mark(missing, f"missing {role}", name)
         mark(non_numeric, f"non-numeric {role}", name)
         parsed[name] = numbers
     _check_outcome_values(parsed, frame, columns, options.outcome_kind, source, row_number)
     covariate_types: dict[str, str] = {}
     for name in options.covariates:
-        numeric = _numeric_column(frame, name, "covariate", options, source, row_number, allow_text=True)
+        numeric = _numeric_column(
+            frame, name, "covariate", options, source, row_number, allow_text=True
+        )
         if numeric is None:
             text = frame[name].astype(str).str.strip()
             missing = _is_missing(text, options.missing_values)
@@ -289,7 +340,9 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
                 "n_raw": int(counts_raw[site]),
                 "n_kept": n_usable if keep else 0,
                 "status": "kept" if keep else "dropped",
-                "reason": "" if keep else f"fewer than {options.min_obs_per_site} usable observations ({n_usable})",
+                "reason": ""
+                if keep
+                else f"fewer than {options.min_obs_per_site} usable observations ({n_usable})",
             }
         )
         if keep:
@@ -303,7 +356,9 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
 
     if len(kept_sites) < 2:
         by_size = counts_usable.sort_values(ascending=False)
-        listing = sites.assign(n_usable=sites["site"].map(lambda site: int(counts_usable.get(site, 0))))
+        listing = sites.assign(
+            n_usable=sites["site"].map(lambda site: int(counts_usable.get(site, 0)))
+        )
         raise DataError(
             f"{source}: only {len(kept_sites)} site(s) left after cleaning (need at least 2 for a multilevel model) "
             f"of {len(counts_raw)} in the group column {group!r}; usable rows per site, largest first: "
@@ -318,7 +373,9 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
     if predictor:
         tidy[predictor] = x_model
     whole = options.outcome_kind != "continuous"
-    tidy[outcome] = parsed[outcome][keep_rows].astype("int64") if whole else parsed[outcome][keep_rows]
+    tidy[outcome] = (
+        parsed[outcome][keep_rows].astype("int64") if whole else parsed[outcome][keep_rows]
+    )
     for role in EXTRA_ROLES:
         if columns.get(role):
             values = parsed[columns[role]][keep_rows]
@@ -335,7 +392,9 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
             "source_row": row_number[~keep_rows],
             "reason": reason[~keep_rows],
             "column": bad_column[~keep_rows],
-            "value": [frame.at[i, c] for i, c in zip(frame.index[~keep_rows], bad_column[~keep_rows])],
+            "value": [
+                frame.at[i, c] for i, c in zip(frame.index[~keep_rows], bad_column[~keep_rows])
+            ],
         }
     ).reset_index(drop=True)
 
@@ -346,18 +405,25 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
         "outcome": outcome_info,
         "rows_in": n_in,
         "rows_out": int(keep_rows.sum()),
-        "rows_dropped": {k: int(v) for k, v in dropped["reason"].value_counts().sort_index().items()},
+        "rows_dropped": {
+            k: int(v) for k, v in dropped["reason"].value_counts().sort_index().items()
+        },
         "sites_in": int(len(counts_raw)),
         "sites_kept": len(kept_sites),
         "sites_dropped": [
             {"site": r.site, "n_usable": int(counts_usable.get(r.site, 0)), "reason": r.reason}
-            for r in sites.itertuples() if r.status == "dropped"
+            for r in sites.itertuples()
+            if r.status == "dropped"
         ],
         "site_counts": {r.site: int(r.n_kept) for r in sites.itertuples() if r.status == "kept"},
         "label_merges": merges,
-        "label_rules": {"merge_case": options.merge_case, "merge_integer_codes": options.merge_integer_codes,
-                        "group_missing_values": list(options.group_missing_values)},
-        "notes": _label_notes(kept_sites, options, group) + _data_notes(outcome_info, tidy, covariate_types),
+        "label_rules": {
+            "merge_case": options.merge_case,
+            "merge_integer_codes": options.merge_integer_codes,
+            "group_missing_values": list(options.group_missing_values),
+        },
+        "notes": _label_notes(kept_sites, options, group)
+        + _data_notes(outcome_info, tidy, covariate_types),
         "min_obs_per_site": options.min_obs_per_site,
         "max_dropped_share": options.max_dropped_share,
         "predictor": predictor_info,
@@ -365,12 +431,22 @@ def clean(frame: pd.DataFrame, columns: dict, options: CleaningOptions | None = 
     return CleaningResult(data=tidy, summary=summary, sites=sites, dropped_rows=dropped)
 
 
-def _predictor_transform(parsed: dict, predictor: str | None, keep_rows: pd.Series, options: CleaningOptions,
-                         source: str) -> tuple[dict, pd.Series | None]:
+def _predictor_transform(
+    parsed: dict, predictor: str | None, keep_rows: pd.Series, options: CleaningOptions, source: str
+) -> tuple[dict, pd.Series | None]:
     """The predictor's summary entry and its values on the model scale (None without a predictor)."""
     if not predictor:
-        info = {"name": None, "column": None, "centered": False, "scaled": False, "center": 0.0, "scale": 1.0,
-                "min": None, "max": None, "note": "no predictor column"}
+        info = {
+            "name": None,
+            "column": None,
+            "centered": False,
+            "scaled": False,
+            "center": 0.0,
+            "scale": 1.0,
+            "min": None,
+            "max": None,
+            "note": "no predictor column",
+        }
         return info, None
     x = parsed[predictor][keep_rows]
     if x.nunique() < 2:
@@ -399,21 +475,28 @@ def _data_notes(outcome_info: dict, tidy: pd.DataFrame, covariate_types: dict) -
     notes = []
     levels = outcome_info.get("levels")
     if levels and levels != {"0": "0", "1": "1"}:
-        notes.append(f"outcome {outcome_info['column']!r} is coded 1 for {levels['1']!r} and 0 for {levels['0']!r}")
+        notes.append(
+            f"outcome {outcome_info['column']!r} is coded 1 for {levels['1']!r} and 0 for {levels['0']!r}"
+        )
     for name, kind in covariate_types.items():
         if kind == "categorical":
             values = sorted(tidy[name].unique(), key=_sort_key)
-            notes.append(f"covariate {name!r} is categorical, {len(values)} level(s): {preview(values)}")
+            notes.append(
+                f"covariate {name!r} is categorical, {len(values)} level(s): {preview(values)}"
+            )
     return notes
 
 
 def _label_notes(sites: list[str], options: CleaningOptions, group: str) -> list[str]:
     """Sites whose label reads like a missing value: kept (a lab may be called "NA"), and said so."""
-    tokens = {t.strip().lower() for t in options.missing_values} - {t.strip().lower() for t in options.group_missing_values}
+    tokens = {t.strip().lower() for t in options.missing_values} - {
+        t.strip().lower() for t in options.group_missing_values
+    }
     return [
         f"site {site!r} in column {group!r} is kept as a site although it reads like a missing value; "
         "if it means 'no site', add it to cleaning.group_missing_values"
-        for site in sites if site.strip().lower() in tokens
+        for site in sites
+        if site.strip().lower() in tokens
     ]
 
 
@@ -430,5 +513,7 @@ def _sort_key(label: str):
 def load_clean(path: str | Path, group: str) -> pd.DataFrame:
     """Read tidy data written by the clean step, keeping site labels as text (``"01"`` stays ``"01"``)."""
     frame = pd.read_csv(path, dtype={group: str}, keep_default_na=False, na_values=[])
-    frame[group] = pd.Categorical(frame[group], categories=sorted(frame[group].unique(), key=_sort_key))
+    frame[group] = pd.Categorical(
+        frame[group], categories=sorted(frame[group].unique(), key=_sort_key)
+    )
     return frame

@@ -38,7 +38,9 @@ def loo_summary(model: str, result: az.ELPDData) -> dict:
     }
 
 
-def bad_observations(model: str, result: az.ELPDData, data: pd.DataFrame, group: str) -> pd.DataFrame:
+def bad_observations(
+    model: str, result: az.ELPDData, data: pd.DataFrame, group: str
+) -> pd.DataFrame:
     """Observations with Pareto k > 0.7, traced back to the raw file's row and their site."""
     k = np.asarray(result.pareto_k).ravel()
     idx = np.flatnonzero(k > K_BAD)
@@ -54,8 +56,13 @@ def compare(loos: dict[str, az.ELPDData]) -> pd.DataFrame:
     table = az.compare(loos, ic="loo", method="stacking")
     table.index.name = "model"
     table = table.reset_index()
-    table["loo_reliable"] = [pareto_k_counts(np.asarray(loos[m].pareto_k).ravel())["bad"]
-                             + pareto_k_counts(np.asarray(loos[m].pareto_k).ravel())["very bad"] == 0
-                             for m in table["model"]]
-    table["flag"] = np.where(table["loo_reliable"], "", "Pareto k > 0.7: LOO estimate unreliable for this model")
+    table["loo_reliable"] = [
+        pareto_k_counts(np.asarray(loos[m].pareto_k).ravel())["bad"]
+        + pareto_k_counts(np.asarray(loos[m].pareto_k).ravel())["very bad"]
+        == 0
+        for m in table["model"]
+    ]
+    table["flag"] = np.where(
+        table["loo_reliable"], "", "Pareto k > 0.7: LOO estimate unreliable for this model"
+    )
     return table

@@ -76,7 +76,10 @@ def _resolve(schema: dict, root: dict) -> dict:
         merged = {**target, **local}
         if "properties" in target and "properties" in local:  # e.g. defaults next to a $ref
             names = {**target["properties"], **local["properties"]}
-            merged["properties"] = {n: {**target["properties"].get(n, {}), **local["properties"].get(n, {})} for n in names}
+            merged["properties"] = {
+                n: {**target["properties"].get(n, {}), **local["properties"].get(n, {})}
+                for n in names
+            }
         schema = merged
     return schema if isinstance(schema, dict) else {}
 
@@ -125,7 +128,10 @@ def coerce_by_schema(value, schema: dict, root: dict | None = None):
         return value if "string" in types or not types else _coerce_scalar(value, types)
     options = [_resolve(o, root) for key in ("oneOf", "anyOf") for o in schema.get(key, [])]
     if isinstance(value, dict):
-        object_schema = next((o for o in [schema, *options] if "properties" in o or "additionalProperties" in o), schema)
+        object_schema = next(
+            (o for o in [schema, *options] if "properties" in o or "additionalProperties" in o),
+            schema,
+        )
         properties = object_schema.get("properties", {})
         extra = object_schema.get("additionalProperties")
         out = {}
@@ -134,8 +140,14 @@ def coerce_by_schema(value, schema: dict, root: dict | None = None):
             out[key] = coerce_by_schema(item, sub, root) if isinstance(sub, dict) else item
         return out
     if isinstance(value, list):
-        array_schema = next((o for o in [schema, *options] if isinstance(o.get("items"), dict)), None)
-        return [coerce_by_schema(v, array_schema["items"], root) for v in value] if array_schema else value
+        array_schema = next(
+            (o for o in [schema, *options] if isinstance(o.get("items"), dict)), None
+        )
+        return (
+            [coerce_by_schema(v, array_schema["items"], root) for v in value]
+            if array_schema
+            else value
+        )
     return value
 
 
@@ -166,7 +178,12 @@ FILE_FORMAT = ("sep", "encoding", "decimal", "thousands")
 def file_format(config: dict, dataset: str) -> dict:
     """How a dataset's CSV is written: separator, encoding, decimal mark, thousands separator."""
     entry = config["datasets"][dataset]
-    defaults = {"sep": ",", "encoding": "utf-8", "decimal": ".", "thousands": None}  # as in the schema
+    defaults = {
+        "sep": ",",
+        "encoding": "utf-8",
+        "decimal": ".",
+        "thousands": None,
+    }  # as in the schema
     return {key: entry.get(key, defaults[key]) for key in FILE_FORMAT}
 
 
@@ -248,7 +265,9 @@ def model_entry(config: dict, dataset: str, model: str) -> dict:
         return extra[model]
     if model in config.get("models", {}):
         return config["models"][model]
-    raise ConfigError(f"model {model!r} is defined neither under `models:` nor under datasets.{dataset}.extra_models.")
+    raise ConfigError(
+        f"model {model!r} is defined neither under `models:` nor under datasets.{dataset}.extra_models."
+    )
 
 
 def dataset_family(config: dict, dataset: str) -> str:
@@ -284,7 +303,9 @@ def outcome_kind(config: dict, dataset: str) -> str:
     return next(iter(kinds), OUTCOME_KIND[dataset_family(config, dataset)])
 
 
-def render_formula(template: str, columns: dict, model: str = "?", dataset: str = "?", family: str = DEFAULT_FAMILY) -> str:
+def render_formula(
+    template: str, columns: dict, model: str = "?", dataset: str = "?", family: str = DEFAULT_FAMILY
+) -> str:
     """Fill `{outcome}`/`{predictor}`/`{group}` in a formula template with column names.
 
     With the binomial family, ``{outcome}`` becomes Bambi's ``p(<outcome>, <trials>)``.
@@ -342,27 +363,43 @@ def check_config(config: dict) -> None:
     """Checks that a JSON schema cannot express; raise ConfigError naming the key."""
     for dataset in config["datasets"]:
         if dataset in RESERVED_NAMES:
-            raise ConfigError(f"datasets.{dataset}: the name {dataset!r} is reserved for the workflow's own outputs; choose another.")
+            raise ConfigError(
+                f"datasets.{dataset}: the name {dataset!r} is reserved for the workflow's own outputs; choose another."
+            )
         for model in dataset_models(config, dataset):
             model_spec(config, dataset, model)
         outcome_kind(config, dataset)
         entry = config["datasets"][dataset]
         if "simulate" in entry and entry.get("columns", {}).get("se"):
-            raise ConfigError(f"datasets.{dataset}.columns.se: the simulator writes no standard-error column; remove it.")
-        if "simulate" in entry and entry.get("columns", {}).get("trials") and entry["simulate"].get("family") != "binomial":
+            raise ConfigError(
+                f"datasets.{dataset}.columns.se: the simulator writes no standard-error column; remove it."
+            )
+        if (
+            "simulate" in entry
+            and entry.get("columns", {}).get("trials")
+            and entry["simulate"].get("family") != "binomial"
+        ):
             raise ConfigError(
                 f"datasets.{dataset}.columns.trials: the simulator writes a trials column only with simulate.family binomial."
             )
-        clash = mapped_column_clashes(dataset_columns(config, dataset), cleaning_options(config, dataset)["covariates"])
+        clash = mapped_column_clashes(
+            dataset_columns(config, dataset), cleaning_options(config, dataset)["covariates"]
+        )
         if clash:
-            raise ConfigError(f"datasets.{dataset}.columns: {clash}. Map each role to its own column.")
+            raise ConfigError(
+                f"datasets.{dataset}.columns: {clash}. Map each role to its own column."
+            )
         fmt = file_format(config, dataset)
         if fmt["thousands"] is not None and fmt["thousands"] in (fmt["decimal"], fmt["sep"]):
-            raise ConfigError(f"datasets.{dataset}: `thousands` ({fmt['thousands']!r}) must differ from `decimal` and `sep`.")
+            raise ConfigError(
+                f"datasets.{dataset}: `thousands` ({fmt['thousands']!r}) must differ from `decimal` and `sep`."
+            )
         try:
             codecs.lookup(fmt["encoding"])
         except LookupError:
-            raise ConfigError(f"datasets.{dataset}.encoding: {fmt['encoding']!r} is not a known encoding (try utf-8, cp1252, latin-1).") from None
+            raise ConfigError(
+                f"datasets.{dataset}.encoding: {fmt['encoding']!r} is not a known encoding (try utf-8, cp1252, latin-1)."
+            ) from None
         if "path" in entry and not Path(entry["path"]).is_file():
             raise ConfigError(
                 f"datasets.{dataset}.path: {entry['path']!r} does not exist (relative paths start at the "
@@ -371,6 +408,10 @@ def check_config(config: dict) -> None:
         if "simulate" in entry:
             size = entry["simulate"].get("site_size")
             if isinstance(size, dict) and size["min"] > size["max"]:
-                raise ConfigError(f"datasets.{dataset}.simulate.site_size: min ({size['min']}) is larger than max ({size['max']}).")
+                raise ConfigError(
+                    f"datasets.{dataset}.simulate.site_size: min ({size['min']}) is larger than max ({size['max']})."
+                )
             if isinstance(size, list) and len(size) != entry["simulate"].get("n_sites", 20):
-                raise ConfigError(f"datasets.{dataset}.simulate.site_size lists {len(size)} sizes but n_sites is {entry['simulate'].get('n_sites')}.")
+                raise ConfigError(
+                    f"datasets.{dataset}.simulate.site_size lists {len(size)} sizes but n_sites is {entry['simulate'].get('n_sites')}."
+                )

@@ -23,9 +23,12 @@ class ConvergencePolicy:
     max_divergences: int = 0
 
 
-
 def _finite_extreme(dataset, reducer) -> float:
-    values = np.concatenate([np.ravel(dataset[v].values) for v in dataset.data_vars]) if dataset.data_vars else np.array([])
+    values = (
+        np.concatenate([np.ravel(dataset[v].values) for v in dataset.data_vars])
+        if dataset.data_vars
+        else np.array([])
+    )
     values = values[np.isfinite(values)]
     return float(reducer(values)) if values.size else float("nan")
 
@@ -37,7 +40,11 @@ def fit_diagnostics(idata: az.InferenceData) -> dict:
     rhat = az.rhat(post) if n_chains > 1 else None
     ess_bulk = az.ess(post, method="bulk")
     ess_tail = az.ess(post, method="tail")
-    diverging = idata.sample_stats["diverging"].values if "diverging" in idata.sample_stats else np.zeros((n_chains, n_draws), bool)
+    diverging = (
+        idata.sample_stats["diverging"].values
+        if "diverging" in idata.sample_stats
+        else np.zeros((n_chains, n_draws), bool)
+    )
     try:
         bfmi = [float(b) for b in az.bfmi(idata)]
     except (KeyError, ValueError, TypeError):
@@ -61,7 +68,9 @@ def fit_diagnostics(idata: az.InferenceData) -> dict:
         "min_bfmi": float(min(bfmi)) if bfmi else float("nan"),
         "wall_time_s": wall,
         "sampling_time_s": sampling,
-        "ess_per_second": min_bulk / sampling if np.isfinite(sampling) and sampling > 0 else float("nan"),
+        "ess_per_second": min_bulk / sampling
+        if np.isfinite(sampling) and sampling > 0
+        else float("nan"),
         "backend": post.attrs.get("hierpool_backend", "unknown"),
     }
 
@@ -72,15 +81,21 @@ def judge(diag: dict, policy: ConvergencePolicy) -> list[str]:
     if diag["chains"] < 2:
         problems.append("only 1 chain: R-hat cannot be computed; run at least 2 (4 recommended)")
     elif not np.isfinite(diag["max_rhat"]) or diag["max_rhat"] > policy.max_rhat:
-        problems.append(f"R-hat {diag['max_rhat']:.3f} > {policy.max_rhat} (worst: {diag['worst_rhat_parameter']})")
+        problems.append(
+            f"R-hat {diag['max_rhat']:.3f} > {policy.max_rhat} (worst: {diag['worst_rhat_parameter']})"
+        )
     for kind in ("bulk", "tail"):
         value = diag[f"min_ess_{kind}"]
         if not np.isfinite(value) or value < policy.min_ess:
             problems.append(f"{kind} ESS {value:.0f} < {policy.min_ess:g}")
     if diag["divergences"] > policy.max_divergences:
-        problems.append(f"{diag['divergences']} divergent transitions (allowed: {policy.max_divergences})")
+        problems.append(
+            f"{diag['divergences']} divergent transitions (allowed: {policy.max_divergences})"
+        )
     if diag["bfmi"] and diag["min_bfmi"] < 0.3:
-        problems.append(f"low BFMI {diag['min_bfmi']:.2f} (< 0.3): the sampler explores the energy distribution poorly")
+        problems.append(
+            f"low BFMI {diag['min_bfmi']:.2f} (< 0.3): the sampler explores the energy distribution poorly"
+        )
     return problems
 
 
@@ -116,7 +131,11 @@ def verdict(table: pd.DataFrame, policy: ConvergencePolicy) -> dict:
     failed = table.loc[~table["passed"], ["model", "problems"]]
     return {
         "policy": policy.policy,
-        "thresholds": {"max_rhat": policy.max_rhat, "min_ess": policy.min_ess, "max_divergences": policy.max_divergences},
+        "thresholds": {
+            "max_rhat": policy.max_rhat,
+            "min_ess": policy.min_ess,
+            "max_divergences": policy.max_divergences,
+        },
         "all_passed": bool(table["passed"].all()),
         "failed_models": {r.model: r.problems for r in failed.itertuples()},
         "passed_models": table.loc[table["passed"], "model"].tolist(),

@@ -59,7 +59,7 @@ class PredictorScale:
     scale: float = 1.0
 
     @classmethod
-    def from_summary(cls, summary: dict) -> "PredictorScale":
+    def from_summary(cls, summary: dict) -> PredictorScale:
         """From ``cleaning_summary.json`` (the whole file or its ``predictor`` entry)."""
         info = summary.get("predictor", summary)
         return cls(center=float(info.get("center", 0.0)), scale=float(info.get("scale", 1.0)))
@@ -88,19 +88,39 @@ def names(columns: dict) -> dict[str, str]:
 
 
 # What the fit job stores in the posterior's (and prior's) attributes: the model as fitted.
-ATTRS = {"formula": "hierpool_formula", "family": "hierpool_family", "link": "hierpool_link", "known_se": "hierpool_known_se"}
-DEFAULT_LINK = {"gaussian": "identity", "t": "identity", "bernoulli": "logit", "binomial": "logit",
-                "poisson": "log", "negativebinomial": "log"}
+ATTRS = {
+    "formula": "hierpool_formula",
+    "family": "hierpool_family",
+    "link": "hierpool_link",
+    "known_se": "hierpool_known_se",
+}
+DEFAULT_LINK = {
+    "gaussian": "identity",
+    "t": "identity",
+    "bernoulli": "logit",
+    "binomial": "logit",
+    "poisson": "log",
+    "negativebinomial": "log",
+}
 
 
-def stamp(idata: az.InferenceData, formula: str, family: str = "gaussian", link: str | None = None,
-          known_se: str | None = None) -> az.InferenceData:
+def stamp(
+    idata: az.InferenceData,
+    formula: str,
+    family: str = "gaussian",
+    link: str | None = None,
+    known_se: str | None = None,
+) -> az.InferenceData:
     """Record the fitted formula, family and link in the posterior's and prior's attributes (in place).
 
     Every later stage reads the model's structure from there, so a fit file is self-describing.
     """
-    values = {"formula": formula, "family": family, "link": link or DEFAULT_LINK.get(family, "identity"),
-              "known_se": known_se or ""}
+    values = {
+        "formula": formula,
+        "family": family,
+        "link": link or DEFAULT_LINK.get(family, "identity"),
+        "known_se": known_se or "",
+    }
     for group in ("posterior", "prior"):
         if group in idata.groups():
             idata[group].attrs.update({ATTRS[k]: v for k, v in values.items()})
@@ -111,7 +131,9 @@ def model_info(obj) -> dict:
     """The fitted model's formula, family, link and known-SE column, from the attributes `stamp` wrote."""
     attrs = _posterior(obj).attrs
     if ATTRS["formula"] not in attrs:
-        raise KeyError("this fit does not record its formula (hierpool_formula): refit it with this version of hierpool")
+        raise KeyError(
+            "this fit does not record its formula (hierpool_formula): refit it with this version of hierpool"
+        )
     family = attrs.get(ATTRS["family"], "gaussian")
     return {
         "formula": attrs[ATTRS["formula"]],
@@ -167,8 +189,11 @@ def scalar_draws(post: xr.Dataset, var: str) -> xr.DataArray:
 
 def _zero(post: xr.Dataset) -> xr.DataArray:
     """Zero draws (chain, draw): the intercept of a model without one."""
-    return xr.DataArray(np.zeros((post.sizes["chain"], post.sizes["draw"])), dims=SAMPLE_DIMS,
-                        coords={d: post[d].values for d in SAMPLE_DIMS})
+    return xr.DataArray(
+        np.zeros((post.sizes["chain"], post.sizes["draw"])),
+        dims=SAMPLE_DIMS,
+        coords={d: post[d].values for d in SAMPLE_DIMS},
+    )
 
 
 def _coefficient_draws(post: xr.Dataset, term: str) -> np.ndarray:
@@ -178,13 +203,19 @@ def _coefficient_draws(post: xr.Dataset, term: str) -> np.ndarray:
 
 
 def _common_formula(struct: roles.ModelRoles) -> str:
-    return ("1 + " if struct.intercept else "0 + ") + " + ".join(struct.common) if struct.common else "1"
+    return (
+        ("1 + " if struct.intercept else "0 + ") + " + ".join(struct.common)
+        if struct.common
+        else "1"
+    )
 
 
 _DESIGN_CACHE: dict = {}
 
 
-def covariate_design(struct: roles.ModelRoles, data: pd.DataFrame, columns: dict) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def covariate_design(
+    struct: roles.ModelRoles, data: pd.DataFrame, columns: dict
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per covariate term: its design columns at the data, at predictor 0 and at predictor 1 (model scale).
 
     Evaluated with the formula's whole common part, so a categorical covariate gets the same
@@ -196,8 +227,12 @@ def covariate_design(struct: roles.ModelRoles, data: pd.DataFrame, columns: dict
 
     key = (_common_formula(struct), id(data), len(data))
     if key not in _DESIGN_CACHE:
-        design = formulae.design_matrices(_common_formula(struct), data, na_action="error",
-                                          extra_namespace=roles.FORMULA_NAMESPACE).common
+        design = formulae.design_matrices(
+            _common_formula(struct),
+            data,
+            na_action="error",
+            extra_namespace=roles.FORMULA_NAMESPACE,
+        ).common
         at = {"data": np.asarray(design)}
         p = columns.get("predictor")
         for name, value in (("x0", 0.0), ("x1", 1.0)):
@@ -208,16 +243,23 @@ def covariate_design(struct: roles.ModelRoles, data: pd.DataFrame, columns: dict
             else:
                 at[name] = at["data"]
         _DESIGN_CACHE.clear()
-        _DESIGN_CACHE[key] = {t: tuple(at[n][:, design.slices[t]] for n in ("data", "x0", "x1")) for t in struct.covariates}
+        _DESIGN_CACHE[key] = {
+            t: tuple(at[n][:, design.slices[t]] for n in ("data", "x0", "x1"))
+            for t in struct.covariates
+        }
     return _DESIGN_CACHE[key]
 
 
-def _covariate_parts(post: xr.Dataset, struct: roles.ModelRoles, data: pd.DataFrame, columns: dict, by_site: bool):
+def _covariate_parts(
+    post: xr.Dataset, struct: roles.ModelRoles, data: pd.DataFrame, columns: dict, by_site: bool
+):
     """The covariates' contribution to the intercept (at predictor 0) and the slope, per site or overall."""
     if not struct.covariates:
         return None
     if data is None:
-        raise ValueError(f"this model has covariates {list(struct.covariates)}: pass the cleaned data to hold them at their averages")
+        raise ValueError(
+            f"this model has covariates {list(struct.covariates)}: pass the cleaned data to hold them at their averages"
+        )
     design = covariate_design(struct, data, columns)
     labels = data[columns["group"]].astype(str).to_numpy()
     sites = pd.unique(labels) if by_site else None
@@ -234,16 +276,22 @@ def _covariate_parts(post: xr.Dataset, struct: roles.ModelRoles, data: pd.DataFr
     dims = (*SAMPLE_DIMS, "site")
     coords = {"site": list(sites)} if by_site else {}
     if by_site:
-        return xr.DataArray(intercept, dims=dims, coords=coords), xr.DataArray(slope, dims=dims, coords=coords)
-    return (xr.DataArray(np.asarray(intercept)[..., 0], dims=SAMPLE_DIMS),
-            xr.DataArray(np.asarray(slope)[..., 0], dims=SAMPLE_DIMS))
+        return xr.DataArray(intercept, dims=dims, coords=coords), xr.DataArray(
+            slope, dims=dims, coords=coords
+        )
+    return (
+        xr.DataArray(np.asarray(intercept)[..., 0], dims=SAMPLE_DIMS),
+        xr.DataArray(np.asarray(slope)[..., 0], dims=SAMPLE_DIMS),
+    )
 
 
 def _base_lines(post: xr.Dataset, columns: dict, struct: roles.ModelRoles):
     """Intercept and slope from the intercept, predictor and main-group terms (covariates excluded)."""
     n = names(columns)
     if struct.role == "no_pooling":
-        intercept = site_draws(post, n["np_intercept"], columns) if n["np_intercept"] in post else None
+        intercept = (
+            site_draws(post, n["np_intercept"], columns) if n["np_intercept"] in post else None
+        )
         slope = site_draws(post, n["np_slope"], columns) if n["np_slope"] in post else None
         intercept = xr.zeros_like(slope) if intercept is None else intercept
         slope = xr.zeros_like(intercept) if slope is None else slope.reindex(site=intercept["site"])
@@ -253,7 +301,11 @@ def _base_lines(post: xr.Dataset, columns: dict, struct: roles.ModelRoles):
             slope = slope + scalar_draws(post, n["slope"])
         return intercept, slope
     intercept = scalar_draws(post, n["intercept"]) if n["intercept"] in post else _zero(post)
-    slope = scalar_draws(post, n["slope"]) if n["slope"] and n["slope"] in post else xr.zeros_like(intercept)
+    slope = (
+        scalar_draws(post, n["slope"])
+        if n["slope"] and n["slope"] in post
+        else xr.zeros_like(intercept)
+    )
     if n["site_intercept"] in post:
         intercept = intercept + site_draws(post, n["site_intercept"], columns)
     if n["slope"] and n["site_slope"] in post:
@@ -261,8 +313,13 @@ def _base_lines(post: xr.Dataset, columns: dict, struct: roles.ModelRoles):
     return intercept, slope
 
 
-def site_lines(idata, columns: dict, scale: PredictorScale = PredictorScale(), sites=None,
-               data: pd.DataFrame | None = None) -> tuple[xr.DataArray, xr.DataArray]:
+def site_lines(
+    idata,
+    columns: dict,
+    scale: PredictorScale = PredictorScale(),
+    sites=None,
+    data: pd.DataFrame | None = None,
+) -> tuple[xr.DataArray, xr.DataArray]:
     """Per-site (intercept at the centre, slope per original unit) draws, dims (chain, draw, site).
 
     Complete pooling has one line for all sites; pass ``sites`` to broadcast it over them.
@@ -287,14 +344,17 @@ def site_lines(idata, columns: dict, scale: PredictorScale = PredictorScale(), s
             slope = slope.expand_dims(site=labels)
         missing = sorted(set(labels) - set(intercept["site"].values.tolist()))
         if missing:
-            raise KeyError(f"sites {missing[:5]} are not in the posterior (has {intercept['site'].values[:5].tolist()} …)")
+            raise KeyError(
+                f"sites {missing[:5]} are not in the posterior (has {intercept['site'].values[:5].tolist()} …)"
+            )
         intercept, slope = intercept.sel(site=labels), slope.sel(site=labels)
     order = [d for d in (*SAMPLE_DIMS, "site") if d in intercept.dims]
     return intercept.transpose(*order), (slope / scale.scale).transpose(*order)
 
 
-def population_line(idata, columns: dict, scale: PredictorScale = PredictorScale(),
-                    data: pd.DataFrame | None = None) -> tuple[xr.DataArray, xr.DataArray] | None:
+def population_line(
+    idata, columns: dict, scale: PredictorScale = PredictorScale(), data: pd.DataFrame | None = None
+) -> tuple[xr.DataArray, xr.DataArray] | None:
     """Population-level (intercept at the centre, slope per original unit); None for no pooling (there is none).
 
     Covariates are held at their average over all rows.
@@ -305,14 +365,20 @@ def population_line(idata, columns: dict, scale: PredictorScale = PredictorScale
         return None
     n = names(columns)
     intercept = scalar_draws(post, n["intercept"]) if n["intercept"] in post else _zero(post)
-    slope = scalar_draws(post, n["slope"]) if n["slope"] and n["slope"] in post else xr.zeros_like(intercept)
+    slope = (
+        scalar_draws(post, n["slope"])
+        if n["slope"] and n["slope"] in post
+        else xr.zeros_like(intercept)
+    )
     parts = _covariate_parts(post, struct, data, columns, by_site=False)
     if parts is not None:
         intercept, slope = intercept + parts[0], slope + parts[1]
     return intercept, slope / scale.scale
 
 
-def site_sds(idata, columns: dict, scale: PredictorScale = PredictorScale()) -> tuple[xr.DataArray, xr.DataArray] | None:
+def site_sds(
+    idata, columns: dict, scale: PredictorScale = PredictorScale()
+) -> tuple[xr.DataArray, xr.DataArray] | None:
     """SD of the site intercepts (at the centre) and of the site slopes (per original unit); None without site effects.
 
     A varying-intercepts model has a slope SD of exactly 0.
@@ -322,7 +388,11 @@ def site_sds(idata, columns: dict, scale: PredictorScale = PredictorScale()) -> 
     if n["sd_intercept"] not in post:
         return None
     sd0 = scalar_draws(post, n["sd_intercept"])
-    sd1 = scalar_draws(post, n["sd_slope"]) / scale.scale if n["slope"] and n["sd_slope"] in post else xr.zeros_like(sd0)
+    sd1 = (
+        scalar_draws(post, n["sd_slope"]) / scale.scale
+        if n["slope"] and n["sd_slope"] in post
+        else xr.zeros_like(sd0)
+    )
     return sd0, sd1
 
 
@@ -349,7 +419,9 @@ def _factor_labels(data: pd.DataFrame, factor: str) -> np.ndarray:
     return out
 
 
-def _other_factor_effects(post: xr.Dataset, struct: roles.ModelRoles, data: pd.DataFrame, columns: dict) -> np.ndarray | float:
+def _other_factor_effects(
+    post: xr.Dataset, struct: roles.ModelRoles, data: pd.DataFrame, columns: dict
+) -> np.ndarray | float:
     """Sum over grouping factors other than the site of their varying intercepts, per observation."""
     total = 0.0
     for factor, exprs in struct.group_terms.items():
@@ -358,7 +430,9 @@ def _other_factor_effects(post: xr.Dataset, struct: roles.ModelRoles, data: pd.D
         for expr in exprs:
             da = post[f"{expr}|{factor}"]
             dim = next(d for d in da.dims if d not in SAMPLE_DIMS)
-            index = pd.Index([str(v) for v in da[dim].values]).get_indexer(_factor_labels(data, factor))
+            index = pd.Index([str(v) for v in da[dim].values]).get_indexer(
+                _factor_labels(data, factor)
+            )
             if (index < 0).any():
                 raise KeyError(f"some levels of {factor!r} in the data are not in the posterior")
             values = da.values[..., index]
@@ -380,8 +454,13 @@ def mu_draws(idata, data: pd.DataFrame, columns: dict, include_site: bool = True
     if include_site:
         intercept, slope = xr.broadcast(*_base_lines(post, columns, struct))
         if "site" in intercept.dims:
-            intercept, slope = intercept.transpose(*SAMPLE_DIMS, "site"), slope.transpose(*SAMPLE_DIMS, "site")
-            index = pd.Index(intercept["site"].values.tolist()).get_indexer(data[columns["group"]].astype(str))
+            intercept, slope = (
+                intercept.transpose(*SAMPLE_DIMS, "site"),
+                slope.transpose(*SAMPLE_DIMS, "site"),
+            )
+            index = pd.Index(intercept["site"].values.tolist()).get_indexer(
+                data[columns["group"]].astype(str)
+            )
             if (index < 0).any():
                 raise KeyError("some sites of the data are not in the posterior")
             a, b = intercept.values[..., index], slope.values[..., index]
@@ -390,7 +469,9 @@ def mu_draws(idata, data: pd.DataFrame, columns: dict, include_site: bool = True
         mu = a + b * x + _other_factor_effects(post, struct, data, columns)
     else:
         if struct.role == "no_pooling":
-            raise ValueError("no pooling has no population-level line: a marginal prediction is undefined")
+            raise ValueError(
+                "no pooling has no population-level line: a marginal prediction is undefined"
+            )
         n = names(columns)
         a = scalar_draws(post, n["intercept"]).values if n["intercept"] in post else 0.0
         b = scalar_draws(post, n["slope"]).values if p and n["slope"] in post else 0.0
@@ -454,13 +535,20 @@ def site_summary(draws: xr.DataArray, prob: float = HDI_PROB) -> pd.DataFrame:
     )
 
 
-def site_counts(data: pd.DataFrame, columns: dict, scale: PredictorScale = PredictorScale()) -> pd.DataFrame:
+def site_counts(
+    data: pd.DataFrame, columns: dict, scale: PredictorScale = PredictorScale()
+) -> pd.DataFrame:
     """Per site: n, the observed outcome mean, the predictor mean (original scale) and whether it varies."""
     g, p, y = columns["group"], columns.get("predictor"), columns["outcome"]
     x = data[p].to_numpy(float) if p else np.zeros(len(data))
-    frame = pd.DataFrame({"site": data[g].astype(str).to_numpy(), "x": x, "y": data[y].to_numpy(float)})
+    frame = pd.DataFrame(
+        {"site": data[g].astype(str).to_numpy(), "x": x, "y": data[y].to_numpy(float)}
+    )
     out = frame.groupby("site", sort=False).agg(
-        n=("y", "size"), observed_mean=("y", "mean"), predictor_mean=("x", "mean"), distinct_x=("x", "nunique")
+        n=("y", "size"),
+        observed_mean=("y", "mean"),
+        predictor_mean=("x", "mean"),
+        distinct_x=("x", "nunique"),
     )
     out["predictor_mean"] = scale.to_original(out["predictor_mean"].to_numpy())
     out["predictor_varies"] = out.pop("distinct_x") > 1
@@ -475,11 +563,29 @@ def coefficient_table(idata, columns: dict, prob: float = HDI_PROB) -> pd.DataFr
     """
     post = _posterior(idata)
     group = columns["group"]
-    keep = [v for v in post.data_vars
-            if not ("|" in v and not v.endswith("_sigma")) and v != group and not v.startswith(f"{group}:")
-            and not v.endswith("_offset") and post[v].ndim <= 3]
+    keep = [
+        v
+        for v in post.data_vars
+        if not ("|" in v and not v.endswith("_sigma"))
+        and v != group
+        and not v.startswith(f"{group}:")
+        and not v.endswith("_offset")
+        and post[v].ndim <= 3
+    ]
     if not keep:  # no pooling without other terms: every parameter is per site
-        return pd.DataFrame(columns=["parameter", "mean", "sd", "hdi_low", "hdi_high", "mcse_mean", "ess_bulk", "ess_tail", "r_hat"])
+        return pd.DataFrame(
+            columns=[
+                "parameter",
+                "mean",
+                "sd",
+                "hdi_low",
+                "hdi_high",
+                "mcse_mean",
+                "ess_bulk",
+                "ess_tail",
+                "r_hat",
+            ]
+        )
     table = az.summary(idata, var_names=keep, hdi_prob=prob, round_to="none")
     table.index.name = "parameter"
     return table.reset_index()

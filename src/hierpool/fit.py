@@ -16,7 +16,6 @@ import warnings
 import arviz as az
 import bambi as bmb
 import numpy as np
-
 import xarray as xr
 from scipy import stats
 
@@ -27,7 +26,9 @@ from hierpool.models import known_se_column
 _log = logging.getLogger(__name__)
 
 PER_OBSERVATION_VARS = ("mu",)
-KEEP_LOG_LIKELIHOOD_MAX = 20_000_000  # chains × draws × observations kept under "auto" (80 MB in float32)
+KEEP_LOG_LIKELIHOOD_MAX = (
+    20_000_000  # chains × draws × observations kept under "auto" (80 MB in float32)
+)
 
 
 def sample(model: bmb.Model, sampler: dict, cores: int = 1) -> az.InferenceData:
@@ -55,7 +56,9 @@ def sample(model: bmb.Model, sampler: dict, cores: int = 1) -> az.InferenceData:
 def keeps_log_likelihood(setting: str, n_values: int) -> bool:
     """``always``, ``never``, or (``auto``) only below :data:`KEEP_LOG_LIKELIHOOD_MAX` values."""
     if setting not in ("auto", "always", "never"):
-        raise ValueError(f"sampler.keep_log_likelihood must be auto, always or never, not {setting!r}")
+        raise ValueError(
+            f"sampler.keep_log_likelihood must be auto, always or never, not {setting!r}"
+        )
     return setting == "always" or (setting == "auto" and n_values < KEEP_LOG_LIKELIHOOD_MAX)
 
 
@@ -82,7 +85,9 @@ def drop_per_observation(idata: az.InferenceData, group: str = "posterior") -> N
     """Drop per-observation deterministics (``mu``) and unconstrained copies (``*_log__``)."""
     if group in idata.groups():
         dataset = getattr(idata, group)
-        present = [v for v in dataset.data_vars if v in PER_OBSERVATION_VARS or str(v).endswith("__")]
+        present = [
+            v for v in dataset.data_vars if v in PER_OBSERVATION_VARS or str(v).endswith("__")
+        ]
         if present:
             setattr(idata, group, dataset.drop_vars(present))
 
@@ -93,7 +98,9 @@ def thinned_draws(n_chains: int, n_draws: int, total: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_draws - 1, per_chain).round().astype(int))
 
 
-def add_posterior_predictive(model: bmb.Model, idata: az.InferenceData, total_draws: int, seed: int, chunk_mb: float = 64) -> None:
+def add_posterior_predictive(
+    model: bmb.Model, idata: az.InferenceData, total_draws: int, seed: int, chunk_mb: float = 64
+) -> None:
     """Posterior predictive draws for a thinned subset of the posterior (enough for checks, small on disk)."""
     post = idata.posterior
     keep = thinned_draws(post.sizes["chain"], post.sizes["draw"], total_draws)
@@ -108,6 +115,7 @@ def add_posterior_predictive(model: bmb.Model, idata: az.InferenceData, total_dr
 # predictive draws are computed here, from Bambi's prediction of the mean (``mu``) and the
 # known SEs of the same rows: Normal(y_i | mu_i, se_i), exactly the model's likelihood.
 
+
 def _known_se_chunks(model: bmb.Model, posterior, size: int):
     """Yield ``(rows, mu, y, se)`` per chunk of rows; ``mu`` has dims (chain, draw, __obs__)."""
     column = known_se_column(model)
@@ -117,7 +125,9 @@ def _known_se_chunks(model: bmb.Model, posterior, size: int):
         part = hploo._posterior_only(posterior)
         with hploo.scipy_sparse_dot():
             mu = model.components[parent].predict(part, data=hploo._whole(model, rows))
-        mu = mu.transpose("chain", "draw", hploo.OBS).assign_coords({hploo.OBS: np.arange(rows.start, rows.stop)})
+        mu = mu.transpose("chain", "draw", hploo.OBS).assign_coords(
+            {hploo.OBS: np.arange(rows.start, rows.stop)}
+        )
         se = model.data[column].to_numpy(dtype=float)[rows]
         yield rows, mu, y_all[rows], se
 
@@ -133,7 +143,9 @@ def known_se_loo(model: bmb.Model, posterior, budget_mb: float = 64, keep: bool 
     size = hploo.chunk_size(posterior.sizes["chain"] * posterior.sizes["draw"], budget_mb)
     parts, kept = [], []
     for _, mu, y, se in _known_se_chunks(model, posterior, size):
-        log_lik = xr.Dataset({_response_name(model): mu.copy(data=stats.norm.logpdf(y, mu.values, se))})
+        log_lik = xr.Dataset(
+            {_response_name(model): mu.copy(data=stats.norm.logpdf(y, mu.values, se))}
+        )
         parts.append(hploo._chunk_loo(log_lik, reff))
         if keep:
             kept.append(log_lik)
@@ -141,12 +153,16 @@ def known_se_loo(model: bmb.Model, posterior, budget_mb: float = 64, keep: bool 
     return hploo.assemble_loo(parts), full
 
 
-def known_se_predictive(model: bmb.Model, posterior, seed: int, budget_mb: float = 64) -> xr.Dataset:
+def known_se_predictive(
+    model: bmb.Model, posterior, seed: int, budget_mb: float = 64
+) -> xr.Dataset:
     """Posterior predictive draws ``y_i ~ Normal(mu_i, se_i)`` for a model with known standard errors."""
     size = hploo.chunk_size(posterior.sizes["chain"] * posterior.sizes["draw"], budget_mb)
     rng = np.random.default_rng(seed)
-    out = [xr.Dataset({_response_name(model): mu.copy(data=rng.normal(mu.values, se))})
-           for _, mu, _, se in _known_se_chunks(model, posterior, size)]
+    out = [
+        xr.Dataset({_response_name(model): mu.copy(data=rng.normal(mu.values, se))})
+        for _, mu, _, se in _known_se_chunks(model, posterior, size)
+    ]
     return out[0] if len(out) == 1 else xr.concat(out, dim=hploo.OBS)
 
 
@@ -163,8 +179,13 @@ def record_model(model: bmb.Model, idata: az.InferenceData) -> None:
     from hierpool.effects import stamp
 
     parent = model.family.likelihood.parent
-    stamp(idata, str(model.formula.main), model.family.name, model.family.link[parent].name,
-          getattr(model, "hierpool_known_se", None))
+    stamp(
+        idata,
+        str(model.formula.main),
+        model.family.name,
+        model.family.link[parent].name,
+        getattr(model, "hierpool_known_se", None),
+    )
 
 
 def fit(model: bmb.Model, sampler: dict, cores: int = 1) -> tuple[az.InferenceData, az.ELPDData]:
@@ -185,7 +206,13 @@ def fit(model: bmb.Model, sampler: dict, cores: int = 1) -> tuple[az.InferenceDa
     start = time.perf_counter()
     loo = add_log_likelihood(model, idata, sampler)
     loo_wall = time.perf_counter() - start
-    add_posterior_predictive(model, idata, int(sampler.get("posterior_predictive_draws", 500)), seed + 1, float(sampler.get("chunk_mb", 64)))
+    add_posterior_predictive(
+        model,
+        idata,
+        int(sampler.get("posterior_predictive_draws", 500)),
+        seed + 1,
+        float(sampler.get("chunk_mb", 64)),
+    )
     drop_per_observation(idata)
     add_prior(model, idata, int(sampler.get("prior_predictive_draws", 200)), seed + 2)
     record_model(model, idata)
@@ -197,7 +224,12 @@ def fit(model: bmb.Model, sampler: dict, cores: int = 1) -> tuple[az.InferenceDa
             "hierpool_seed": seed,
         }
     )
-    _log.info("sampled in %.1f s (compile included) with %s; log-likelihood and LOO in %.1f s", sampling_wall, sampler.get("backend"), loo_wall)
+    _log.info(
+        "sampled in %.1f s (compile included) with %s; log-likelihood and LOO in %.1f s",
+        sampling_wall,
+        sampler.get("backend"),
+        loo_wall,
+    )
     return idata, loo
 
 
@@ -211,7 +243,9 @@ def shrink_large_groups(idata: az.InferenceData) -> None:
             dataset = getattr(idata, group)
             wide = {v: "float32" for v in dataset.data_vars if dataset[v].dtype == "float64"}
             if wide:  # counts and 0/1 outcomes are integers already
-                setattr(idata, group, dataset.assign({v: dataset[v].astype("float32") for v in wide}))
+                setattr(
+                    idata, group, dataset.assign({v: dataset[v].astype("float32") for v in wide})
+                )
 
 
 def save(idata: az.InferenceData, path) -> None:

@@ -28,7 +28,18 @@ import xarray as xr
 
 OBS = "__obs__"
 SCALARS = ("elpd_loo", "se", "p_loo", "n_samples", "n_data_points", "warning", "scale", "good_k")
-ELPD_INDEX = ["elpd_loo", "se", "p_loo", "n_samples", "n_data_points", "warning", "loo_i", "pareto_k", "scale", "good_k"]
+ELPD_INDEX = [
+    "elpd_loo",
+    "se",
+    "p_loo",
+    "n_samples",
+    "n_data_points",
+    "warning",
+    "loo_i",
+    "pareto_k",
+    "scale",
+    "good_k",
+]
 
 
 def chunk_size(n_samples: int, budget_mb: float) -> int:
@@ -57,7 +68,13 @@ class _XarrayWithScipyDot:
 
     @staticmethod
     def dot(*arrays, **kwargs):
-        if len(arrays) == 2 and not kwargs and isinstance(arrays[0].data, sparse.COO) and arrays[0].ndim == 2 and not isinstance(arrays[1].data, sparse.COO):
+        if (
+            len(arrays) == 2
+            and not kwargs
+            and isinstance(arrays[0].data, sparse.COO)
+            and arrays[0].ndim == 2
+            and not isinstance(arrays[1].data, sparse.COO)
+        ):
             return _sparse_times_dense(*arrays)
         return xr.dot(*arrays, **kwargs)
 
@@ -85,13 +102,17 @@ def _whole(model: bmb.Model, rows: slice):
     return None if rows.start == 0 and rows.stop == n else model.data.iloc[rows]
 
 
-def log_likelihood_chunks(model: bmb.Model, posterior: xr.Dataset, size: int) -> Iterator[tuple[slice, xr.Dataset]]:
+def log_likelihood_chunks(
+    model: bmb.Model, posterior: xr.Dataset, size: int
+) -> Iterator[tuple[slice, xr.Dataset]]:
     """Yield ``(rows, log_likelihood)`` per chunk of rows: float64, dims (chain, draw, __obs__), global coords.
 
     Works for any Bambi family: it is Bambi's own ``compute_log_likelihood`` evaluated on the chunk.
     """
     for rows in row_chunks(len(model.data), size):
-        part = _posterior_only(posterior)  # in place on a throw-away: inplace=False would deep-copy the posterior
+        part = _posterior_only(
+            posterior
+        )  # in place on a throw-away: inplace=False would deep-copy the posterior
         with scipy_sparse_dot():
             model.compute_log_likelihood(part, data=_whole(model, rows), inplace=True)
         gc.collect()
@@ -103,7 +124,10 @@ def relative_ess(posterior: xr.Dataset) -> float:
     if posterior.sizes["chain"] == 1:
         return 1.0
     ess = az.ess(posterior, method="mean")
-    return float(np.hstack([ess[v].values.ravel() for v in ess.data_vars]).mean() / (posterior.sizes["chain"] * posterior.sizes["draw"]))
+    return float(
+        np.hstack([ess[v].values.ravel() for v in ess.data_vars]).mean()
+        / (posterior.sizes["chain"] * posterior.sizes["draw"])
+    )
 
 
 def _chunk_loo(log_lik: xr.Dataset, reff: float) -> az.ELPDData:
@@ -134,11 +158,16 @@ def assemble_loo(parts: list[az.ELPDData]) -> az.ELPDData:
         "good_k": first.good_k,
     }
     if values["warning"]:
-        warnings.warn(f"Estimated shape parameter of Pareto distribution is greater than {first.good_k:.2f} for one or more samples.")
+        warnings.warn(
+            f"Estimated shape parameter of Pareto distribution is greater than {first.good_k:.2f} for one or more samples.",
+            stacklevel=2,
+        )
     return az.ELPDData(data=[values[k] for k in ELPD_INDEX], index=ELPD_INDEX)
 
 
-def chunked_loo(model: bmb.Model, posterior: xr.Dataset, budget_mb: float = 64, keep: bool = False) -> tuple[az.ELPDData, xr.Dataset | None]:
+def chunked_loo(
+    model: bmb.Model, posterior: xr.Dataset, budget_mb: float = 64, keep: bool = False
+) -> tuple[az.ELPDData, xr.Dataset | None]:
     """PSIS-LOO from the log-likelihood computed chunk by chunk; the full log-likelihood too when ``keep``.
 
     Parameters
@@ -170,16 +199,28 @@ def chunked_loo(model: bmb.Model, posterior: xr.Dataset, budget_mb: float = 64, 
     return assemble_loo(parts), full
 
 
-def posterior_predictive_chunked(model: bmb.Model, posterior: xr.Dataset, seed: int, budget_mb: float = 64) -> xr.Dataset:
+def posterior_predictive_chunked(
+    model: bmb.Model, posterior: xr.Dataset, seed: int, budget_mb: float = 64
+) -> xr.Dataset:
     """Posterior predictive draws, chunk by chunk of rows (one seed per chunk; one chunk = Bambi's own call)."""
     size = chunk_size(posterior.sizes["chain"] * posterior.sizes["draw"], budget_mb)
     chunks = row_chunks(len(model.data), size)
     out = []
     for i, rows in enumerate(chunks):
-        chunk_seed = seed if len(chunks) == 1 else int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+        chunk_seed = (
+            seed
+            if len(chunks) == 1
+            else int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+        )
         part = _posterior_only(posterior)
         with scipy_sparse_dot():
-            model.predict(part, kind="response", data=_whole(model, rows), inplace=True, random_seed=chunk_seed)
+            model.predict(
+                part,
+                kind="response",
+                data=_whole(model, rows),
+                inplace=True,
+                random_seed=chunk_seed,
+            )
         gc.collect()
         out.append(part.posterior_predictive.assign_coords({OBS: np.arange(rows.start, rows.stop)}))
     return out[0] if len(out) == 1 else xr.concat(out, dim=OBS, combine_attrs="override")
@@ -190,7 +231,13 @@ def save_loo(result: az.ELPDData, path) -> None:
     from hierpool.io import atomic_write
 
     attrs = {k: (int(result[k]) if k == "warning" else result[k]) for k in SCALARS}
-    ds = xr.Dataset({"loo_i": result.loo_i.reset_coords(drop=True), "pareto_k": result.pareto_k.reset_coords(drop=True)}, attrs=attrs)
+    ds = xr.Dataset(
+        {
+            "loo_i": result.loo_i.reset_coords(drop=True),
+            "pareto_k": result.pareto_k.reset_coords(drop=True),
+        },
+        attrs=attrs,
+    )
     atomic_write(path, lambda p: ds.to_netcdf(str(p)))
 
 

@@ -15,7 +15,6 @@ import bambi as bmb
 import formulae
 import numpy as np
 import pandas as pd
-
 from bambi.terms import OffsetTerm
 
 from hierpool.errors import ModelError
@@ -27,7 +26,22 @@ except ImportError:  # pragma: no cover - older/newer formulae
     FORMULA_SCAN_ERROR = formulae.parser.ParseError
 
 _TOKEN = re.compile(r"(?<![A-Za-z0-9_.])[A-Za-z_.][A-Za-z0-9_.]*")
-_FORMULA_WORDS = {"C", "I", "np", "log", "log10", "exp", "sqrt", "center", "scale", "standardize", "poly", "bs", "p", "offset"}
+_FORMULA_WORDS = {
+    "C",
+    "I",
+    "np",
+    "log",
+    "log10",
+    "exp",
+    "sqrt",
+    "center",
+    "scale",
+    "standardize",
+    "poly",
+    "bs",
+    "p",
+    "offset",
+}
 
 """Functions a formula may call besides Bambi's own (``C``, ``p``, ``offset``, ``scale`` …): ``log(x)``,
 ``log10``, ``exp``, ``sqrt`` and anything in NumPy as ``np.log(x)``; passed to Bambi as ``extra_namespace``."""
@@ -40,12 +54,16 @@ OUTCOME_SCALE_FAMILIES = ("gaussian", "t")
 def parse_prior(spec, where: str = "prior") -> bmb.Prior:
     """Turn a config prior mapping (possibly nested) into a ``bmb.Prior``."""
     if not isinstance(spec, dict) or "dist" not in spec:
-        raise ModelError(f"{where}: a prior needs a `dist` key (e.g. {{dist: Normal, mu: 0, sigma: 1}}), got {spec!r}")
+        raise ModelError(
+            f"{where}: a prior needs a `dist` key (e.g. {{dist: Normal, mu: 0, sigma: 1}}), got {spec!r}"
+        )
     args = {}
     for key, value in spec.items():
         if key == "dist":
             continue
-        args[key] = parse_prior(value, f"{where}.{key}") if isinstance(value, dict) else _number(value)
+        args[key] = (
+            parse_prior(value, f"{where}.{key}") if isinstance(value, dict) else _number(value)
+        )
     return bmb.Prior(str(spec["dist"]), **args)
 
 
@@ -86,7 +104,7 @@ def formula_columns(formula: str) -> set[str]:
     text = re.sub(r"`[^`]*`|'[^']*'|\"[^\"]*\"", " ", formula)
     names = set()
     for match in _TOKEN.finditer(text):
-        tok, rest = match.group(), text[match.end():].lstrip()
+        tok, rest = match.group(), text[match.end() :].lstrip()
         if rest.startswith("(") or (rest.startswith("=") and not rest.startswith("==")):
             continue
         if tok not in _FORMULA_WORDS and not tok.replace(".", "").isdigit():
@@ -96,7 +114,9 @@ def formula_columns(formula: str) -> set[str]:
 
 def check_formula_columns(formula: str, data: pd.DataFrame, model: str) -> None:
     if "~" not in formula:
-        raise ModelError(f"model {model!r}: formula {formula!r} has no '~' (write it as 'outcome ~ terms').")
+        raise ModelError(
+            f"model {model!r}: formula {formula!r} has no '~' (write it as 'outcome ~ terms')."
+        )
     unknown = sorted(name for name in formula_columns(formula) if name not in data.columns)
     if unknown:
         raise ModelError(
@@ -106,7 +126,9 @@ def check_formula_columns(formula: str, data: pd.DataFrame, model: str) -> None:
         )
 
 
-def build_model(spec: dict, data: pd.DataFrame, site_sd_prior_scale: float | None = None) -> bmb.Model:
+def build_model(
+    spec: dict, data: pd.DataFrame, site_sd_prior_scale: float | None = None
+) -> bmb.Model:
     """Build (not fit) the Bambi model described by ``spec``.
 
     Parameters
@@ -149,18 +171,35 @@ def build_model(spec: dict, data: pd.DataFrame, site_sd_prior_scale: float | Non
     family = spec.get("family", "gaussian")
     known_se = spec.get("known_se")
     check_formula_columns(formula, data, name)
-    priors = {term: parse_prior(p, f"model {name!r}: priors.{term}") for term, p in (spec.get("priors") or {}).items()}
+    priors = {
+        term: parse_prior(p, f"model {name!r}: priors.{term}")
+        for term, p in (spec.get("priors") or {}).items()
+    }
     if known_se is not None:
         _check_known_se(known_se, data, family, priors, name)
     if site_sd_prior_scale is not None and family in OUTCOME_SCALE_FAMILIES + LINK_SCALE_FAMILIES:
         varying = [t for t in _varying_terms(formula) if t not in priors]
-        priors.update(site_sd_priors(varying, data, formula.split("~")[0].strip(), site_sd_prior_scale, family))
-    bambi_formula = bmb.Formula(formula, f"sigma ~ 0 + offset(log({known_se}))") if known_se is not None else formula
+        priors.update(
+            site_sd_priors(
+                varying, data, formula.split("~")[0].strip(), site_sd_prior_scale, family
+            )
+        )
+    bambi_formula = (
+        bmb.Formula(formula, f"sigma ~ 0 + offset(log({known_se}))")
+        if known_se is not None
+        else formula
+    )
     noncentered = bool(spec.get("noncentered", True))
 
     def make(all_priors):
-        model = bmb.Model(bambi_formula, data, family=family, priors=all_priors or None, noncentered=noncentered,
-                          extra_namespace=FORMULA_NAMESPACE)
+        model = bmb.Model(
+            bambi_formula,
+            data,
+            family=family,
+            priors=all_priors or None,
+            noncentered=noncentered,
+            extra_namespace=FORMULA_NAMESPACE,
+        )
         model.build()
         return model
 
@@ -170,8 +209,18 @@ def build_model(spec: dict, data: pd.DataFrame, site_sd_prior_scale: float | Non
             model = make(priors)
     except ModelError:
         raise
-    except (ValueError, KeyError, TypeError, NameError, NotImplementedError, formulae.parser.ParseError, FORMULA_SCAN_ERROR) as err:
-        raise ModelError(f"model {name!r}: Bambi rejected formula {formula!r} (family {family}): {err}") from err
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        NameError,
+        NotImplementedError,
+        formulae.parser.ParseError,
+        FORMULA_SCAN_ERROR,
+    ) as err:
+        raise ModelError(
+            f"model {name!r}: Bambi rejected formula {formula!r} (family {family}): {err}"
+        ) from err
     unknown_priors = set(priors) - set(model_terms(model))
     if unknown_priors:
         raise ModelError(
@@ -199,17 +248,29 @@ def known_se_column(model: bmb.Model) -> str | None:
 def _check_known_se(column: str, data: pd.DataFrame, family: str, priors: dict, name: str) -> None:
     where = f"model {name!r}: known_se {column!r}"
     if family != "gaussian":
-        raise ModelError(f"{where}: known standard errors need the gaussian family (y ~ Normal(mu, se)), not {family!r}.")
+        raise ModelError(
+            f"{where}: known standard errors need the gaussian family (y ~ Normal(mu, se)), not {family!r}."
+        )
     if not isinstance(column, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", column):
-        raise ModelError(f"{where}: the column name must be a plain identifier (letters, digits, _) to be used in a formula.")
+        raise ModelError(
+            f"{where}: the column name must be a plain identifier (letters, digits, _) to be used in a formula."
+        )
     if column not in data.columns:
-        raise ModelError(f"{where} is not a column of the cleaned data (columns: {[c for c in data.columns if c != 'source_row']}).")
+        raise ModelError(
+            f"{where} is not a column of the cleaned data (columns: {[c for c in data.columns if c != 'source_row']})."
+        )
     values = pd.to_numeric(data[column], errors="coerce")
-    bad = data.index[~(np.isfinite(values.to_numpy(dtype=float)) & (values.to_numpy(dtype=float) > 0))]
+    bad = data.index[
+        ~(np.isfinite(values.to_numpy(dtype=float)) & (values.to_numpy(dtype=float) > 0))
+    ]
     if len(bad):
-        raise ModelError(f"{where}: standard errors must be finite and > 0; {len(bad)} row(s) are not (first: {data.loc[bad[0], column]!r}).")
+        raise ModelError(
+            f"{where}: standard errors must be finite and > 0; {len(bad)} row(s) are not (first: {data.loc[bad[0], column]!r})."
+        )
     if "sigma" in priors:
-        raise ModelError(f"{where}: sigma is fixed to the known standard errors, so it cannot have a prior; remove priors.sigma.")
+        raise ModelError(
+            f"{where}: sigma is fixed to the known standard errors, so it cannot have a prior; remove priors.sigma."
+        )
 
 
 def _varying_terms(formula: str) -> list[str]:
@@ -231,7 +292,9 @@ def _varying_terms(formula: str) -> list[str]:
         for g in groups:
             if "0" not in parts and "-1" not in compact:
                 names.append(f"1|{g}")
-            names += [f"{p}|{g}" for p in parts if p not in ("1", "0", "", "-1") and not p.startswith("-")]
+            names += [
+                f"{p}|{g}" for p in parts if p not in ("1", "0", "", "-1") and not p.startswith("-")
+            ]
     return list(dict.fromkeys(names))
 
 
@@ -255,7 +318,7 @@ def _split_top_level_bar(text: str) -> tuple[str, str, str]:
     for i, char in enumerate(text):
         depth += (char == "(") - (char == ")")
         if char == "|" and depth == 0:
-            return text[:i], "|", text[i + 1:]
+            return text[:i], "|", text[i + 1 :]
     return text, "", ""
 
 
@@ -267,7 +330,9 @@ def _nested_groups(group: str) -> list[str]:
     return [":".join(levels[: i + 1]) for i in range(len(levels))]
 
 
-def site_sd_priors(terms: list[str], data: pd.DataFrame, outcome: str, scale: float, family: str = "gaussian") -> dict:
+def site_sd_priors(
+    terms: list[str], data: pd.DataFrame, outcome: str, scale: float, family: str = "gaussian"
+) -> dict:
     """Weakly informative priors on the between-site SDs of varying effects ``terms``.
 
     gaussian, t: ``HalfNormal(scale * sd(y) / sd(x))``. Bambi's default (2.5 x that) lets
@@ -302,7 +367,9 @@ def site_sd_priors(terms: list[str], data: pd.DataFrame, outcome: str, scale: fl
             sd_x = float(data[expr].std())
         else:
             continue
-        out[term] = bmb.Prior("Normal", mu=0, sigma=bmb.Prior("HalfNormal", sigma=scale * sd_y / sd_x))
+        out[term] = bmb.Prior(
+            "Normal", mu=0, sigma=bmb.Prior("HalfNormal", sigma=scale * sd_y / sd_x)
+        )
     return out
 
 
@@ -344,7 +411,11 @@ def repair_infinite_priors(model: bmb.Model, user_terms: set[str]) -> tuple[dict
 
 def _term_levels(term, index: np.ndarray) -> list[str]:
     levels = getattr(getattr(term, "term", None), "levels", None) or []
-    return [str(levels[i]) if i < len(levels) else str(i) for i in index] if len(levels) else [str(i) for i in index]
+    return (
+        [str(levels[i]) if i < len(levels) else str(i) for i in index]
+        if len(levels)
+        else [str(i) for i in index]
+    )
 
 
 def model_terms(model: bmb.Model) -> list[str]:

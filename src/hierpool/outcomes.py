@@ -19,8 +19,16 @@ if TYPE_CHECKING:
     from hierpool.clean import CleaningOptions
 
 OUTCOME_KINDS = ("continuous", "binary", "binomial", "count")
-KNOWN_BINARY_PAIRS = (("no", "yes"), ("false", "true"), ("n", "y"), ("f", "t"), ("absent", "present"),
-                      ("negative", "positive"), ("fail", "pass"), ("0", "1"))
+KNOWN_BINARY_PAIRS = (
+    ("no", "yes"),
+    ("false", "true"),
+    ("n", "y"),
+    ("f", "t"),
+    ("absent", "present"),
+    ("negative", "positive"),
+    ("fail", "pass"),
+    ("0", "1"),
+)
 
 
 def _value_examples(text: pd.Series, row_number: pd.Series, n: int = 5) -> str:
@@ -28,12 +36,22 @@ def _value_examples(text: pd.Series, row_number: pd.Series, n: int = 5) -> str:
     parts = []
     for value, rows in row_number[text.index].groupby(text.to_numpy(), sort=False):
         listed = rows.tolist()
-        parts.append(f"{value!r} (row{'s' if len(listed) > 1 else ''} {', '.join(map(str, listed[:3]))}{', ...' if len(listed) > 3 else ''})")
+        parts.append(
+            f"{value!r} (row{'s' if len(listed) > 1 else ''} {', '.join(map(str, listed[:3]))}{', ...' if len(listed) > 3 else ''})"
+        )
     return ", ".join(parts[:n]) + (f", ... ({len(parts) - n} more)" if len(parts) > n else "")
 
 
-def _reject_rows(bad: pd.Series, values: pd.Series, row_number: pd.Series, source: str, role: str, name: str,
-                 must: str, fix: str) -> None:
+def _reject_rows(
+    bad: pd.Series,
+    values: pd.Series,
+    row_number: pd.Series,
+    source: str,
+    role: str,
+    name: str,
+    must: str,
+    fix: str,
+) -> None:
     """Stop, naming rows and values, when any cell of a column breaks a rule the model needs."""
     if not bad.any():
         return
@@ -51,13 +69,18 @@ def _not_count(numbers: pd.Series) -> pd.Series:
 
 def _shown_spelling(text: pd.Series, keys: pd.Series) -> dict[str, str]:
     """For each case-folded label, its most frequent spelling (ties: the first seen)."""
-    counts = pd.DataFrame({"key": keys.to_numpy(), "label": text.to_numpy()}).value_counts(sort=False).reset_index()
+    counts = (
+        pd.DataFrame({"key": keys.to_numpy(), "label": text.to_numpy()})
+        .value_counts(sort=False)
+        .reset_index()
+    )
     counts = counts.sort_values("count", ascending=False, kind="stable")
     return dict(counts.drop_duplicates("key")[["key", "label"]].itertuples(index=False))
 
 
-def binary_outcome(values: pd.Series, options: CleaningOptions, name: str, source: str,
-                   row_number: pd.Series) -> tuple[pd.Series, pd.Series, dict]:
+def binary_outcome(
+    values: pd.Series, options: CleaningOptions, name: str, source: str, row_number: pd.Series
+) -> tuple[pd.Series, pd.Series, dict]:
     """Code a binary outcome as 0/1.
 
     Numbers must be 0 or 1. Two text labels (trimmed, any case) map by themselves when they are a
@@ -78,15 +101,26 @@ def binary_outcome(values: pd.Series, options: CleaningOptions, name: str, sourc
     text = values.astype(str).str.strip()
     missing = _is_missing(text, options.missing_values)
     present = text[~missing]
-    numbers, _, non_numeric = parse_numeric(values, options.missing_values, options.decimal, options.thousands)
+    numbers, _, non_numeric = parse_numeric(
+        values, options.missing_values, options.decimal, options.thousands
+    )
     where = "the outcome column"
     if present.empty:
-        raise DataError(f"{source}: {where} {name!r} has no values (every cell is missing). Map the column with the 0/1 outcome.")
+        raise DataError(
+            f"{source}: {where} {name!r} has no values (every cell is missing). Map the column with the 0/1 outcome."
+        )
     if options.positive_label is None and not non_numeric.any():
-        _reject_rows(~missing & ~numbers.isin([0.0, 1.0]), values, row_number, source, "outcome", name,
-                     "0 or 1 for a binary (bernoulli) outcome",
-                     "Recode the column to 0/1, mark those cells missing (cleaning.missing_values), or, for counts, "
-                     "use the binomial (with columns.trials) or poisson family.")
+        _reject_rows(
+            ~missing & ~numbers.isin([0.0, 1.0]),
+            values,
+            row_number,
+            source,
+            "outcome",
+            name,
+            "0 or 1 for a binary (bernoulli) outcome",
+            "Recode the column to 0/1, mark those cells missing (cleaning.missing_values), or, for counts, "
+            "use the binomial (with columns.trials) or poisson family.",
+        )
         return numbers.where(~missing), missing, {"levels": {"0": "0", "1": "1"}}
     keys = present.str.casefold()
     shown = _shown_spelling(present, keys)
@@ -118,26 +152,63 @@ def binary_outcome(values: pd.Series, options: CleaningOptions, name: str, sourc
     return coded, missing, {"levels": {"0": shown[negative], "1": shown[positive]}}
 
 
-def _check_outcome_values(parsed: dict, frame: pd.DataFrame, columns: dict, kind: str, source: str,
-                          row_number: pd.Series) -> None:
+def _check_outcome_values(
+    parsed: dict, frame: pd.DataFrame, columns: dict, kind: str, source: str, row_number: pd.Series
+) -> None:
     """The checks the outcome kind and the trials and se columns need; DataError naming rows."""
     outcome, trials, se = columns["outcome"], columns.get("trials"), columns.get("se")
     if kind == "binomial" and not trials:
-        raise DataError(f"{source}: a binomial outcome needs the number of trials: set columns.trials to that column.")
+        raise DataError(
+            f"{source}: a binomial outcome needs the number of trials: set columns.trials to that column."
+        )
     if kind in ("count", "binomial"):
-        what = "successes, for the binomial family" if kind == "binomial" else "counts, for the poisson and negativebinomial families"
-        _reject_rows(_not_count(parsed[outcome]), frame[outcome], row_number, source, "outcome", outcome,
-                     f"non-negative whole numbers ({what})",
-                     "Fix those cells, or fit a continuous family (gaussian, t) if the outcome is not a count.")
+        what = (
+            "successes, for the binomial family"
+            if kind == "binomial"
+            else "counts, for the poisson and negativebinomial families"
+        )
+        _reject_rows(
+            _not_count(parsed[outcome]),
+            frame[outcome],
+            row_number,
+            source,
+            "outcome",
+            outcome,
+            f"non-negative whole numbers ({what})",
+            "Fix those cells, or fit a continuous family (gaussian, t) if the outcome is not a count.",
+        )
     if trials:
         n = parsed[trials]
-        _reject_rows(_not_count(n) | (n < 1), frame[trials], row_number, source, "trials", trials,
-                     "whole numbers of at least 1 (the number of trials)", "Fix those cells, or map the right column as columns.trials.")
+        _reject_rows(
+            _not_count(n) | (n < 1),
+            frame[trials],
+            row_number,
+            source,
+            "trials",
+            trials,
+            "whole numbers of at least 1 (the number of trials)",
+            "Fix those cells, or map the right column as columns.trials.",
+        )
         if kind == "binomial":
             over = parsed[outcome] > n
-            _reject_rows(over, frame[outcome] + " of " + frame[trials], row_number, source, "outcome", outcome,
-                         f"at most the number of trials in {trials!r} (successes of trials)",
-                         "Check that columns.outcome holds successes and columns.trials the trials.")
+            _reject_rows(
+                over,
+                frame[outcome] + " of " + frame[trials],
+                row_number,
+                source,
+                "outcome",
+                outcome,
+                f"at most the number of trials in {trials!r} (successes of trials)",
+                "Check that columns.outcome holds successes and columns.trials the trials.",
+            )
     if se:
-        _reject_rows(parsed[se] <= 0, frame[se], row_number, source, "se", se,
-                     "standard errors greater than 0", "Fix those cells (a standard error of 0 means an exactly known value).")
+        _reject_rows(
+            parsed[se] <= 0,
+            frame[se],
+            row_number,
+            source,
+            "se",
+            se,
+            "standard errors greater than 0",
+            "Fix those cells (a standard error of 0 means an exactly known value).",
+        )

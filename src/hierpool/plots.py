@@ -21,7 +21,12 @@ from hierpool.io import atomic_write  # noqa: E402
 
 REPORT_DPI = 110
 # One colour per rung of the pooling ladder (hierpool.roles), in every figure of every report.
-MODEL_COLORS = {"complete_pooling": "0.35", "no_pooling": "C1", "varying_intercepts": "C0", "varying_slopes": "C2"}
+MODEL_COLORS = {
+    "complete_pooling": "0.35",
+    "no_pooling": "C1",
+    "varying_intercepts": "C0",
+    "varying_slopes": "C2",
+}
 
 
 def save_figure(fig, path) -> None:
@@ -40,14 +45,23 @@ def loo_comparison(table: pd.DataFrame, dataset: str):
     colors = ["C0" if ok else "C3" for ok in table["loo_reliable"]]
     ax.errorbar(table["elpd_loo"], list(y), xerr=table["se"], fmt="none", ecolor="0.4", capsize=3)
     ax.scatter(table["elpd_loo"], list(y), c=colors, zorder=3)
-    labels = [m + ("  (Pareto k > 0.7)" if not ok else "") for m, ok in zip(table["model"], table["loo_reliable"])]
+    labels = [
+        m + ("  (Pareto k > 0.7)" if not ok else "")
+        for m, ok in zip(table["model"], table["loo_reliable"])
+    ]
     ax.set_yticks(list(y), labels)
     best = table["elpd_loo"].iloc[0]
     ax.axvline(best, color="0.6", ls="--", lw=1)
     for yi, (w, d) in zip(y, zip(table["weight"], table["elpd_diff"])):
-        ax.annotate(f"weight {w:.2f}, Δ {d:.1f}", (best, yi), xytext=(6, 6), textcoords="offset points", fontsize=8, color="0.3")
+        ax.annotate(
+            f"weight {w:.2f}, Δ {d:.1f}",
+            (best, yi),
+            xytext=(6, 6),
+            textcoords="offset points",
+            fontsize=8,
+            color="0.3",
+        )
     ax.set_xlabel("ELPD-LOO (higher is better; bars: ±1 SE)")
     ax.set_title(f"{dataset}: model comparison by PSIS-LOO (stacking weights)")
     fig.tight_layout()
     return fig
-

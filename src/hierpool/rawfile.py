@@ -66,7 +66,9 @@ def read_header(path: Path, sep: str, encoding: str) -> list[str]:
         start = handle.read(HEADER_BYTES)
     text = start.decode(_python_encoding(encoding), errors="replace")
     if not text.strip():
-        raise DataError(f"{path}: the file is empty. Export the data again with a header row and one row per observation.")
+        raise DataError(
+            f"{path}: the file is empty. Export the data again with a header row and one row per observation."
+        )
     first = text.splitlines()[0]
     names = [name.strip() for name in next(csv.reader([first], delimiter=sep))]
     if len(names) == 1:
@@ -90,7 +92,9 @@ def read_header(path: Path, sep: str, encoding: str) -> list[str]:
     return names
 
 
-def read_raw(path: str | Path, columns: list[str] | None = None, sep: str = ",", encoding: str = "utf-8") -> pd.DataFrame:
+def read_raw(
+    path: str | Path, columns: list[str] | None = None, sep: str = ",", encoding: str = "utf-8"
+) -> pd.DataFrame:
     """Read a raw CSV (or gzipped CSV) with every cell as text.
 
     Parameters
@@ -121,7 +125,9 @@ def read_raw(path: str | Path, columns: list[str] | None = None, sep: str = ",",
     wanted = set(names) if columns is None else set(columns)
     positions = [i for i, name in enumerate(names) if name and name in wanted]
     placeholders = [f"c{i}" for i in range(len(names))]  # raw names may be empty or padded
-    read_options = pacsv.ReadOptions(column_names=placeholders, skip_rows=1, encoding=_arrow_encoding(encoding))
+    read_options = pacsv.ReadOptions(
+        column_names=placeholders, skip_rows=1, encoding=_arrow_encoding(encoding)
+    )
     parse_options = pacsv.ParseOptions(delimiter=sep, newlines_in_values=True)
     convert_options = pacsv.ConvertOptions(
         include_columns=[placeholders[i] for i in positions],
@@ -131,7 +137,12 @@ def read_raw(path: str | Path, columns: list[str] | None = None, sep: str = ",",
     )
     try:
         with _open_binary(path) as handle:
-            table = pacsv.read_csv(handle, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
+            table = pacsv.read_csv(
+                handle,
+                read_options=read_options,
+                parse_options=parse_options,
+                convert_options=convert_options,
+            )
     except (pa.ArrowInvalid, UnicodeDecodeError) as err:
         raise diagnose(path, sep, encoding, len(names), err) from None
     frame = table.to_pandas()
@@ -171,15 +182,17 @@ def diagnose(path: Path, sep: str, encoding: str, n_fields: int, err: Exception)
                     return DataError(
                         f"{path}: line {start} has {len(fields)} fields but the header has {n_fields} "
                         f"(separator {sep!r}). A value probably contains {sep!r} without quotes, or a field is missing: "
-                        f"quote such values (\"3{sep}5\"), fix the line, or set the dataset's `sep` if the file uses another separator."
+                        f'quote such values ("3{sep}5"), fix the line, or set the dataset\'s `sep` if the file uses another separator.'
                     )
         except csv.Error:
             return DataError(
-                f"{path}: a quote (\") opened at or after line {line + 1} is never closed or is followed by stray text, so "
+                f'{path}: a quote (") opened at or after line {line + 1} is never closed or is followed by stray text, so '
                 "the rest of the file would be read as one value. Close or remove that quote (a value containing the "
-                "separator or a line break must be written as \"...\", with inner quotes doubled)."
+                'separator or a line break must be written as "...", with inner quotes doubled).'
             )
-    return DataError(f"{path}: the file cannot be read as a CSV ({err}). Check the separator (`sep`) and the quoting.")
+    return DataError(
+        f"{path}: the file cannot be read as a CSV ({err}). Check the separator (`sep`) and the quoting."
+    )
 
 
 def _first_undecodable(path: Path, encoding: str) -> tuple[int, int] | None:

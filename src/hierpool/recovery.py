@@ -52,9 +52,19 @@ def true_population(truth: dict, scale: PredictorScale) -> pd.DataFrame:
     sd0, sd1 = float(pop["sd_intercept"]), float(pop["sd_slope"])
     sites = true_site_effects(truth, scale)
     rows = [
-        ("intercept", pop["intercept"], pop["intercept"] + pop["slope"] * c, sites["intercept"].mean()),
+        (
+            "intercept",
+            pop["intercept"],
+            pop["intercept"] + pop["slope"] * c,
+            sites["intercept"].mean(),
+        ),
         ("slope", pop["slope"], pop["slope"], sites["slope"].mean()),
-        ("sd_intercept", sd0, np.sqrt(sd0**2 + c**2 * sd1**2 + 2 * rho * c * sd0 * sd1), sites["intercept"].std(ddof=1)),
+        (
+            "sd_intercept",
+            sd0,
+            np.sqrt(sd0**2 + c**2 * sd1**2 + 2 * rho * c * sd0 * sd1),
+            sites["intercept"].std(ddof=1),
+        ),
         ("sd_slope", sd1, sd1, sites["slope"].std(ddof=1)),
     ]
     if "sigma" in pop:  # Gaussian and t outcomes only
@@ -64,7 +74,9 @@ def true_population(truth: dict, scale: PredictorScale) -> pd.DataFrame:
     n_sites = len(sites)
     se = {"intercept": table.loc[2, "truth"] / np.sqrt(n_sites), "slope": sd1 / np.sqrt(n_sites)}
     table["realised_z"] = [
-        (r.truth_realised - r.truth) / se[r.parameter] if r.parameter in se and se[r.parameter] > 0 else np.nan
+        (r.truth_realised - r.truth) / se[r.parameter]
+        if r.parameter in se and se[r.parameter] > 0
+        else np.nan
         for r in table.itertuples()
     ]
     return table
@@ -96,7 +108,9 @@ def _interval_columns(draws, truth, probs) -> dict:
     return out
 
 
-def population_recovery(fits: dict, truth: dict, columns: dict, scale: PredictorScale, probs=PROBS) -> pd.DataFrame:
+def population_recovery(
+    fits: dict, truth: dict, columns: dict, scale: PredictorScale, probs=PROBS
+) -> pd.DataFrame:
     """One row per model and population parameter: truth, posterior mean/SD, 90% and 95% HDI, truth inside?"""
     target = true_population(truth, scale).set_index("parameter")
     rows = []
@@ -124,7 +138,9 @@ def population_recovery(fits: dict, truth: dict, columns: dict, scale: Predictor
     return pd.DataFrame(rows)
 
 
-def site_recovery(fits: dict, data: pd.DataFrame, truth: dict, columns: dict, scale: PredictorScale, probs=PROBS) -> pd.DataFrame:
+def site_recovery(
+    fits: dict, data: pd.DataFrame, truth: dict, columns: dict, scale: PredictorScale, probs=PROBS
+) -> pd.DataFrame:
     """One row per model, site and parameter (site ``intercept`` = site mean at the centre, ``slope``).
 
     Only parameters that the model lets vary by site are listed (a varying-intercepts
@@ -136,7 +152,9 @@ def site_recovery(fits: dict, data: pd.DataFrame, truth: dict, columns: dict, sc
     true_sites = true_site_effects(truth, scale).set_index("site")
     sites = [s for s in counts["site"] if s in true_sites.index]
     if not sites:
-        raise ValueError("no site of the data is in truth.json: is this the simulated dataset the truth belongs to?")
+        raise ValueError(
+            "no site of the data is in truth.json: is this the simulated dataset the truth belongs to?"
+        )
     n = counts.set_index("site").loc[sites, "n"].to_numpy()
     parts = []
     for model, idata in fits.items():
@@ -177,7 +195,9 @@ def site_recovery_summary(sites: pd.DataFrame, probs=PROBS) -> pd.DataFrame:
         for prob in probs:
             tag = f"{round(prob * 100):d}"
             row[f"coverage_{tag}"] = float(part[f"in_{tag}"].mean())
-            row[f"mean_width_{tag}"] = float((part[f"hdi{tag}_high"] - part[f"hdi{tag}_low"]).mean())
+            row[f"mean_width_{tag}"] = float(
+                (part[f"hdi{tag}_high"] - part[f"hdi{tag}_low"]).mean()
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -185,14 +205,20 @@ def site_recovery_summary(sites: pd.DataFrame, probs=PROBS) -> pd.DataFrame:
 def recovery_verdict(population: pd.DataFrame, summary: pd.DataFrame) -> dict:
     """Headline numbers: RMSE no pooling vs partial pooling, coverage, and which population truths were missed."""
     rmse = {f"{r.model}/{r.parameter}": r.rmse for r in summary.itertuples()}
-    coverage = {f"{r.model}/{r.parameter}": {"90": r.coverage_90, "95": r.coverage_95} for r in summary.itertuples()}
+    coverage = {
+        f"{r.model}/{r.parameter}": {"90": r.coverage_90, "95": r.coverage_95}
+        for r in summary.itertuples()
+    }
 
     def best(role: str, parameter: str):
         part = summary[(summary["role"] == role) & (summary["parameter"] == parameter)]
         return float(part["rmse"].min()) if len(part) else None
 
     comparison = {}
-    for parameter, partial in (("intercept", ("varying_intercepts", "varying_slopes")), ("slope", ("varying_slopes",))):
+    for parameter, partial in (
+        ("intercept", ("varying_intercepts", "varying_slopes")),
+        ("slope", ("varying_slopes",)),
+    ):
         none = best("no_pooling", parameter)
         pp = {f: best(f, parameter) for f in partial if best(f, parameter) is not None}
         if none is None or not pp:
@@ -210,10 +236,14 @@ def recovery_verdict(population: pd.DataFrame, summary: pd.DataFrame) -> dict:
         "no_vs_partial_pooling": comparison,
         "partial_pooling_site_coverage_95": float(
             np.average(partial_sites["coverage_95"], weights=partial_sites["n_sites"])
-        ) if len(partial_sites) else None,
+        )
+        if len(partial_sites)
+        else None,
         "partial_pooling_site_coverage_90": float(
             np.average(partial_sites["coverage_90"], weights=partial_sites["n_sites"])
-        ) if len(partial_sites) else None,
+        )
+        if len(partial_sites)
+        else None,
         "population_truth_outside_95": [f"{r.model}/{r.parameter}" for r in missed.itertuples()],
         "population_coverage_95": float(population["in_95"].mean()) if len(population) else None,
     }

@@ -45,8 +45,15 @@ def quarto_path() -> str | None:
     return shutil.which("quarto")
 
 
-def render_report(source: Path, output: Path, params: dict, workdir: Path, force_fallback: bool = False, timeout: int = 1200,
-                  files: dict[str, str] | None = None) -> RenderResult:
+def render_report(
+    source: Path,
+    output: Path,
+    params: dict,
+    workdir: Path,
+    force_fallback: bool = False,
+    timeout: int = 1200,
+    files: dict[str, str] | None = None,
+) -> RenderResult:
     """Render ``source`` with ``params`` into the single file ``output``, working inside ``workdir``.
 
     ``workdir`` must be private to this render (it is emptied first): Quarto writes
@@ -67,7 +74,9 @@ def render_report(source: Path, output: Path, params: dict, workdir: Path, force
         message = f"report renderer: {renderer}"
         html = _render_quarto(quarto, local, {**params, "renderer": renderer}, timeout)
     else:
-        renderer = "fallback (Quarto not found): jupytext + nbclient (Jupyter kernel) + nbconvert + pandoc"
+        renderer = (
+            "fallback (Quarto not found): jupytext + nbclient (Jupyter kernel) + nbconvert + pandoc"
+        )
         message = f"report renderer: Quarto not found on PATH, used the fallback (Jupyter execution + nbconvert + pandoc); {QUARTO_HINT}"
         html = _render_fallback(local, {**params, "renderer": renderer}, timeout)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +104,9 @@ def render_rule_report(smk, label: str, **params) -> RenderResult:
 
         files["manifest.json"] = manifest_text(results_dir, smk.input.results)
         params["manifest"] = str((project / smk.params.workdir).resolve() / "manifest.json")
-    result = render_report(Path(smk.input.qmd), Path(smk.output.html), params, Path(smk.params.workdir), files=files)
+    result = render_report(
+        Path(smk.input.qmd), Path(smk.output.html), params, Path(smk.params.workdir), files=files
+    )
     print(result.message)
     print(f"{label}: {result.message}", file=sys.__stderr__)
     return result
@@ -103,7 +114,9 @@ def render_rule_report(smk, label: str, **params) -> RenderResult:
 
 def _quarto_version(quarto: str) -> str:
     try:
-        return subprocess.run([quarto, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+        return subprocess.run(
+            [quarto, "--version"], capture_output=True, text=True, timeout=60
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown version"
 
@@ -128,16 +141,28 @@ def private_kernel(workdir: Path) -> dict:
     """
     spec_dir = workdir / "jupyter" / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "hierpool", "language": "python"}
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "hierpool",
+        "language": "python",
+    }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
-    return {"JUPYTER_PATH": os.pathsep.join([str(workdir / "jupyter"), os.environ.get("JUPYTER_PATH", "")]).rstrip(os.pathsep)}
+    return {
+        "JUPYTER_PATH": os.pathsep.join(
+            [str(workdir / "jupyter"), os.environ.get("JUPYTER_PATH", "")]
+        ).rstrip(os.pathsep)
+    }
 
 
 def drop_stderr(notebook) -> None:
     """Kernel chatter and warnings go to stderr; they belong in the log, not the report."""
     for cell in notebook.cells:
         if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            cell.outputs = [
+                o
+                for o in cell.outputs
+                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            ]
 
 
 def read_qmd(path: Path):
@@ -155,7 +180,14 @@ def inject_parameters(notebook, params: dict) -> None:
 
     assignments = "\n".join(f"{key} = {json.dumps(value)}" for key, value in params.items())
     cell = nbformat.v4.new_code_cell(f"# injected parameters\n{assignments}")
-    index = next((i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and "tags: [parameters]" in c.source), None)
+    index = next(
+        (
+            i
+            for i, c in enumerate(notebook.cells)
+            if c.cell_type == "code" and "tags: [parameters]" in c.source
+        ),
+        None,
+    )
     notebook.cells.insert(index + 1 if index is not None else 0, cell)
 
 
@@ -171,11 +203,20 @@ def _render_fallback(local: Path, params: dict, timeout: int) -> Path:
     if notebook.cells and notebook.cells[0].cell_type == "raw":
         notebook.cells.pop(0)
     inject_parameters(notebook, params)
-    notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "hierpool", "language": "python"}
+    notebook.metadata["kernelspec"] = {
+        "name": KERNEL_NAME,
+        "display_name": "hierpool",
+        "language": "python",
+    }
     saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH",)}
     os.environ.update(private_kernel(local.parent))
     try:
-        NotebookClient(notebook, timeout=timeout, kernel_name=KERNEL_NAME, resources={"metadata": {"path": str(local.parent)}}).execute()
+        NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name=KERNEL_NAME,
+            resources={"metadata": {"path": str(local.parent)}},
+        ).execute()
     finally:
         for key, value in saved.items():
             if value is None:
@@ -185,8 +226,12 @@ def _render_fallback(local: Path, params: dict, timeout: int) -> Path:
     drop_stderr(notebook)
     nbformat.write(notebook, local.with_suffix(".executed.ipynb"))
 
-    exporter = MarkdownExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, resources = exporter.from_notebook_node(notebook, resources={"output_files_dir": "figures"})
+    exporter = MarkdownExporter(
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
+    body, resources = exporter.from_notebook_node(
+        notebook, resources={"output_files_dir": "figures"}
+    )
     for name, data in resources.get("outputs", {}).items():
         target = local.parent / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -198,9 +243,19 @@ def _render_fallback(local: Path, params: dict, timeout: int) -> Path:
     html = local.with_suffix(".html")
     title = str(meta.get("title", local.stem)) if isinstance(meta, dict) else local.stem
     pypandoc.convert_file(
-        str(markdown), "html5", format="markdown+fenced_divs+raw_html+pipe_tables-implicit_figures", outputfile=str(html),
-        extra_args=["--standalone", "--embed-resources", f"--css={css.name}", f"--metadata=title:{title}",
-                    "--toc", "--toc-depth=2", f"--resource-path={local.parent}"],
+        str(markdown),
+        "html5",
+        format="markdown+fenced_divs+raw_html+pipe_tables-implicit_figures",
+        outputfile=str(html),
+        extra_args=[
+            "--standalone",
+            "--embed-resources",
+            f"--css={css.name}",
+            f"--metadata=title:{title}",
+            "--toc",
+            "--toc-depth=2",
+            f"--resource-path={local.parent}",
+        ],
         cworkdir=str(local.parent),
     )
     return html

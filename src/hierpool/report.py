@@ -11,7 +11,7 @@ import html
 import json
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -23,12 +23,31 @@ from hierpool import effects as ef
 from hierpool import roles
 from hierpool.io import read_json
 
-
-PACKAGES = ("hierpool", "bambi", "pymc", "pytensor", "nutpie", "arviz", "numpy", "pandas", "xarray", "matplotlib",
-            "snakemake", "nbclient", "nbconvert", "jupytext", "pypandoc_binary")
+PACKAGES = (
+    "hierpool",
+    "bambi",
+    "pymc",
+    "pytensor",
+    "nutpie",
+    "arviz",
+    "numpy",
+    "pandas",
+    "xarray",
+    "matplotlib",
+    "snakemake",
+    "nbclient",
+    "nbconvert",
+    "jupytext",
+    "pypandoc_binary",
+)
 
 
 _ENTITIES = {char: f"&#{ord(char)};" for char in "&<>\"'\\`*_[]|$#~^:"}
+
+
+def pre_block(text: str) -> str:
+    """Preformatted text (e.g. the configuration as YAML) as an HTML ``<pre>`` block, escaped."""
+    return "<pre>" + html.escape(text) + "</pre>"
 
 
 def esc(value) -> str:
@@ -42,8 +61,14 @@ def esc(value) -> str:
 
 def table_html(frame: pd.DataFrame, floatfmt: str = "{:.3g}", index: bool = False) -> str:
     """A DataFrame as an HTML table with every cell escaped."""
-    formatters = {c: (lambda v, f=floatfmt: "" if pd.isna(v) else f.format(v)) for c in frame.columns if pd.api.types.is_float_dtype(frame[c])}
-    return frame.to_html(index=index, escape=True, formatters=formatters, border=0, classes="table", na_rep="")
+    formatters = {
+        c: (lambda v, f=floatfmt: "" if pd.isna(v) else f.format(v))
+        for c in frame.columns
+        if pd.api.types.is_float_dtype(frame[c])
+    }
+    return frame.to_html(
+        index=index, escape=True, formatters=formatters, border=0, classes="table", na_rep=""
+    )
 
 
 UNDEFINED = "undefined"
@@ -66,7 +91,9 @@ def num(value, spec: str = ".2f", undefined: str = UNDEFINED) -> str:
     return format(int(value) if spec.endswith("d") else number, spec)
 
 
-def fmt_interval(mean: float, low: float, high: float, digits: int = 2, prob: float = ef.HDI_PROB) -> str:
+def fmt_interval(
+    mean: float, low: float, high: float, digits: int = 2, prob: float = ef.HDI_PROB
+) -> str:
     """``mean (95% HDI low to high)``, the level written from ``prob`` (hierpool.effects.HDI_PROB)."""
     spec = f".{digits}f"
     return f"{num(mean, spec)} ({prob * 100:g}% HDI {num(low, spec)} to {num(high, spec)})"
@@ -84,7 +111,7 @@ class DatasetOutputs:
     declared: frozenset | None = None
 
     @classmethod
-    def from_manifest(cls, root: Path, manifest: str | Path | None) -> "DatasetOutputs":
+    def from_manifest(cls, root: Path, manifest: str | Path | None) -> DatasetOutputs:
         """The outputs of ``root`` restricted to the files listed in the manifest JSON (none given: all)."""
         if not manifest:
             return cls(Path(root))
@@ -93,7 +120,9 @@ class DatasetOutputs:
     def path(self, *parts: str) -> Path:
         relative = "/".join(parts)
         if self.declared is not None and relative not in self.declared:
-            raise KeyError(f"the report reads {relative!r}, which its rule does not declare (workflow/rules/report.smk)")
+            raise KeyError(
+                f"the report reads {relative!r}, which its rule does not declare (workflow/rules/report.smk)"
+            )
         return self.root.joinpath(*parts)
 
     def declares(self, *parts: str) -> bool:
@@ -116,7 +145,11 @@ class DatasetOutputs:
 def manifest_text(root: Path, files) -> str:
     """The report's manifest (JSON): every declared input under ``root``, as paths relative to it."""
     root = Path(root).resolve()
-    listed = sorted(str(Path(f).resolve().relative_to(root)) for f in files if Path(f).resolve().is_relative_to(root))
+    listed = sorted(
+        str(Path(f).resolve().relative_to(root))
+        for f in files
+        if Path(f).resolve().is_relative_to(root)
+    )
     return json.dumps({"root": str(root), "files": listed}, indent=1)
 
 
@@ -125,11 +158,20 @@ def population_slope(idata, columns: dict, scale, data: pd.DataFrame) -> dict:
     _, slope = ef.population_line(idata, columns, scale, data=data)
     draws = np.asarray(slope).ravel()
     low, high = az.hdi(draws, hdi_prob=ef.HDI_PROB)
-    return {"mean": float(draws.mean()), "hdi": [float(low), float(high)], "link": ef.model_info(idata)["link"]}
+    return {
+        "mean": float(draws.mean()),
+        "hdi": [float(low), float(high)],
+        "link": ef.model_info(idata)["link"],
+    }
 
 
-def headline(outputs: DatasetOutputs, dataset: str, fits: dict | None = None, columns: dict | None = None,
-             data: pd.DataFrame | None = None) -> dict:
+def headline(
+    outputs: DatasetOutputs,
+    dataset: str,
+    fits: dict | None = None,
+    columns: dict | None = None,
+    data: pd.DataFrame | None = None,
+) -> dict:
     """The numbers the report's summary states, computed from the pipeline's outputs.
 
     ``fits`` (model -> InferenceData), ``columns`` and ``data`` give the population slope of the
@@ -150,13 +192,21 @@ def headline(outputs: DatasetOutputs, dataset: str, fits: dict | None = None, co
     slope_model = next((m for m in ranking if role.get(m) in roles.PARTIAL), None)
     slope = None
     if slope_model and columns.get("predictor"):
-        slope = {"model": slope_model, **population_slope(fits[slope_model], columns, PredictorScale.from_summary(predictor), data)}
+        slope = {
+            "model": slope_model,
+            **population_slope(
+                fits[slope_model], columns, PredictorScale.from_summary(predictor), data
+            ),
+        }
     # the first varying-intercepts model in the config's order (the JSON's key order is alphabetical)
-    icc_model = next((m for m in fits if role[m] == "varying_intercepts" and m in (variance.get("icc") or {})), None)
+    icc_model = next(
+        (m for m in fits if role[m] == "varying_intercepts" and m in (variance.get("icc") or {})),
+        None,
+    )
     icc = (variance.get("icc") or {}).get(icc_model)
     return {
         "dataset": dataset,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "input_sha256": cleaning.get("sha256"),
         "n_obs": cleaning["rows_out"],
         "n_sites": cleaning["sites_kept"],
@@ -170,7 +220,9 @@ def headline(outputs: DatasetOutputs, dataset: str, fits: dict | None = None, co
             "dse": None if runner is None else float(runner["dse"]),
             "unreliable": compare.loc[~compare["loo_reliable"].astype(bool), "model"].tolist(),
         },
-        "icc": None if icc is None else {"model": icc_model, "mean": icc["mean"], "hdi": icc["hdi"]},
+        "icc": None
+        if icc is None
+        else {"model": icc_model, "mean": icc["mean"], "hdi": icc["hdi"]},
         "slope": slope,
         "convergence": {"policy": verdict["policy"], "failed": verdict["failed_models"]},
     }
@@ -178,7 +230,14 @@ def headline(outputs: DatasetOutputs, dataset: str, fits: dict | None = None, co
 
 def fingerprint(entry: dict) -> str:
     """What identifies a run's inputs: the data's checksum and the sites and counts it produced."""
-    key = json.dumps({"sha": entry.get("input_sha256"), "sites": entry.get("sites"), "ranking": entry["loo"]["ranking"]}, sort_keys=True)
+    key = json.dumps(
+        {
+            "sha": entry.get("input_sha256"),
+            "sites": entry.get("sites"),
+            "ranking": entry["loo"]["ranking"],
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -210,7 +269,9 @@ def changes(previous: dict | None, current: dict) -> dict:
     if previous is None:
         return {"first_run": True}
     before, after = previous.get("sites", {}), current.get("sites", {})
-    grown = {s: [before[s], after[s]] for s in sorted(set(before) & set(after)) if before[s] != after[s]}
+    grown = {
+        s: [before[s], after[s]] for s in sorted(set(before) & set(after)) if before[s] != after[s]
+    }
 
     def moved(key):
         a, b = previous.get(key), current.get(key)
@@ -247,11 +308,19 @@ def package_versions() -> dict[str, str]:
 
 def git_commit(path: Path) -> str:
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=20)
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=20
+        )
         commit = result.stdout.strip()
         if result.returncode != 0 or not commit:
             return "unknown (not a git checkout)"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path, capture_output=True, text=True, timeout=20).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=path,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        ).stdout.strip()
         return commit + (" (with uncommitted changes)" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown (git not available)"

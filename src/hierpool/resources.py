@@ -21,10 +21,14 @@ import math
 import re
 from pathlib import Path
 
-BASE_MB = 800  # interpreter, Bambi/PyMC/nutpie imports (~370 MB measured), numba compilation, headroom
+BASE_MB = (
+    800  # interpreter, Bambi/PyMC/nutpie imports (~370 MB measured), numba compilation, headroom
+)
 SAFETY = 1.2  # on top of the measured peaks
 BYTES_FIXED_ONLY = 100  # per draw x observation, models without varying effects (measured 66-90)
-BYTES_PER_VARYING_EFFECT = 130  # per draw x observation and varying effect (measured 114 for 1, 250-260 for 2)
+BYTES_PER_VARYING_EFFECT = (
+    130  # per draw x observation and varying effect (measured 114 for 1, 250-260 for 2)
+)
 ROUND_MB = 250
 FALLBACK_ROWS = 1000  # used only before the data exist (a dry run); the real job recomputes it
 
@@ -70,7 +74,9 @@ def _round_up(value: float, step: int) -> int:
 
 def _predictive_draws(sampler: dict) -> int:
     """The thinned posterior predictive draws plus the prior (predictive) draws a fit also keeps."""
-    return int(sampler.get("posterior_predictive_draws", 500)) + int(sampler.get("prior_predictive_draws", 200))
+    return int(sampler.get("posterior_predictive_draws", 500)) + int(
+        sampler.get("prior_predictive_draws", 200)
+    )
 
 
 def fit_mem_mb(rows: int | None, formula: str, sampler: dict, attempt: int = 1) -> int:
@@ -97,10 +103,14 @@ def fit_runtime_min(rows: int | None, sampler: dict, threads: int, attempt: int 
     return _round_up((RUNTIME_FIXED_MIN + seconds / 60) * max(1, int(attempt)), ROUND_MIN)
 
 
-def from_input_size_mb(input_mb: float, floor_mb: int, factor: float = 6.0, attempt: int = 1) -> int:
+def from_input_size_mb(
+    input_mb: float, floor_mb: int, factor: float = 6.0, attempt: int = 1
+) -> int:
     """Memory for a job that loads saved fits: ``factor`` x their size on disk (float32 on disk, float64
     and working copies in memory), never below ``floor_mb``."""
-    return _round_up(max(floor_mb, BASE_MB + factor * float(input_mb)) * max(1, int(attempt)), ROUND_MB)
+    return _round_up(
+        max(floor_mb, BASE_MB + factor * float(input_mb)) * max(1, int(attempt)), ROUND_MB
+    )
 
 
 def size_mb(paths) -> float:

@@ -34,7 +34,14 @@ LABELS = {
 }
 PARTIAL = ("varying_intercepts", "varying_slopes")
 # Functions a formula may call besides formulae's own (C, I, center, scale, ...): log(Uppm), np.log(x).
-FORMULA_NAMESPACE = {"np": np, "log": np.log, "log10": np.log10, "log1p": np.log1p, "exp": np.exp, "sqrt": np.sqrt}
+FORMULA_NAMESPACE = {
+    "np": np,
+    "log": np.log,
+    "log10": np.log10,
+    "log1p": np.log1p,
+    "exp": np.exp,
+    "sqrt": np.sqrt,
+}
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,9 @@ def has_closed_form(idata) -> bool:
     return ef.model_info(idata)["family"] == "gaussian"
 
 
-def weight_draws(idata, n: np.ndarray | pd.Series, columns: dict, sites=None, residual_var=None) -> xr.DataArray:
+def weight_draws(
+    idata, n: np.ndarray | pd.Series, columns: dict, sites=None, residual_var=None
+) -> xr.DataArray:
     """Shrinkage weight w_j = n_j / (n_j + sigma_y^2 / sigma_site^2) per draw: dims (chain, draw, site).
 
     ``residual_var`` (per site) replaces sigma_y^2 for summary data with a known SE per row
@@ -62,8 +64,13 @@ def weight_draws(idata, n: np.ndarray | pd.Series, columns: dict, sites=None, re
     sds = ef.site_sds(idata, columns)
     if sds is None:
         raise ValueError("shrinkage weights need a model with varying intercepts")
-    sig2 = ef.sigma(idata) ** 2 if residual_var is None else xr.DataArray(np.asarray(residual_var, float), dims="site",
-                                                                           coords={"site": list(sites)})
+    sig2 = (
+        ef.sigma(idata) ** 2
+        if residual_var is None
+        else xr.DataArray(
+            np.asarray(residual_var, float), dims="site", coords={"site": list(sites)}
+        )
+    )
     ratio = sig2 / sds[0] ** 2
     n = np.asarray(n, dtype=float)
     labels = list(sites) if sites is not None else list(range(n.size))
@@ -71,7 +78,13 @@ def weight_draws(idata, n: np.ndarray | pd.Series, columns: dict, sites=None, re
     return (n_da / (n_da + ratio)).transpose("chain", "draw", "site").rename("weight")
 
 
-def site_estimates(fits: dict, data: pd.DataFrame, columns: dict, scale: PredictorScale = PredictorScale(), prob: float = HDI_PROB) -> pd.DataFrame:
+def site_estimates(
+    fits: dict,
+    data: pd.DataFrame,
+    columns: dict,
+    scale: PredictorScale = PredictorScale(),
+    prob: float = HDI_PROB,
+) -> pd.DataFrame:
     """Long table: one row per model, site and parameter (``intercept`` at the centre, ``slope``).
 
     Columns: model, role, parameter, site, n, mean, sd, hdi_low, hdi_high, identified.
@@ -81,7 +94,11 @@ def site_estimates(fits: dict, data: pd.DataFrame, columns: dict, scale: Predict
     """
     counts = ef.site_counts(data, columns, scale)
     sites = counts["site"].tolist()
-    x = data[columns["predictor"]].to_numpy(float) if columns.get("predictor") else np.zeros(len(data))
+    x = (
+        data[columns["predictor"]].to_numpy(float)
+        if columns.get("predictor")
+        else np.zeros(len(data))
+    )
     x_model = pd.Series(x).groupby(data[columns["group"]].astype(str).to_numpy())
     at_center = x_model.apply(lambda v: bool(np.all(v == 0))).reindex(sites).to_numpy()
     parameters = ("intercept", "slope") if columns.get("predictor") else ("intercept",)
@@ -106,10 +123,18 @@ def site_estimates(fits: dict, data: pd.DataFrame, columns: dict, scale: Predict
 
 def _mean_and_hdi(draws: xr.DataArray, prob: float, name: str) -> pd.DataFrame:
     table = ef.site_summary(draws, prob).set_index("site")
-    return table[["mean", "hdi_low", "hdi_high"]].rename(columns=lambda c: name if c == "mean" else f"{name}_{c}")
+    return table[["mean", "hdi_low", "hdi_high"]].rename(
+        columns=lambda c: name if c == "mean" else f"{name}_{c}"
+    )
 
 
-def shrinkage_table(fits: dict, data: pd.DataFrame, columns: dict, scale: PredictorScale = PredictorScale(), prob: float = HDI_PROB) -> pd.DataFrame:
+def shrinkage_table(
+    fits: dict,
+    data: pd.DataFrame,
+    columns: dict,
+    scale: PredictorScale = PredictorScale(),
+    prob: float = HDI_PROB,
+) -> pd.DataFrame:
     """One row per site: data summaries, every model's estimate, the shrinkage weight and the two checks.
 
     Needs a no-pooling and a varying-intercepts fit (found by role); varying slopes and complete
@@ -122,7 +147,9 @@ def shrinkage_table(fits: dict, data: pd.DataFrame, columns: dict, scale: Predic
     by_role = fits_by_role(fits, columns)
     missing = [f for f in REQUIRED if f not in by_role]
     if missing:
-        raise ValueError(f"shrinkage needs fits of {list(REQUIRED)}; missing {missing} (have {sorted(by_role)})")
+        raise ValueError(
+            f"shrinkage needs fits of {list(REQUIRED)}; missing {missing} (have {sorted(by_role)})"
+        )
     counts = ef.site_counts(data, columns, scale)
     sites = counts["site"].tolist()
     table = counts.set_index("site")
@@ -138,44 +165,67 @@ def shrinkage_table(fits: dict, data: pd.DataFrame, columns: dict, scale: Predic
     vi_a, vi_b = ef.site_lines(vi, columns, scale, sites=sites, data=data)
     table = table.join(_mean_and_hdi(vi_a, prob, "varying_intercepts_intercept"))
     if "varying_slopes" in by_role:
-        vs_a, vs_b = ef.site_lines(by_role["varying_slopes"][1], columns, scale, sites=sites, data=data)
-        table = table.join(_mean_and_hdi(vs_a, prob, "varying_slopes_intercept")).join(_mean_and_hdi(vs_b, prob, "varying_slopes_slope"))
+        vs_a, vs_b = ef.site_lines(
+            by_role["varying_slopes"][1], columns, scale, sites=sites, data=data
+        )
+        table = table.join(_mean_and_hdi(vs_a, prob, "varying_slopes_intercept")).join(
+            _mean_and_hdi(vs_b, prob, "varying_slopes_slope")
+        )
     if "complete_pooling" in by_role:
         cp_a, cp_b = ef.population_line(by_role["complete_pooling"][1], columns, scale, data=data)
         table["complete_pooling_intercept"] = float(cp_a.mean())
         table["complete_pooling_slope"] = float(cp_b.mean())
 
     # What site j is pulled towards: its line without its own effect (alpha + covariates at the site's averages).
-    target = vi_a - ef.site_draws(ef._posterior(vi), ef.names(columns)["site_intercept"], columns).sel(site=sites)
+    target = vi_a - ef.site_draws(
+        ef._posterior(vi), ef.names(columns)["site_intercept"], columns
+    ).sel(site=sites)
     low, high = ef.hdi_along(target, prob)
     table["population_intercept"] = target.mean(("chain", "draw")).values
     table["population_intercept_hdi_low"], table["population_intercept_hdi_high"] = low, high
     table["shift"] = table["varying_intercepts_intercept"] - table["no_pooling_intercept"]
     table["hdi_prob"] = prob
     if not has_closed_form(vi):
-        for column in ("weight_mean", "weight_hdi_low", "weight_hdi_high", "adjusted_mean", "expected_exact",
-                       "deviation_exact", "expected_plugin", "deviation_plugin"):
+        for column in (
+            "weight_mean",
+            "weight_hdi_low",
+            "weight_hdi_high",
+            "adjusted_mean",
+            "expected_exact",
+            "deviation_exact",
+            "expected_plugin",
+            "deviation_plugin",
+        ):
             table[column] = np.nan
         return table.reset_index().sort_values(["n", "site"], kind="stable").reset_index(drop=True)
 
     known_se = ef.model_info(vi)["known_se"]
     residual = None
     if known_se:
-        residual = data.groupby(data[columns["group"]].astype(str), sort=False)[known_se].apply(lambda v: float(np.mean(v**2))).loc[sites]
+        residual = (
+            data.groupby(data[columns["group"]].astype(str), sort=False)[known_se]
+            .apply(lambda v: float(np.mean(v**2)))
+            .loc[sites]
+        )
     w = weight_draws(vi, counts["n"].to_numpy(), columns, sites=sites, residual_var=residual)
     w_low, w_high = ef.hdi_along(w, prob)
     table["weight_mean"] = w.mean(("chain", "draw")).values
     table["weight_hdi_low"], table["weight_hdi_high"] = w_low, w_high
 
     # r_j per draw: the site's mean outcome moved to the centre along the common slope.
-    x_offset = xr.DataArray(counts["predictor_mean"].to_numpy() - scale.center, dims="site", coords={"site": sites})
+    x_offset = xr.DataArray(
+        counts["predictor_mean"].to_numpy() - scale.center, dims="site", coords={"site": sites}
+    )
     y_mean = xr.DataArray(counts["observed_mean"].to_numpy(), dims="site", coords={"site": sites})
     r = y_mean - vi_b * x_offset if has_x else y_mean + 0 * vi_a
     table["adjusted_mean"] = r.mean(("chain", "draw")).values
     exact = (w * r + (1 - w) * target).mean(("chain", "draw"))
     table["expected_exact"] = exact.values
     table["deviation_exact"] = table["varying_intercepts_intercept"] - table["expected_exact"]
-    table["expected_plugin"] = table["weight_mean"] * table["no_pooling_intercept"] + (1 - table["weight_mean"]) * table["population_intercept"]
+    table["expected_plugin"] = (
+        table["weight_mean"] * table["no_pooling_intercept"]
+        + (1 - table["weight_mean"]) * table["population_intercept"]
+    )
     table["deviation_plugin"] = table["varying_intercepts_intercept"] - table["expected_plugin"]
     return table.reset_index().sort_values(["n", "site"], kind="stable").reset_index(drop=True)
 
@@ -186,8 +236,15 @@ def shrinkage_summary(table: pd.DataFrame) -> dict:
     Without the Gaussian closed form (other families) the check entries are None and
     ``closed_form`` is False; the shifts and their relation to n are still reported.
     """
-    mc_scale = float((table["varying_intercepts_intercept_hdi_high"] - table["varying_intercepts_intercept_hdi_low"]).median())
-    rank_corr = table["n"].rank().corr(table["shift"].abs().rank()) if len(table) > 2 else float("nan")
+    mc_scale = float(
+        (
+            table["varying_intercepts_intercept_hdi_high"]
+            - table["varying_intercepts_intercept_hdi_low"]
+        ).median()
+    )
+    rank_corr = (
+        table["n"].rank().corr(table["shift"].abs().rank()) if len(table) > 2 else float("nan")
+    )
     out = {
         "n_sites": int(len(table)),
         "closed_form": bool(table["weight_mean"].notna().any()),
@@ -197,10 +254,17 @@ def shrinkage_summary(table: pd.DataFrame) -> dict:
         "population_varies_by_site": bool(table["population_intercept"].nunique() > 1),
     }
     if not out["closed_form"]:
-        return {**out, "max_abs_deviation_exact": None, "max_abs_deviation_exact_site": None, "max_abs_deviation_plugin": None,
-                "max_abs_deviation_plugin_site": None, "median_abs_deviation_plugin": None, "weight_range": None,
-                "explanation": "The shrinkage weight n_j / (n_j + sigma^2 / tau^2) is the Gaussian closed form; for this family "
-                               "the estimates and shifts are on the link scale and no weight is computed."}
+        return {
+            **out,
+            "max_abs_deviation_exact": None,
+            "max_abs_deviation_exact_site": None,
+            "max_abs_deviation_plugin": None,
+            "max_abs_deviation_plugin_site": None,
+            "median_abs_deviation_plugin": None,
+            "weight_range": None,
+            "explanation": "The shrinkage weight n_j / (n_j + sigma^2 / tau^2) is the Gaussian closed form; for this family "
+            "the estimates and shifts are on the link scale and no weight is computed.",
+        }
     worst_exact = table.loc[table["deviation_exact"].abs().idxmax()]
     worst_plugin = table.loc[table["deviation_plugin"].abs().idxmax()]
     return {

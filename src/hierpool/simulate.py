@@ -24,8 +24,14 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_COLUMNS = {"outcome": "scontrol", "predictor": "stress", "group": "site"}
-LINKS = {"gaussian": "identity", "t": "identity", "bernoulli": "logit", "binomial": "logit",
-         "poisson": "log", "negativebinomial": "log"}
+LINKS = {
+    "gaussian": "identity",
+    "t": "identity",
+    "bernoulli": "logit",
+    "binomial": "logit",
+    "poisson": "log",
+    "negativebinomial": "log",
+}
 
 
 @dataclass(frozen=True)
@@ -49,11 +55,13 @@ class SimulationSpec:
     nu: float = 4.0
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "SimulationSpec":
+    def from_config(cls, cfg: dict) -> SimulationSpec:
         known = set(cls.__dataclass_fields__)
         unknown = set(cfg) - known
         if unknown:
-            raise ValueError(f"unknown simulate keys: {sorted(unknown)}; known keys: {sorted(known)}")
+            raise ValueError(
+                f"unknown simulate keys: {sorted(unknown)}; known keys: {sorted(known)}"
+            )
         return cls(**cfg)
 
 
@@ -95,7 +103,9 @@ def site_effects(spec: SimulationSpec, rng: np.random.Generator) -> np.ndarray:
         factor = np.linalg.cholesky(sigma)
     except np.linalg.LinAlgError:  # a zero SD or |correlation| = 1: singular, but a valid spec
         rho = spec.correlation
-        factor = np.array([[spec.sd_intercept, 0.0], [rho * spec.sd_slope, spec.sd_slope * np.sqrt(1 - rho**2)]])
+        factor = np.array(
+            [[spec.sd_intercept, 0.0], [rho * spec.sd_slope, spec.sd_slope * np.sqrt(1 - rho**2)]]
+        )
     # Same draws as rng.multivariate_normal(mean, sigma, method="cholesky"), which fails on singular sigma.
     return mean + rng.standard_normal((spec.n_sites, 2)) @ factor.T
 

@@ -17,7 +17,9 @@ def _point_loggers_at(handle) -> None:
     """Libraries (PyMC, Bambi) attach their own stream handlers at import; send those to the log too."""
     for logger in [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]:
         for handler in getattr(logger, "handlers", []):
-            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            if isinstance(handler, logging.StreamHandler) and not isinstance(
+                handler, logging.FileHandler
+            ):
                 handler.setStream(handle)
 
 
@@ -33,7 +35,12 @@ def run_logged(snakemake, main: Callable[[object], None]) -> None:
     handle = open(log_path, "w") if log_path else sys.stderr
     try:
         with redirect_stdout(handle), redirect_stderr(handle):
-            logging.basicConfig(stream=handle, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s", force=True)
+            logging.basicConfig(
+                stream=handle,
+                level=logging.INFO,
+                format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+                force=True,
+            )
             _point_loggers_at(handle)
             try:
                 main(snakemake)
@@ -43,11 +50,17 @@ def run_logged(snakemake, main: Callable[[object], None]) -> None:
                 if details:
                     print(f"\nDetails:\n{details}", file=handle)
                 more = f" (full listing in {log_path})" if details and log_path else ""
-                print(f"\nERROR ({snakemake.rule}, {dict(snakemake.wildcards)}): {err}{more}\n", file=console)
+                print(
+                    f"\nERROR ({snakemake.rule}, {dict(snakemake.wildcards)}): {err}{more}\n",
+                    file=console,
+                )
                 sys.exit(1)
             except Exception:
                 traceback.print_exc(file=handle)
-                print(f"\nERROR ({snakemake.rule}): unexpected failure; see {log_path}\n", file=console)
+                print(
+                    f"\nERROR ({snakemake.rule}): unexpected failure; see {log_path}\n",
+                    file=console,
+                )
                 sys.exit(1)
     finally:
         if log_path:

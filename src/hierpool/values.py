@@ -24,7 +24,12 @@ def _is_missing(values: pd.Series, tokens=MISSING_VALUES) -> pd.Series:
     return values.str.strip().str.lower().isin({t.strip().lower() for t in tokens})
 
 
-def parse_numeric(values: pd.Series, missing_values=MISSING_VALUES, decimal: str = ".", thousands: str | None = None):
+def parse_numeric(
+    values: pd.Series,
+    missing_values=MISSING_VALUES,
+    decimal: str = ".",
+    thousands: str | None = None,
+):
     """Parse text to floats.
 
     Parameters
@@ -46,14 +51,20 @@ def parse_numeric(values: pd.Series, missing_values=MISSING_VALUES, decimal: str
     number_text = text.where(~missing)
     if thousands:
         number_text = number_text.str.replace(thousands, "", regex=False)
-    if decimal != ".":  # a "." left in a decimal-comma file is not a number: make it unparseable first
-        number_text = number_text.str.replace(".", "?", regex=False).str.replace(decimal, ".", regex=False)
+    if (
+        decimal != "."
+    ):  # a "." left in a decimal-comma file is not a number: make it unparseable first
+        number_text = number_text.str.replace(".", "?", regex=False).str.replace(
+            decimal, ".", regex=False
+        )
     numbers = pd.to_numeric(number_text, errors="coerce").astype(float)
     bad = ~missing & ~np.isfinite(numbers)  # text that is not a number, and inf
     return numbers.where(~bad), missing, bad
 
 
-def check_number_format(values: pd.Series, bad: pd.Series, name: str, source: str, row_number: pd.Series) -> None:
+def check_number_format(
+    values: pd.Series, bad: pd.Series, name: str, source: str, row_number: pd.Series
+) -> None:
     """Stop when the cells that did not parse look like numbers in another format (``3,5``, ``1,234.5``)."""
     text = values[bad].astype(str).str.strip()
     comma = text[text.str.fullmatch(_DECIMAL_COMMA.pattern)]

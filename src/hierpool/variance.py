@@ -33,8 +33,6 @@ import xarray as xr
 from hierpool import effects as ef
 from hierpool.effects import HDI_PROB, PredictorScale
 
-
-
 LATENT = {
     "logit": (np.pi**2 / 3, "pi^2/3 (logistic distribution of the latent variable)"),
     "probit": (1.0, "1 (standard normal latent variable)"),
@@ -42,7 +40,9 @@ LATENT = {
 }
 
 
-def residual_variance(idata, columns: dict, data: pd.DataFrame | None = None) -> tuple[xr.DataArray, str]:
+def residual_variance(
+    idata, columns: dict, data: pd.DataFrame | None = None
+) -> tuple[xr.DataArray, str]:
     """Within-site (residual) variance on the link scale, per draw, and its definition in words.
 
     Gaussian: sigma^2 (summary data with a known SE per row: the mean of se^2); t: sigma^2 nu/(nu-2)
@@ -64,7 +64,9 @@ def residual_variance(idata, columns: dict, data: pd.DataFrame | None = None) ->
         return ef.sigma(idata) ** 2, "sigma^2"
     if family == "t":
         nu = post["nu"]
-        return (ef.sigma(idata) ** 2 * (nu / (nu - 2))).where(nu > 2), "sigma^2 nu/(nu-2) (undefined where nu <= 2)"
+        return (ef.sigma(idata) ** 2 * (nu / (nu - 2))).where(
+            nu > 2
+        ), "sigma^2 nu/(nu-2) (undefined where nu <= 2)"
     if family in ("bernoulli", "binomial"):
         if link not in LATENT:
             raise ValueError(f"no latent-scale residual variance for the {link} link")
@@ -72,14 +74,20 @@ def residual_variance(idata, columns: dict, data: pd.DataFrame | None = None) ->
         return ef._zero(post) + value, f"latent scale: {text}"
     if family in ("poisson", "negativebinomial") and link == "log":
         if data is None:
-            raise ValueError(f"{family}: pass the data (the residual variance depends on the mean count)")
+            raise ValueError(
+                f"{family}: pass the data (the residual variance depends on the mean count)"
+            )
         pooled = ef.role(idata, columns) == "no_pooling"
         eta = ef.mu_draws(idata, data, columns, include_site=pooled).mean(axis=-1)
         total = sum((sd**2 for sd in ef.factor_sds(idata, columns).values()), ef._zero(post))
         lam = np.exp(eta + total / 2)
         if family == "poisson":
-            return np.log1p(1 / lam), "lognormal approximation ln(1 + 1/lambda) (Nakagawa et al. 2017)"
-        return np.log1p(1 / lam + 1 / post["alpha"]), "lognormal approximation ln(1 + 1/lambda + 1/alpha) (Nakagawa et al. 2017)"
+            return np.log1p(
+                1 / lam
+            ), "lognormal approximation ln(1 + 1/lambda) (Nakagawa et al. 2017)"
+        return np.log1p(
+            1 / lam + 1 / post["alpha"]
+        ), "lognormal approximation ln(1 + 1/lambda + 1/alpha) (Nakagawa et al. 2017)"
     raise ValueError(f"no residual variance defined for family {family!r} with link {link!r}")
 
 
@@ -90,18 +98,29 @@ def with_site_effects(fits: dict, columns: dict) -> dict:
 
 def not_applicable(fits: dict, columns: dict) -> dict[str, str]:
     """Model -> why the site ICC does not apply to it (every model left out of the ICC table is listed)."""
-    reasons = {"complete_pooling": "ICC: no varying intercept in this model (sites are ignored)",
-               "no_pooling": "ICC: no varying intercept in this model (site intercepts are separate fixed effects)"}
-    return {m: reasons.get(ef.role(i, columns), f"ICC: no varying intercept by {columns['group']!r} in this model")
-            for m, i in fits.items() if m not in with_site_effects(fits, columns)}
+    reasons = {
+        "complete_pooling": "ICC: no varying intercept in this model (sites are ignored)",
+        "no_pooling": "ICC: no varying intercept in this model (site intercepts are separate fixed effects)",
+    }
+    return {
+        m: reasons.get(
+            ef.role(i, columns), f"ICC: no varying intercept by {columns['group']!r} in this model"
+        )
+        for m, i in fits.items()
+        if m not in with_site_effects(fits, columns)
+    }
 
 
 def _other_factors_variance(idata, columns: dict) -> xr.DataArray | float:
     """Summed intercept variances of the grouping factors other than the site."""
-    return sum(sd**2 for factor, sd in ef.factor_sds(idata, columns).items() if factor != columns["group"])
+    return sum(
+        sd**2 for factor, sd in ef.factor_sds(idata, columns).items() if factor != columns["group"]
+    )
 
 
-def icc_draws(idata, columns: dict, data: pd.DataFrame | None = None, factor: str | None = None) -> xr.DataArray:
+def icc_draws(
+    idata, columns: dict, data: pd.DataFrame | None = None, factor: str | None = None
+) -> xr.DataArray:
     """ICC per draw of one grouping factor (the site by default), dims (chain, draw).
 
     sd_factor^2 / (sum of every factor's intercept variance + residual variance): with one
@@ -117,7 +136,9 @@ def icc_draws(idata, columns: dict, data: pd.DataFrame | None = None, factor: st
     return (sds[factor] ** 2 / total).rename("icc")
 
 
-def icc_table(fits: dict, columns: dict, prob: float = HDI_PROB, data: pd.DataFrame | None = None) -> pd.DataFrame:
+def icc_table(
+    fits: dict, columns: dict, prob: float = HDI_PROB, data: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """One row per fit and grouping factor with a varying intercept: the ICC summarised over draws.
 
     The site's row is the ICC at the predictor's centre (``vpc_at_center`` for varying slopes);
@@ -139,29 +160,57 @@ def icc_table(fits: dict, columns: dict, prob: float = HDI_PROB, data: pd.DataFr
                     "residual_variance": residual_variance(idata, columns, data)[1],
                 }
             )
-    return pd.DataFrame(rows, columns=["model", "role", "factor", "quantity", "mean", "median", "sd", "hdi_low", "hdi_high",
-                                       "hdi_prob", "residual_variance"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "model",
+            "role",
+            "factor",
+            "quantity",
+            "mean",
+            "median",
+            "sd",
+            "hdi_low",
+            "hdi_high",
+            "hdi_prob",
+            "residual_variance",
+        ],
+    )
 
 
-def site_variance_draws(idata, columns: dict, x, scale: PredictorScale = PredictorScale()) -> xr.DataArray:
+def site_variance_draws(
+    idata, columns: dict, x, scale: PredictorScale = PredictorScale()
+) -> xr.DataArray:
     """Between-site variance of the expected outcome at ORIGINAL predictor values ``x``: dims (chain, draw, x)."""
     sds = ef.site_sds(idata, columns, scale)
     if sds is None:
-        raise ValueError("this fit has no site SDs (complete or no pooling): no between-site variance to partition")
+        raise ValueError(
+            "this fit has no site SDs (complete or no pooling): no between-site variance to partition"
+        )
     sd0, sd1 = sds
     x = np.atleast_1d(np.asarray(x, dtype=float))
-    dist = xr.DataArray(x - scale.center, dims="x", coords={"x": x})  # original units from the centre
+    dist = xr.DataArray(
+        x - scale.center, dims="x", coords={"x": x}
+    )  # original units from the centre
     return (sd0**2 + dist**2 * sd1**2).transpose("chain", "draw", "x")
 
 
-def vpc_draws(idata, columns: dict, x, scale: PredictorScale = PredictorScale(), data: pd.DataFrame | None = None) -> xr.DataArray:
+def vpc_draws(
+    idata,
+    columns: dict,
+    x,
+    scale: PredictorScale = PredictorScale(),
+    data: pd.DataFrame | None = None,
+) -> xr.DataArray:
     """VPC(x) = var_site(x) / (var_site(x) + other factors' variance + residual variance) per draw, dims (chain, draw, x)."""
     var_site = site_variance_draws(idata, columns, x, scale)
     rest = _other_factors_variance(idata, columns) + residual_variance(idata, columns, data)[0]
     return (var_site / (var_site + rest)).rename("vpc")
 
 
-def _x_table(idata, columns: dict, x, scale: PredictorScale, prob: float, data: pd.DataFrame | None = None) -> pd.DataFrame:
+def _x_table(
+    idata, columns: dict, x, scale: PredictorScale, prob: float, data: pd.DataFrame | None = None
+) -> pd.DataFrame:
     var_site = site_variance_draws(idata, columns, x, scale)
     vpc = vpc_draws(idata, columns, x, scale, data)
     site_sd = np.sqrt(var_site)
@@ -190,8 +239,16 @@ def predictor_grid(x_min: float, x_max: float, n: int = 60) -> np.ndarray:
     return np.linspace(x_min, x_max, n) if x_max > x_min else np.array([float(x_min)])
 
 
-def vpc_curve(fits: dict, columns: dict, scale: PredictorScale, x_min: float, x_max: float, n: int = 60, prob: float = HDI_PROB,
-              data: pd.DataFrame | None = None) -> pd.DataFrame:
+def vpc_curve(
+    fits: dict,
+    columns: dict,
+    scale: PredictorScale,
+    x_min: float,
+    x_max: float,
+    n: int = 60,
+    prob: float = HDI_PROB,
+    data: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """VPC and between-site SD over a grid of the observed predictor range, per fit with site effects.
 
     Columns: model, role, x (original scale), x_model, vpc_mean, vpc_median,
@@ -207,15 +264,23 @@ def vpc_curve(fits: dict, columns: dict, scale: PredictorScale, x_min: float, x_
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def predictor_points(data: pd.DataFrame, columns: dict, scale: PredictorScale = PredictorScale()) -> dict[str, float]:
+def predictor_points(
+    data: pd.DataFrame, columns: dict, scale: PredictorScale = PredictorScale()
+) -> dict[str, float]:
     """Min, quartiles and max of the observed predictor on the ORIGINAL scale (labels as keys)."""
     x = scale.to_original(data[columns["predictor"]].to_numpy(dtype=float))
     q = np.quantile(x, [0.0, 0.25, 0.5, 0.75, 1.0])
     return dict(zip(["min", "q25", "median", "q75", "max"], map(float, q)))
 
 
-def between_site_sd(fits: dict, columns: dict, scale: PredictorScale, points: dict[str, float], prob: float = HDI_PROB,
-                    data: pd.DataFrame | None = None) -> pd.DataFrame:
+def between_site_sd(
+    fits: dict,
+    columns: dict,
+    scale: PredictorScale,
+    points: dict[str, float],
+    prob: float = HDI_PROB,
+    data: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Between-site SD of the expected outcome (and the VPC) at labelled ORIGINAL predictor values, per fit.
 
     Columns: model, role, point (e.g. ``q25``), then as in `vpc_curve`.
@@ -234,7 +299,9 @@ def _var_over_obs(mu: np.ndarray) -> np.ndarray:
     return mu.var(axis=-1, ddof=1)
 
 
-def bayes_r2_draws(idata, data: pd.DataFrame, columns: dict, kind: str = "conditional") -> np.ndarray:
+def bayes_r2_draws(
+    idata, data: pd.DataFrame, columns: dict, kind: str = "conditional"
+) -> np.ndarray:
     """Bayesian R² per draw, shape (chain, draw); ``kind`` is ``conditional`` or ``marginal`` (see module doc).
 
     Outside the Gaussian family every variance is on the link scale and the residual variance
@@ -250,7 +317,9 @@ def bayes_r2_draws(idata, data: pd.DataFrame, columns: dict, kind: str = "condit
         sds = ef.site_sds(idata, columns)
         if sds is not None:
             p = columns.get("predictor")
-            x = data[p].to_numpy(dtype=float) if p else np.zeros(1)  # model scale: distance from the centre
+            x = (
+                data[p].to_numpy(dtype=float) if p else np.zeros(1)
+            )  # model scale: distance from the centre
             sd0, sd1 = (s.values for s in sds)
             var_site = var_site + sd0**2 + sd1**2 * np.mean(x**2)
         return var_fit / (var_fit + var_site + resid)
@@ -282,21 +351,53 @@ def r2_table(fits: dict, data: pd.DataFrame, columns: dict, prob: float = HDI_PR
                     "definition": f"{R2_DEFINITIONS[kind]}; residual variance: {resid_text}",
                 }
             )
-    return pd.DataFrame(rows, columns=["model", "role", "kind", "mean", "median", "sd", "hdi_low", "hdi_high", "hdi_prob", "definition"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "model",
+            "role",
+            "kind",
+            "mean",
+            "median",
+            "sd",
+            "hdi_low",
+            "hdi_high",
+            "hdi_prob",
+            "definition",
+        ],
+    )
 
 
-def variance_summary(icc: pd.DataFrame, r2: pd.DataFrame, site_sd: pd.DataFrame, skipped: dict | None = None,
-                     group: str | None = None) -> dict:
+def variance_summary(
+    icc: pd.DataFrame,
+    r2: pd.DataFrame,
+    site_sd: pd.DataFrame,
+    skipped: dict | None = None,
+    group: str | None = None,
+) -> dict:
     """The headline numbers as a small dict (for JSON).
 
     ``icc``: the site ICC per model; ``icc_other_factors``: per model, the ICC of every further
     grouping factor; ``r2`` per model and kind; ``site_sd`` per model and predictor point;
     ``not_applicable``: model -> why it has no ICC (`not_applicable`).
     """
-    out = {"icc": {}, "icc_other_factors": {}, "r2": {}, "site_sd": {}, "hdi_prob": HDI_PROB, "not_applicable": dict(skipped or {})}
+    out = {
+        "icc": {},
+        "icc_other_factors": {},
+        "r2": {},
+        "site_sd": {},
+        "hdi_prob": HDI_PROB,
+        "not_applicable": dict(skipped or {}),
+    }
     for r in icc.itertuples():
-        entry = {"role": r.role, "quantity": r.quantity, "mean": r.mean, "median": r.median, "hdi": [r.hdi_low, r.hdi_high],
-                 "residual_variance": r.residual_variance}
+        entry = {
+            "role": r.role,
+            "quantity": r.quantity,
+            "mean": r.mean,
+            "median": r.median,
+            "hdi": [r.hdi_low, r.hdi_high],
+            "residual_variance": r.residual_variance,
+        }
         if group is None or r.factor == group:
             out["icc"][r.model] = entry
         else:
@@ -304,5 +405,9 @@ def variance_summary(icc: pd.DataFrame, r2: pd.DataFrame, site_sd: pd.DataFrame,
     for r in r2.itertuples():
         out["r2"].setdefault(r.model, {})[r.kind] = {"mean": r.mean, "hdi": [r.hdi_low, r.hdi_high]}
     for r in site_sd.itertuples() if len(site_sd) else []:
-        out["site_sd"].setdefault(r.model, {})[r.point] = {"x": r.x, "mean": r.site_sd_mean, "hdi": [r.site_sd_hdi_low, r.site_sd_hdi_high]}
+        out["site_sd"].setdefault(r.model, {})[r.point] = {
+            "x": r.x,
+            "mean": r.site_sd_mean,
+            "hdi": [r.site_sd_hdi_low, r.site_sd_hdi_high],
+        }
     return out

@@ -13,7 +13,9 @@ def main(smk):
             **settings["cleaning"],
             "decimal": fmt["decimal"],
             "thousands": fmt["thousands"],
-            "outcome_kind": settings.get("outcome_kind", "continuous"),  # from the models' family (hpconfig.outcome_kind)
+            "outcome_kind": settings.get(
+                "outcome_kind", "continuous"
+            ),  # from the models' family (hpconfig.outcome_kind)
         }
     )
     raw_path = smk.input.raw
@@ -28,7 +30,9 @@ def main(smk):
     write_json(smk.output.summary, result.summary)
     s = result.summary
     print(f"{raw_path}: {s['rows_in']} rows in, {s['rows_out']} kept; dropped {s['rows_dropped']}")
-    print(f"sites: {s['sites_kept']} kept of {s['sites_in']}; dropped {len(s['sites_dropped'])} (listed in {smk.output.sites})")
+    print(
+        f"sites: {s['sites_kept']} kept of {s['sites_in']}; dropped {len(s['sites_dropped'])} (listed in {smk.output.sites})"
+    )
     for note in s["notes"]:
         print("NOTE:", note)
 

@@ -12,32 +12,75 @@ def main(smk):
     job = load_analysis(smk)
     columns, data, scale, fits, dataset = job.columns, job.data, job.scale, job.fits, job.dataset
     by_role = {role: model for role, (model, _) in fits_by_role(fits, columns).items()}
-    main_model = next(by_role[r] for r in ("varying_slopes", "varying_intercepts", "no_pooling", "complete_pooling") if r in by_role)
-    references = {by_role["no_pooling"]: fits[by_role["no_pooling"]]} if by_role.get("no_pooling", main_model) != main_model else {}
+    main_model = next(
+        by_role[r]
+        for r in ("varying_slopes", "varying_intercepts", "no_pooling", "complete_pooling")
+        if r in by_role
+    )
+    references = (
+        {by_role["no_pooling"]: fits[by_role["no_pooling"]]}
+        if by_role.get("no_pooling", main_model) != main_model
+        else {}
+    )
     panels = int(smk.params.max_panels)
     has_x = bool(columns.get("predictor"))
     no_x = "the data have no predictor (summary data)"
 
     save_figure(fg.observations_per_site(data, columns, dataset), smk.output.observations)
     if has_x:
-        save_figure(fg.outcome_vs_predictor(data, columns, scale, dataset, max_panels=panels), smk.output.scatter)
-        save_figure(fg.prior_lines(fits[main_model], data, columns, scale, dataset, main_model, max_panels=panels), smk.output.prior_lines)
-        save_figure(fg.posterior_lines(fits[main_model], data, columns, scale, dataset, main_model, references=references,
-                                       max_panels=panels), smk.output.posterior_lines)
+        save_figure(
+            fg.outcome_vs_predictor(data, columns, scale, dataset, max_panels=panels),
+            smk.output.scatter,
+        )
+        save_figure(
+            fg.prior_lines(
+                fits[main_model], data, columns, scale, dataset, main_model, max_panels=panels
+            ),
+            smk.output.prior_lines,
+        )
+        save_figure(
+            fg.posterior_lines(
+                fits[main_model],
+                data,
+                columns,
+                scale,
+                dataset,
+                main_model,
+                references=references,
+                max_panels=panels,
+            ),
+            smk.output.posterior_lines,
+        )
     else:
-        save_figure(fg.not_applicable(dataset, "outcome against predictor", no_x), smk.output.scatter)
-        save_figure(fg.site_intervals(fits[main_model], data, columns, scale, dataset, main_model, "prior"), smk.output.prior_lines)
-        save_figure(fg.site_intervals(fits[main_model], data, columns, scale, dataset, main_model), smk.output.posterior_lines)
+        save_figure(
+            fg.not_applicable(dataset, "outcome against predictor", no_x), smk.output.scatter
+        )
+        save_figure(
+            fg.site_intervals(fits[main_model], data, columns, scale, dataset, main_model, "prior"),
+            smk.output.prior_lines,
+        )
+        save_figure(
+            fg.site_intervals(fits[main_model], data, columns, scale, dataset, main_model),
+            smk.output.posterior_lines,
+        )
 
     estimates = site_estimates(fits, data, columns, scale)
     forest_models = tuple(dict.fromkeys(m for m in (by_role.get("no_pooling"), main_model) if m))
     population = ef.population_line(fits[main_model], columns, scale, data=data)
-    for parameter, path, k in (("intercept", smk.output.forest_intercepts, 0), ("slope", smk.output.forest_slopes, 1)):
+    for parameter, path, k in (
+        ("intercept", smk.output.forest_intercepts, 0),
+        ("slope", smk.output.forest_slopes, 1),
+    ):
         if parameter == "slope" and not has_x:
             save_figure(fg.not_applicable(dataset, "site slopes", no_x), path)
             continue
         pop = float(population[k].mean()) if population is not None else None
-        save_figure(fg.forest(estimates, columns, scale, dataset, parameter, models=forest_models, population=pop), path)
+        save_figure(
+            fg.forest(
+                estimates, columns, scale, dataset, parameter, models=forest_models, population=pop
+            ),
+            path,
+        )
     save_figure(fg.ppc(fits, columns, dataset), smk.output.ppc)
     save_figure(fg.rank_plots(fits, columns, dataset, data), smk.output.rank)
     print(f"main model {main_model}; forest plots of {forest_models}")

@@ -15,17 +15,32 @@ def main(smk):
 
     spec = dict(smk.params.spec)
     data = load_clean(smk.input.data, smk.params.columns["group"])
-    model = build_model(spec, data, smk.params.site_sd_prior_scale)  # fails here, before sampling, on a bad formula or column
+    model = build_model(
+        spec, data, smk.params.site_sd_prior_scale
+    )  # fails here, before sampling, on a bad formula or column
     print(model)
     for note in model.hierpool_notes:
         print("NOTE:", note)
-    sampler = resolve_target_accept(dict(smk.params.sampler), data[smk.params.columns["group"]].nunique())
-    print(f"target_accept: {sampler['target_accept']} (configured: {smk.params.sampler['target_accept']})")
+    sampler = resolve_target_accept(
+        dict(smk.params.sampler), data[smk.params.columns["group"]].nunique()
+    )
+    print(
+        f"target_accept: {sampler['target_accept']} (configured: {smk.params.sampler['target_accept']})"
+    )
     idata, loo = fit(model, sampler, cores=smk.threads)
     diag = fit_diagnostics(idata)
     save(idata, smk.output.fit)
     save_loo(loo, smk.output.loo)
-    write_json(smk.output.priors, {"model": spec["name"], "formula": spec["formula"], "family": spec["family"], "priors": priors_used(model), "notes": model.hierpool_notes})
+    write_json(
+        smk.output.priors,
+        {
+            "model": spec["name"],
+            "formula": spec["formula"],
+            "family": spec["family"],
+            "priors": priors_used(model),
+            "notes": model.hierpool_notes,
+        },
+    )
     write_json(smk.output.diagnostics, {"model": spec["name"], **diag})
     write_csv(smk.output.coefficients, coefficient_table(idata, dict(smk.params.columns)))
     print(diag)

@@ -12,7 +12,9 @@ def main(smk):
     job = load_analysis(smk)
     outputs = rp.DatasetOutputs(Path(smk.params.results_dir))
     current = rp.headline(outputs, job.dataset, job.fits, job.columns, job.data)
-    history = Path(smk.output.history)  # an update() output: Snakemake keeps the previous runs' lines
+    history = Path(
+        smk.output.history
+    )  # an update() output: Snakemake keeps the previous runs' lines
     previous = rp.previous_headline(history, current)
     write_json(smk.output.headline, current)
     write_json(smk.output.changes, rp.changes(previous, current))

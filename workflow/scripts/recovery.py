@@ -23,7 +23,9 @@ def main(smk):
     print(population.to_string(), summary.to_string(), verdict, sep="\n\n")
     for parameter, comparison in verdict["no_vs_partial_pooling"].items():
         if not all(comparison["partial_pooling_lower"].values()):
-            print(f"WARNING: partial pooling does not beat no pooling on site {parameter}s: {comparison}")
+            print(
+                f"WARNING: partial pooling does not beat no pooling on site {parameter}s: {comparison}"
+            )
 
 
 run_logged(snakemake, main)  # noqa: F821

@@ -17,7 +17,9 @@ def main(smk):
     write_csv(smk.output.table, table)
     write_json(smk.output.summary, summary)
     save_figure(shrinkage_by_n(table, job.columns, job.scale, job.dataset), smk.output.by_n_plot)
-    save_figure(shrinkage_arrows(table, job.columns, job.scale, job.dataset), smk.output.arrows_plot)
+    save_figure(
+        shrinkage_arrows(table, job.columns, job.scale, job.dataset), smk.output.arrows_plot
+    )
     print(summary)
 
 

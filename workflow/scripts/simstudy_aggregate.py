@@ -10,7 +10,9 @@ def main(smk):
     from hierpool.simstudy import aggregate
 
     records = [read_json(path) for path in smk.input.records]
-    replicates = pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, dict)} for r in records])
+    replicates = pd.DataFrame(
+        [{k: v for k, v in r.items() if not isinstance(v, dict)} for r in records]
+    )
     sites = pd.concat([pd.read_csv(path) for path in smk.input.sites], ignore_index=True)
     tables = aggregate(replicates, sites, tuple(smk.params.levels))
     write_csv(smk.output.replicates, replicates, float_format="%.8g")

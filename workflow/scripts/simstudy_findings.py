@@ -14,7 +14,10 @@ def main(smk):
     from hierpool.io import write_json
     from hierpool.simstudy import findings
 
-    tables = {name: pd.read_csv(getattr(smk.input, name)) for name in ("mse", "mse_by_size", "coverage", "tau")}
+    tables = {
+        name: pd.read_csv(getattr(smk.input, name))
+        for name in ("mse", "mse_by_size", "coverage", "tau")
+    }
     result = findings(tables, dict(smk.params.study), max(smk.params.levels))
     write_json(smk.output.json, result)
     print(Path(smk.output.json).read_text())

@@ -13,7 +13,13 @@ def main(smk):
     write_csv(smk.output.sites, sites, float_format="%.8g")
     write_json(smk.output.record, record)
     print(sites.to_string(max_rows=40))
-    print({k: v for k, v in record.items() if k.startswith(("mse_", "coverage_", "fb_tau", "eb_tau", "divergences"))})
+    print(
+        {
+            k: v
+            for k, v in record.items()
+            if k.startswith(("mse_", "coverage_", "fb_tau", "eb_tau", "divergences"))
+        }
+    )
 
 
 run_logged(snakemake, main)  # noqa: F821

@@ -14,7 +14,15 @@ def main(smk):
     predictor = job.summary["predictor"]
     icc = va.icc_table(fits, columns, data=data)
     if columns.get("predictor"):
-        curve = va.vpc_curve(fits, columns, scale, predictor["min"], predictor["max"], n=int(smk.params.grid), data=data)
+        curve = va.vpc_curve(
+            fits,
+            columns,
+            scale,
+            predictor["min"],
+            predictor["max"],
+            n=int(smk.params.grid),
+            data=data,
+        )
         points = va.predictor_points(data, columns, scale)
     else:  # summary data: no predictor, one point
         curve, points = va.vpc_curve(fits, columns, scale, 0.0, 0.0, n=1, data=data), {"all": 0.0}
@@ -30,8 +38,14 @@ def main(smk):
     if columns.get("predictor"):
         save_figure(vpc_curve(curve, data, columns, scale, job.dataset), smk.output.vpc_plot)
     else:
-        save_figure(not_applicable(job.dataset, "VPC against the predictor", "the data have no predictor; the ICC is above"),
-                    smk.output.vpc_plot)
+        save_figure(
+            not_applicable(
+                job.dataset,
+                "VPC against the predictor",
+                "the data have no predictor; the ICC is above",
+            ),
+            smk.output.vpc_plot,
+        )
     print(icc.to_string(), r2.to_string(), site_sd.to_string(), skipped, sep="\n\n")
 
 

@@ -11,19 +11,40 @@ the number of sites grows.
 from __future__ import annotations
 
 from hierpool.figures._common import (
-    model_label, choose_sites, marker_size, predictor_label, intercept_label, not_applicable,
+    choose_sites,
+    intercept_label,
+    marker_size,
+    model_label,
+    not_applicable,
+    predictor_label,
 )
-from hierpool.figures.data import observations_per_site, outcome_vs_predictor
-from hierpool.figures.lines import prior_lines, posterior_lines, site_intervals
-from hierpool.figures.sites import forest
 from hierpool.figures.checks import ppc, rank_parameters, rank_plots
-from hierpool.figures.variance import icc_posterior, vpc_curve
-from hierpool.figures.shrinkage import shrinkage_by_n, shrinkage_arrows
+from hierpool.figures.data import observations_per_site, outcome_vs_predictor
+from hierpool.figures.lines import posterior_lines, prior_lines, site_intervals
 from hierpool.figures.recovery import recovery_sites
+from hierpool.figures.shrinkage import shrinkage_arrows, shrinkage_by_n
+from hierpool.figures.sites import forest
+from hierpool.figures.variance import icc_posterior, vpc_curve
 
 __all__ = [
-    "choose_sites", "forest", "icc_posterior", "intercept_label", "marker_size", "model_label",
-    "not_applicable", "observations_per_site", "outcome_vs_predictor", "posterior_lines", "ppc",
-    "predictor_label", "prior_lines", "rank_parameters", "rank_plots", "recovery_sites",
-    "shrinkage_arrows", "shrinkage_by_n", "site_intervals", "vpc_curve",
+    "choose_sites",
+    "forest",
+    "icc_posterior",
+    "intercept_label",
+    "marker_size",
+    "model_label",
+    "not_applicable",
+    "observations_per_site",
+    "outcome_vs_predictor",
+    "posterior_lines",
+    "ppc",
+    "predictor_label",
+    "prior_lines",
+    "rank_parameters",
+    "rank_plots",
+    "recovery_sites",
+    "shrinkage_arrows",
+    "shrinkage_by_n",
+    "site_intervals",
+    "vpc_curve",
 ]

@@ -4,18 +4,19 @@ Importing it applies the figure style of `hierpool.plots` (Agg backend, literal 
 
 from __future__ import annotations
 
-from hierpool import plots  # noqa: F401  (figure style: Agg backend, labels drawn literally)
 import math
 
-import matplotlib.ticker
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from hierpool import effects as ef
-from hierpool import roles
-from hierpool import variance as va
+from hierpool import (
+    plots,  # noqa: F401  (figure style: Agg backend, labels drawn literally)
+    roles,
+)
 from hierpool.effects import PredictorScale
 
 
@@ -24,13 +25,19 @@ def model_label(model: str, idata, columns: dict) -> str:
     return f"{model}: {roles.LABELS[ef.role(idata, columns)]}"
 
 
-def choose_sites(counts: pd.DataFrame, max_sites: int, how: str = "largest") -> tuple[list[str], str]:
+def choose_sites(
+    counts: pd.DataFrame, max_sites: int, how: str = "largest"
+) -> tuple[list[str], str]:
     """Pick at most ``max_sites`` sites, ordered by n (largest first), and a note saying which were shown.
 
     ``how="largest"`` keeps the largest sites; ``"spread"`` keeps sites evenly spaced over
     the size order (smallest and largest included), which shows small sites too.
     """
-    ordered = counts.sort_values(["n", "site"], ascending=[False, True], kind="stable")["site"].astype(str).tolist()
+    ordered = (
+        counts.sort_values(["n", "site"], ascending=[False, True], kind="stable")["site"]
+        .astype(str)
+        .tolist()
+    )
     total = len(ordered)
     if total <= max_sites:
         return ordered, ""
@@ -47,10 +54,19 @@ def marker_size(n_points: int) -> float:
     return float(np.clip(60.0 / np.sqrt(max(n_points, 1)), 3.0, 25.0))
 
 
-def _grid(n_panels: int, ncols: int = 4, panel: tuple[float, float] = (3.0, 2.4), sharey: bool = True):
+def _grid(
+    n_panels: int, ncols: int = 4, panel: tuple[float, float] = (3.0, 2.4), sharey: bool = True
+):
     ncols = max(1, min(ncols, n_panels))
     nrows = math.ceil(n_panels / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows + 0.8), sharex=True, sharey=sharey, squeeze=False)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel[0] * ncols, panel[1] * nrows + 0.8),
+        sharex=True,
+        sharey=sharey,
+        squeeze=False,
+    )
     for ax in axes.ravel()[n_panels:]:
         ax.set_visible(False)
     return fig, axes.ravel()[:n_panels]
@@ -80,7 +96,9 @@ def not_applicable(dataset: str, what: str, why: str):
     """A figure that says why it is empty (its file is still an output of its rule)."""
     fig, ax = plt.subplots(figsize=(6.5, 1.8))
     ax.axis("off")
-    ax.text(0.5, 0.5, f"{what}: not applicable\n{why}", ha="center", va="center", fontsize=11, wrap=True)
+    ax.text(
+        0.5, 0.5, f"{what}: not applicable\n{why}", ha="center", va="center", fontsize=11, wrap=True
+    )
     ax.set_title(f"{dataset}: {what}", fontsize=10)
     return fig
 
@@ -114,8 +132,13 @@ def _site_frames(data: pd.DataFrame, columns: dict) -> dict[str, pd.DataFrame]:
     return {site: part for site, part in data.groupby(labels.to_numpy(), sort=False)}
 
 
-def _line_draws(intercept: xr.DataArray, slope: xr.DataArray, grid: np.ndarray, scale: PredictorScale,
-                link: str = "identity") -> xr.DataArray:
+def _line_draws(
+    intercept: xr.DataArray,
+    slope: xr.DataArray,
+    grid: np.ndarray,
+    scale: PredictorScale,
+    link: str = "identity",
+) -> xr.DataArray:
     """Expected outcome (response scale: a probability, a rate) on an ORIGINAL-scale grid: dims (chain, draw, [site,] x)."""
     dist = xr.DataArray(np.asarray(grid) - scale.center, dims="x")
     return xr.apply_ufunc(ef.inverse_link, intercept + slope * dist, kwargs={"link": link})
@@ -124,5 +147,7 @@ def _line_draws(intercept: xr.DataArray, slope: xr.DataArray, grid: np.ndarray, 
 def _thin(da: xr.DataArray, n: int, seed: int = 0) -> np.ndarray:
     """Up to ``n`` draws of (chain, draw, ...) as an array (draws, ...), chosen at random but reproducibly."""
     stacked = da.stack(sample=("chain", "draw")).transpose("sample", ...)
-    keep = np.random.default_rng(seed).choice(stacked.sizes["sample"], size=min(n, stacked.sizes["sample"]), replace=False)
+    keep = np.random.default_rng(seed).choice(
+        stacked.sizes["sample"], size=min(n, stacked.sizes["sample"]), replace=False
+    )
     return stacked.values[np.sort(keep)]

@@ -9,8 +9,17 @@ import pandas as pd
 from hierpool import effects as ef
 from hierpool.effects import PredictorScale
 from hierpool.figures._common import (
-    choose_sites, marker_size, _grid, _title, _label_outer, predictor_label, _original_x,
-    _plain_log_axis, _scatter_x, _discrete_ticks, _site_frames,
+    _discrete_ticks,
+    _grid,
+    _label_outer,
+    _original_x,
+    _plain_log_axis,
+    _scatter_x,
+    _site_frames,
+    _title,
+    choose_sites,
+    marker_size,
+    predictor_label,
 )
 
 
@@ -23,7 +32,12 @@ def observations_per_site(data: pd.DataFrame, columns: dict, dataset: str, max_l
     x = np.arange(n_sites)
     ax.bar(x, counts["n"], color="C0", width=0.85 if n_sites < 100 else 1.0)
     if n_sites <= max_labels:
-        ax.set_xticks(x, counts["site"], rotation=90, fontsize=8 if n_sites <= 30 else 6 if n_sites <= 60 else 5)
+        ax.set_xticks(
+            x,
+            counts["site"],
+            rotation=90,
+            fontsize=8 if n_sites <= 30 else 6 if n_sites <= 60 else 5,
+        )
         ax.set_xlim(-0.7, n_sites - 0.3)
         ax.set_xlabel(columns["group"])
     else:
@@ -42,7 +56,9 @@ def observations_per_site(data: pd.DataFrame, columns: dict, dataset: str, max_l
     return fig
 
 
-def outcome_vs_predictor(data: pd.DataFrame, columns: dict, scale: PredictorScale, dataset: str, max_panels: int = 20):
+def outcome_vs_predictor(
+    data: pd.DataFrame, columns: dict, scale: PredictorScale, dataset: str, max_panels: int = 20
+):
     """Scatter of outcome against predictor, one panel per site (largest sites first when there are many)."""
     counts = ef.site_counts(data, columns, scale)
     sites, note = choose_sites(counts, max_panels, "largest")
@@ -53,10 +69,21 @@ def outcome_vs_predictor(data: pd.DataFrame, columns: dict, scale: PredictorScal
     for ax, site in zip(axes, sites):
         part = frames[site]
         x = _scatter_x(_original_x(part, columns, scale), all_x)
-        ax.scatter(x, part[columns["outcome"]], s=marker_size(len(part)), alpha=0.7, color="C0", edgecolor="none")
+        ax.scatter(
+            x,
+            part[columns["outcome"]],
+            s=marker_size(len(part)),
+            alpha=0.7,
+            color="C0",
+            edgecolor="none",
+        )
         ax.set_title(f"{site} (n={n_by_site[site]})", fontsize=9)
     _discrete_ticks(axes[0], all_x)
-    _title(fig, f"{dataset}: {columns['outcome']} against {columns['predictor']} per {columns['group']}", note)
+    _title(
+        fig,
+        f"{dataset}: {columns['outcome']} against {columns['predictor']} per {columns['group']}",
+        note,
+    )
     _label_outer(fig, predictor_label(columns), columns["outcome"])
     fig.tight_layout()
     return fig

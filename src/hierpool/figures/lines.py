@@ -10,43 +10,96 @@ import xarray as xr
 from hierpool import effects as ef
 from hierpool.effects import HDI_PROB, PredictorScale
 from hierpool.figures._common import (
-    model_label, choose_sites, marker_size, _grid, _title, _label_outer, predictor_label,
-    _original_x, _scatter_x, _discrete_ticks, _site_frames, _line_draws, _thin,
+    _discrete_ticks,
+    _grid,
+    _label_outer,
+    _line_draws,
+    _original_x,
+    _scatter_x,
+    _site_frames,
+    _thin,
+    _title,
+    choose_sites,
+    marker_size,
+    model_label,
+    predictor_label,
 )
 from hierpool.plots import MODEL_COLORS
 
 
-def prior_lines(idata, data: pd.DataFrame, columns: dict, scale: PredictorScale, dataset: str, model: str,
-                max_panels: int = 12, n_lines: int = 60, how: str = "spread"):
+def prior_lines(
+    idata,
+    data: pd.DataFrame,
+    columns: dict,
+    scale: PredictorScale,
+    dataset: str,
+    model: str,
+    max_panels: int = 12,
+    n_lines: int = 60,
+    how: str = "spread",
+):
     """Regression lines drawn from the PRIOR, per site, over the observed predictor range, with the data for scale."""
     if "prior" not in idata.groups():
-        raise ValueError(f"{model}: the fit has no prior group; refit with prior draws to plot the prior check")
+        raise ValueError(
+            f"{model}: the fit has no prior group; refit with prior draws to plot the prior check"
+        )
     counts = ef.site_counts(data, columns, scale)
     sites, note = choose_sites(counts, max_panels, how)
     intercept, slope = ef.site_lines(idata.prior, columns, scale, sites=sites, data=data)
     link = ef.model_info(idata)["link"]
     x_all = _original_x(data, columns, scale)
     grid = np.linspace(x_all.min(), x_all.max(), 30)
-    lines = _thin(_line_draws(intercept, slope, grid, scale, link).transpose("chain", "draw", "site", "x"), n_lines)
+    lines = _thin(
+        _line_draws(intercept, slope, grid, scale, link).transpose("chain", "draw", "site", "x"),
+        n_lines,
+    )
     frames = _site_frames(data, columns)
     n_by_site = counts.set_index("site")["n"]
     fig, axes = _grid(len(sites))
     for k, (ax, site) in enumerate(zip(axes, sites)):
         ax.plot(grid, lines[:, k, :].T, color="C3", alpha=0.25, lw=0.7)
         part = frames[site]
-        ax.scatter(_scatter_x(_original_x(part, columns, scale), x_all), part[columns["outcome"]], s=marker_size(len(part)), color="k", zorder=3, edgecolor="none")
+        ax.scatter(
+            _scatter_x(_original_x(part, columns, scale), x_all),
+            part[columns["outcome"]],
+            s=marker_size(len(part)),
+            color="k",
+            zorder=3,
+            edgecolor="none",
+        )
         ax.set_title(f"{site} (n={n_by_site[site]})", fontsize=9)
     _discrete_ticks(axes[0], x_all)
     y = data[columns["outcome"]]
-    axes[0].figure.text(0.99, 0.005, f"observed {columns['outcome']} range: {y.min():.3g} to {y.max():.3g}", ha="right", fontsize=8, color="0.3")
-    _title(fig, f"{dataset}, {model}: prior predictive regression lines ({lines.shape[0]} prior draws, red) and the data (black)", note)
+    axes[0].figure.text(
+        0.99,
+        0.005,
+        f"observed {columns['outcome']} range: {y.min():.3g} to {y.max():.3g}",
+        ha="right",
+        fontsize=8,
+        color="0.3",
+    )
+    _title(
+        fig,
+        f"{dataset}, {model}: prior predictive regression lines ({lines.shape[0]} prior draws, red) and the data (black)",
+        note,
+    )
     _label_outer(fig, predictor_label(columns), f"{columns['outcome']} (expected)")
     fig.tight_layout()
     return fig
 
 
-def posterior_lines(idata, data: pd.DataFrame, columns: dict, scale: PredictorScale, dataset: str, model: str,
-                    references: dict | None = None, max_panels: int = 16, how: str = "spread", prob: float = HDI_PROB):
+def posterior_lines(
+    idata,
+    data: pd.DataFrame,
+    columns: dict,
+    scale: PredictorScale,
+    dataset: str,
+    model: str,
+    references: dict | None = None,
+    max_panels: int = 16,
+    how: str = "spread",
+    prob: float = HDI_PROB,
+):
     """Posterior mean line and HDI band per site, with the data; optional reference fits drawn as thin lines.
 
     ``references`` maps a label to a fit (e.g. no pooling, complete pooling) whose mean
@@ -64,19 +117,32 @@ def posterior_lines(idata, data: pd.DataFrame, columns: dict, scale: PredictorSc
     low, high = ef.hdi_along(mu, prob)
     mean = mu.mean(("chain", "draw")).values
     population = ef.population_line(idata, columns, scale, data=data)
-    pop_mean = None if population is None else _line_draws(*population, grid, scale, link).mean(("chain", "draw")).values
+    pop_mean = (
+        None
+        if population is None
+        else _line_draws(*population, grid, scale, link).mean(("chain", "draw")).values
+    )
     ref_means = {}
     for label, ref in (references or {}).items():
         a, b = ef.site_lines(ref, columns, scale, sites=sites, data=data)
-        ref_means[label] = _line_draws(a, b, grid, scale, link).transpose("chain", "draw", "site", "x").mean(("chain", "draw")).values
+        ref_means[label] = (
+            _line_draws(a, b, grid, scale, link)
+            .transpose("chain", "draw", "site", "x")
+            .mean(("chain", "draw"))
+            .values
+        )
     y = data[columns["outcome"]].to_numpy(dtype=float)
     pad = 0.15 * (y.max() - y.min())
     ylim = (y.min() - pad, y.max() + pad)
     fig, axes = _grid(len(sites))
     for k, (ax, site) in enumerate(zip(axes, sites)):
         color = MODEL_COLORS.get(ef.role(idata, columns), "C0")
-        ax.fill_between(grid, low[k], high[k], color=color, alpha=0.25, lw=0, label=f"{int(prob * 100)}% HDI")
-        ax.plot(grid, mean[k], color=color, lw=1.8, label=f"{model_label(model, idata, columns)}: mean")
+        ax.fill_between(
+            grid, low[k], high[k], color=color, alpha=0.25, lw=0, label=f"{int(prob * 100)}% HDI"
+        )
+        ax.plot(
+            grid, mean[k], color=color, lw=1.8, label=f"{model_label(model, idata, columns)}: mean"
+        )
         if pop_mean is not None:
             ax.plot(grid, pop_mean, color="k", ls="--", lw=1, label="population line")
         part = frames[site]
@@ -85,37 +151,72 @@ def posterior_lines(idata, data: pd.DataFrame, columns: dict, scale: PredictorSc
             # A reference fit is drawn over this site's own predictor range only: a no-pooling line
             # outside it (or its slope, when the predictor never varies there) is the prior talking.
             inside = (grid >= own.min() - 1e-9) & (grid <= own.max() + 1e-9)
-            style = dict(color=MODEL_COLORS.get(ef.role(references[label], columns), f"C{j + 4}"),
-                         label=f"{model_label(label, references[label], columns)}: mean (site's range)")
+            style = dict(
+                color=MODEL_COLORS.get(ef.role(references[label], columns), f"C{j + 4}"),
+                label=f"{model_label(label, references[label], columns)}: mean (site's range)",
+            )
             if inside.sum() >= 2:
                 ax.plot(grid[inside], values[k][inside], ls=":", lw=1.6, **style)
             else:
                 a, b = ef.site_lines(references[label], columns, scale, sites=[site], data=data)
                 at_mean = ef.inverse_link((a + b * (own.mean() - scale.center)).values, link).mean()
                 ax.plot([own.mean()], [float(at_mean)], marker="D", ms=5, ls="none", **style)
-        ax.scatter(_scatter_x(_original_x(part, columns, scale), x_all), part[columns["outcome"]], s=marker_size(len(part)), color="k", alpha=0.6, zorder=3, edgecolor="none")
+        ax.scatter(
+            _scatter_x(_original_x(part, columns, scale), x_all),
+            part[columns["outcome"]],
+            s=marker_size(len(part)),
+            color="k",
+            alpha=0.6,
+            zorder=3,
+            edgecolor="none",
+        )
         ax.set_title(f"{site} (n={n_by_site[site]})", fontsize=9)
         ax.set_ylim(*ylim)
     _discrete_ticks(axes[0], x_all)
-    _title(fig, f"{dataset}, {model}: posterior regression line per {columns['group']} with {int(prob * 100)}% HDI band", note)
+    _title(
+        fig,
+        f"{dataset}, {model}: posterior regression line per {columns['group']} with {int(prob * 100)}% HDI band",
+        note,
+    )
     _label_outer(fig, predictor_label(columns), columns["outcome"])
     fig.tight_layout()
     handles, labels = axes[0].get_legend_handles_labels()
     # Below everything (save_figure uses bbox_inches="tight", so it is kept).
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        ncol=len(labels),
+        fontsize=8,
+        frameon=False,
+        bbox_to_anchor=(0.5, 0.0),
+    )
     return fig
 
 
-def site_intervals(idata, data: pd.DataFrame, columns: dict, scale: PredictorScale, dataset: str, model: str,
-                   group: str = "posterior", prob: float = HDI_PROB, max_rows: int = 90):
+def site_intervals(
+    idata,
+    data: pd.DataFrame,
+    columns: dict,
+    scale: PredictorScale,
+    dataset: str,
+    model: str,
+    group: str = "posterior",
+    prob: float = HDI_PROB,
+    max_rows: int = 90,
+):
     """Without a predictor (summary data): each site's expected outcome with its HDI, and the observed value.
 
     ``group="prior"`` shows what the priors imply before the data. With a known SE per row the
     observed value carries a bar of +-1.96 SE.
     """
     source = idata.prior if group == "prior" else idata
-    intercept, _ = ef.site_lines(source, columns, scale, sites=ef.site_counts(data, columns)["site"], data=data)
-    mean_draws = xr.apply_ufunc(ef.inverse_link, intercept, kwargs={"link": ef.model_info(idata)["link"]})
+    intercept, _ = ef.site_lines(
+        source, columns, scale, sites=ef.site_counts(data, columns)["site"], data=data
+    )
+    mean_draws = xr.apply_ufunc(
+        ef.inverse_link, intercept, kwargs={"link": ef.model_info(idata)["link"]}
+    )
     table = ef.site_summary(mean_draws, prob)
     counts = ef.site_counts(data, columns).set_index("site")
     sites, note = choose_sites(counts.reset_index(), max_rows, "spread")
@@ -123,13 +224,34 @@ def site_intervals(idata, data: pd.DataFrame, columns: dict, scale: PredictorSca
     y = np.arange(len(sites))[::-1]
     fig, ax = plt.subplots(figsize=(7.5, float(np.clip(0.3 * len(sites) + 1.8, 3.0, 18))))
     color = "C3" if group == "prior" else MODEL_COLORS.get(ef.role(idata, columns), "C0")
-    ax.errorbar(table["mean"], y + 0.12, xerr=[table["mean"] - table["hdi_low"], table["hdi_high"] - table["mean"]], fmt="o",
-                color=color, label=f"{model_label(model, idata, columns)} ({group}, {int(prob * 100)}% HDI)")
+    ax.errorbar(
+        table["mean"],
+        y + 0.12,
+        xerr=[table["mean"] - table["hdi_low"], table["hdi_high"] - table["mean"]],
+        fmt="o",
+        color=color,
+        label=f"{model_label(model, idata, columns)} ({group}, {int(prob * 100)}% HDI)",
+    )
     se = ef.model_info(idata)["known_se"]
     observed = counts.loc[sites, "observed_mean"].to_numpy()
     if se:
-        half = 1.96 * data.groupby(data[columns["group"]].astype(str), sort=False, observed=True)[se].mean().loc[sites].to_numpy()
-        ax.errorbar(observed, y - 0.12, xerr=half, fmt="s", color="k", ms=4, lw=0.8, label="observed ± 1.96 SE")
+        half = (
+            1.96
+            * data.groupby(data[columns["group"]].astype(str), sort=False, observed=True)[se]
+            .mean()
+            .loc[sites]
+            .to_numpy()
+        )
+        ax.errorbar(
+            observed,
+            y - 0.12,
+            xerr=half,
+            fmt="s",
+            color="k",
+            ms=4,
+            lw=0.8,
+            label="observed ± 1.96 SE",
+        )
     else:
         ax.plot(observed, y - 0.12, "s", color="k", ms=4, label="observed mean")
     ax.set_yticks(y, [f"{s} (n={counts.loc[s, 'n']})" for s in sites], fontsize=8)

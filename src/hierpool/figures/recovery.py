@@ -11,8 +11,13 @@ from hierpool.figures._common import intercept_label
 from hierpool.plots import MODEL_COLORS
 
 
-def recovery_sites(sites: pd.DataFrame, columns: dict, scale: PredictorScale, dataset: str,
-                   models: tuple[str, ...] | None = None):
+def recovery_sites(
+    sites: pd.DataFrame,
+    columns: dict,
+    scale: PredictorScale,
+    dataset: str,
+    models: tuple[str, ...] | None = None,
+):
     """Estimated against true site intercept and slope, with 95% HDIs, for no pooling and partial pooling.
 
     ``models`` defaults to the first no-pooling model and the richest partial-pooling one (by role).
@@ -31,19 +36,43 @@ def recovery_sites(sites: pd.DataFrame, columns: dict, scale: PredictorScale, da
         for model, rows in part.groupby("model", sort=False):
             color = MODEL_COLORS.get(rows["role"].iloc[0])
             rmse = float(np.sqrt(np.mean(rows["error"] ** 2)))
-            ax.errorbar(rows["truth"], rows["mean"], yerr=[rows["mean"] - rows["hdi95_low"], rows["hdi95_high"] - rows["mean"]],
-                        fmt="o", ms=3.5, lw=0.7, alpha=0.8, color=color, label=f"{model} (RMSE {rmse:.3f})")
+            ax.errorbar(
+                rows["truth"],
+                rows["mean"],
+                yerr=[rows["mean"] - rows["hdi95_low"], rows["hdi95_high"] - rows["mean"]],
+                fmt="o",
+                ms=3.5,
+                lw=0.7,
+                alpha=0.8,
+                color=color,
+                label=f"{model} (RMSE {rmse:.3f})",
+            )
         lo, hi = truth.min(), truth.max()
         pad = 0.25 * (hi - lo if hi > lo else 1.0)
-        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="k", lw=1, ls="--", label="estimate = truth")
+        ax.plot(
+            [lo - pad, hi + pad],
+            [lo - pad, hi + pad],
+            color="k",
+            lw=1,
+            ls="--",
+            label="estimate = truth",
+        )
         ax.set_xlim(lo - pad, hi + pad)
         ylim = (lo - 2 * pad, hi + 2 * pad)
         ax.set_ylim(*ylim)
         outside = int(((part["mean"] < ylim[0]) | (part["mean"] > ylim[1])).sum())
-        what = intercept_label(columns, scale) if parameter == "intercept" else f"slope per unit {columns['predictor']}"
+        what = (
+            intercept_label(columns, scale)
+            if parameter == "intercept"
+            else f"slope per unit {columns['predictor']}"
+        )
         ax.set_xlabel(f"true site {what}")
         ax.set_ylabel(f"estimated site {what}\n(posterior mean, {int(HDI_PROB * 100)}% HDI)")
-        ax.set_title(f"site {parameter}s" + (f" ({outside} estimate(s) beyond the vertical axis)" if outside else ""), fontsize=10)
+        ax.set_title(
+            f"site {parameter}s"
+            + (f" ({outside} estimate(s) beyond the vertical axis)" if outside else ""),
+            fontsize=10,
+        )
         ax.legend(fontsize=8)
     fig.suptitle(f"{dataset}: recovery of the simulated site effects")
     fig.tight_layout()

@@ -12,8 +12,16 @@ from hierpool.figures._common import choose_sites, intercept_label
 from hierpool.plots import MODEL_COLORS
 
 
-def forest(estimates: pd.DataFrame, columns: dict, scale: PredictorScale, dataset: str, parameter: str = "intercept",
-           models: tuple[str, ...] = ("no_pooling", "varying_slopes"), population: float | None = None, max_rows: int = 90):
+def forest(
+    estimates: pd.DataFrame,
+    columns: dict,
+    scale: PredictorScale,
+    dataset: str,
+    parameter: str = "intercept",
+    models: tuple[str, ...] = ("no_pooling", "varying_slopes"),
+    population: float | None = None,
+    max_rows: int = 90,
+):
     """Forest plot of one site parameter (``intercept`` at the centre, or ``slope``) for several models, sorted by n.
 
     Estimates that only the prior informs (``identified`` False, e.g. a no-pooling slope of
@@ -37,14 +45,30 @@ def forest(estimates: pd.DataFrame, columns: dict, scale: PredictorScale, datase
         role = rows["role"].iloc[0] if len(rows) else ""
         color = MODEL_COLORS.get(role, None)
         label = f"{model}: {roles.LABELS[role]}" if role in roles.LABELS else model
-        ax.errorbar(rows["mean"], y, xerr=[rows["mean"] - rows["hdi_low"], rows["hdi_high"] - rows["mean"]], fmt="o",
-                    ms=3 if n_rows > 40 else 4, lw=0.8, color=color, label=label)
+        ax.errorbar(
+            rows["mean"],
+            y,
+            xerr=[rows["mean"] - rows["hdi_low"], rows["hdi_high"] - rows["mean"]],
+            fmt="o",
+            ms=3 if n_rows > 40 else 4,
+            lw=0.8,
+            color=color,
+            label=label,
+        )
     if population is not None:
         ax.axvline(population, color="k", ls="--", lw=1, label="population mean")
     n_by_site = counts.set_index("site")["n"]
-    ax.set_yticks(list(position.values()), [f"{s} (n={n_by_site[s]})" for s in position], fontsize=8 if n_rows <= 40 else 6)
+    ax.set_yticks(
+        list(position.values()),
+        [f"{s} (n={n_by_site[s]})" for s in position],
+        fontsize=8 if n_rows <= 40 else 6,
+    )
     ax.set_ylim(-0.8, n_rows - 0.2)
-    what = intercept_label(columns, scale) if parameter == "intercept" else f"slope of {columns['outcome']} per unit {columns['predictor']}"
+    what = (
+        intercept_label(columns, scale)
+        if parameter == "intercept"
+        else f"slope of {columns['outcome']} per unit {columns['predictor']}"
+    )
     ax.set_xlabel(f"{what} (posterior mean, {int(HDI_PROB * 100)}% HDI)")
     ax.set_ylabel(f"{columns['group']} (largest n at the top)")
     notes = [note] if note else []

@@ -13,7 +13,13 @@ from hierpool.figures._common import _original_x
 from hierpool.plots import MODEL_COLORS
 
 
-def icc_posterior(fits: dict, columns: dict, dataset: str, prob: float = HDI_PROB, data: pd.DataFrame | None = None):
+def icc_posterior(
+    fits: dict,
+    columns: dict,
+    dataset: str,
+    prob: float = HDI_PROB,
+    data: pd.DataFrame | None = None,
+):
     """Posterior density of the ICC (varying intercepts) and of the VPC at the centre (varying slopes)."""
     models = [m for m, i in fits.items() if ef.site_sds(i, columns) is not None]
     if not models:
@@ -30,9 +36,25 @@ def icc_posterior(fits: dict, columns: dict, dataset: str, prob: float = HDI_PRO
         role = ef.role(fits[model], columns)
         color = MODEL_COLORS.get(role, f"C{k}")
         what = "ICC" if role == "varying_intercepts" else "VPC at centre"
-        heights, _, _ = ax.hist(draws[model], bins=60, range=(lo, hi), density=True, histtype="stepfilled", alpha=0.25, color=color)
-        ax.hist(draws[model], bins=60, range=(lo, hi), density=True, histtype="step", lw=1.4, color=color,
-                label=f"{model}: {what} {s['mean']:.2f}, {int(prob * 100)}% HDI [{s['hdi_low']:.2f}, {s['hdi_high']:.2f}]")
+        heights, _, _ = ax.hist(
+            draws[model],
+            bins=60,
+            range=(lo, hi),
+            density=True,
+            histtype="stepfilled",
+            alpha=0.25,
+            color=color,
+        )
+        ax.hist(
+            draws[model],
+            bins=60,
+            range=(lo, hi),
+            density=True,
+            histtype="step",
+            lw=1.4,
+            color=color,
+            label=f"{model}: {what} {s['mean']:.2f}, {int(prob * 100)}% HDI [{s['hdi_low']:.2f}, {s['hdi_high']:.2f}]",
+        )
         ax.axvline(s["mean"], color=color, lw=1.2, ls="--")
         top = max(top, heights.max())
         draws[model] = (s, color)
@@ -42,29 +64,52 @@ def icc_posterior(fits: dict, columns: dict, dataset: str, prob: float = HDI_PRO
     ax.set_yticks([t for t in ax.get_yticks() if t >= 0])
     ax.set_xlim(lo, hi)
     residual = va.residual_variance(fits[models[0]], columns, data)[1]
-    ax.set_xlabel(f"between-{columns['group']} share of {columns['outcome']} variance: sd_site² / (sd_site² + residual; {residual})",
-                  fontsize=8)
+    ax.set_xlabel(
+        f"between-{columns['group']} share of {columns['outcome']} variance: sd_site² / (sd_site² + residual; {residual})",
+        fontsize=8,
+    )
     ax.set_ylabel("posterior density")
-    ax.set_title(f"{dataset}: intraclass correlation (dashed: mean; bars below: {int(prob * 100)}% HDI)")
+    ax.set_title(
+        f"{dataset}: intraclass correlation (dashed: mean; bars below: {int(prob * 100)}% HDI)"
+    )
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
 
 
-def vpc_curve(curve: pd.DataFrame, data: pd.DataFrame, columns: dict, scale: PredictorScale, dataset: str):
+def vpc_curve(
+    curve: pd.DataFrame, data: pd.DataFrame, columns: dict, scale: PredictorScale, dataset: str
+):
     """VPC(x) and the between-site SD of the expected outcome against the ORIGINAL predictor, with HDI bands."""
     if curve.empty:
         raise ValueError("empty VPC table: no fit with site effects")
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for k, (model, part) in enumerate(curve.groupby("model", sort=False)):
         color = MODEL_COLORS.get(part["role"].iloc[0], f"C{k}")
-        left.fill_between(part["x"], part["vpc_hdi_low"], part["vpc_hdi_high"], color=color, alpha=0.2, lw=0)
+        left.fill_between(
+            part["x"], part["vpc_hdi_low"], part["vpc_hdi_high"], color=color, alpha=0.2, lw=0
+        )
         left.plot(part["x"], part["vpc_mean"], color=color, lw=2, label=model)
-        right.fill_between(part["x"], part["site_sd_hdi_low"], part["site_sd_hdi_high"], color=color, alpha=0.2, lw=0)
+        right.fill_between(
+            part["x"],
+            part["site_sd_hdi_low"],
+            part["site_sd_hdi_high"],
+            color=color,
+            alpha=0.2,
+            lw=0,
+        )
         right.plot(part["x"], part["site_sd_mean"], color=color, lw=2, label=model)
     x = _original_x(data, columns, scale)
     for ax in (left, right):
-        ax.plot(x, np.zeros_like(x), "|", color="k", alpha=0.25, ms=8, transform=ax.get_xaxis_transform())
+        ax.plot(
+            x,
+            np.zeros_like(x),
+            "|",
+            color="k",
+            alpha=0.25,
+            ms=8,
+            transform=ax.get_xaxis_transform(),
+        )
         ax.set_xlabel(f"{columns['predictor']} (ticks: observed values)")
         ax.axvline(scale.center, color="0.5", ls=":", lw=1)
     left.set_ylim(0, 1)
@@ -74,6 +119,8 @@ def vpc_curve(curve: pd.DataFrame, data: pd.DataFrame, columns: dict, scale: Pre
     right.set_ylim(bottom=0)
     right.set_title("how far apart sites' expected outcomes are", fontsize=10)
     left.legend(fontsize=8)
-    fig.suptitle(f"{dataset}: between-site variation across {columns['predictor']} (dotted: centre {scale.center:.3g})")
+    fig.suptitle(
+        f"{dataset}: between-site variation across {columns['predictor']} (dotted: centre {scale.center:.3g})"
+    )
     fig.tight_layout()
     return fig

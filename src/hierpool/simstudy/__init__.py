@@ -50,6 +50,46 @@ from hierpool.simstudy.estimators import (
     site_summaries,
     summarise_fit,
 )
-from hierpool.simstudy.plots import plot_coverage, plot_fb_vs_eb, plot_mse_vs_tau, plot_shrinkage_vs_n
+from hierpool.simstudy.plots import (
+    plot_coverage,
+    plot_fb_vs_eb,
+    plot_mse_vs_tau,
+    plot_shrinkage_vs_n,
+)
 from hierpool.simstudy.replicate import estimate_replicate, run_replicate, score
 from hierpool.simstudy.tables import aggregate, mc_se, ratio_mc_se
+
+__all__ = [
+    "CELL",
+    "ESTIMATORS",
+    "INTERVAL_METHODS",
+    "LABELS",
+    "PARTIAL_POOLING_FORMULA",
+    "aggregate",
+    "complete_pooling",
+    "derive_seed",
+    "dersimonian_laird_tau2",
+    "empirical_bayes",
+    "estimate_replicate",
+    "findings",
+    "full_bayes",
+    "grid_frame",
+    "mc_se",
+    "no_pooling",
+    "plot_coverage",
+    "plot_fb_vs_eb",
+    "plot_mse_vs_tau",
+    "plot_shrinkage_vs_n",
+    "pooled_sigma2",
+    "ratio_mc_se",
+    "replicate_setup",
+    "run_replicate",
+    "schema_defaults",
+    "score",
+    "simulate_replicate",
+    "site_sizes",
+    "site_summaries",
+    "study_record",
+    "study_settings",
+    "summarise_fit",
+]

@@ -8,7 +8,6 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-
 ESTIMATORS = ("no_pooling", "complete_pooling", "empirical_bayes", "full_bayes")
 INTERVAL_METHODS = ("empirical_bayes", "full_bayes")
 CELL = ["tau", "design", "n_sites"]
@@ -52,9 +51,15 @@ def site_sizes(design: int | list, n_sites: int) -> np.ndarray:
 
     ``[5, 50, 500]`` with 8 sites gives 5, 50, 500, 5, 50, 500, 5, 50.
     """
-    sizes = np.full(n_sites, int(design)) if np.isscalar(design) else np.resize(np.asarray(design, dtype=int), n_sites)
+    sizes = (
+        np.full(n_sites, int(design))
+        if np.isscalar(design)
+        else np.resize(np.asarray(design, dtype=int), n_sites)
+    )
     if (sizes < 2).any():
-        raise ValueError("every site needs at least 2 observations (the pooled within-site variance needs them)")
+        raise ValueError(
+            "every site needs at least 2 observations (the pooled within-site variance needs them)"
+        )
     return sizes
 
 
@@ -68,7 +73,11 @@ def schema_defaults(schema: dict) -> dict:
     for key, sub in schema.get("properties", {}).items():
         if "default" in sub:
             value = copy.deepcopy(sub["default"])
-            out[key] = {**schema_defaults(sub), **value} if isinstance(value, dict) and "properties" in sub else value
+            out[key] = (
+                {**schema_defaults(sub), **value}
+                if isinstance(value, dict) and "properties" in sub
+                else value
+            )
     return out
 
 
@@ -83,21 +92,38 @@ def study_settings(config: dict) -> dict:
     block = config["simulation_study"]
     name = block["grid"]
     if name not in block["grids"]:
-        raise ConfigError(f"simulation_study.grid is {name!r}, but simulation_study.grids defines only {sorted(block['grids'])}.")
+        raise ConfigError(
+            f"simulation_study.grid is {name!r}, but simulation_study.grids defines only {sorted(block['grids'])}."
+        )
     grid = block["grids"][name]
     unknown = [d for d in grid["design"] if d not in block["designs"]]
     if unknown:
-        raise ConfigError(f"simulation_study.grids.{name}.design names {unknown}, which are not in simulation_study.designs "
-                          f"(defined: {sorted(block['designs'])}).")
-    return {**block, "grid_name": name, "grid": grid, "site_sd_prior_scale": config.get("site_sd_prior_scale", 1.0)}
+        raise ConfigError(
+            f"simulation_study.grids.{name}.design names {unknown}, which are not in simulation_study.designs "
+            f"(defined: {sorted(block['designs'])})."
+        )
+    return {
+        **block,
+        "grid_name": name,
+        "grid": grid,
+        "site_sd_prior_scale": config.get("site_sd_prior_scale", 1.0),
+    }
 
 
 def study_record(study: dict) -> dict:
     """The settings that define a run of the study (grid name and values, designs, model, sampler), for findings.json."""
-    return {"name": study["grid_name"], **{k: study["grid"][k] for k in ("tau", "design", "n_sites", "replicates")},
-            "designs": {d: study["designs"][d] for d in study["grid"]["design"]}, "mu": study["mu"], "sigma": study["sigma"],
-            "seed": study["seed"], "levels": list(study["levels"]), "sampler": dict(study["sampler"]),
-            "site_sd_prior_scale": study["site_sd_prior_scale"], "formula": PARTIAL_POOLING_FORMULA}
+    return {
+        "name": study["grid_name"],
+        **{k: study["grid"][k] for k in ("tau", "design", "n_sites", "replicates")},
+        "designs": {d: study["designs"][d] for d in study["grid"]["design"]},
+        "mu": study["mu"],
+        "sigma": study["sigma"],
+        "seed": study["seed"],
+        "levels": list(study["levels"]),
+        "sampler": dict(study["sampler"]),
+        "site_sd_prior_scale": study["site_sd_prior_scale"],
+        "formula": PARTIAL_POOLING_FORMULA,
+    }
 
 
 def replicate_setup(study: dict, instance: dict) -> dict:
@@ -105,16 +131,28 @@ def replicate_setup(study: dict, instance: dict) -> dict:
     tau, design = float(instance["tau"]), str(instance["design"])
     n_sites, replicate = int(instance["n_sites"]), int(instance["replicate"])
     seed = derive_seed(study["seed"], tau, design, n_sites, replicate)
-    sampler = {**study["sampler"], "seed": derive_seed(study["seed"] + 1, tau, design, n_sites, replicate)}
+    sampler = {
+        **study["sampler"],
+        "seed": derive_seed(study["seed"] + 1, tau, design, n_sites, replicate),
+    }
     return {
-        "tau": tau, "design": design, "n_sites": n_sites, "replicate": replicate, "seed": seed,
+        "tau": tau,
+        "design": design,
+        "n_sites": n_sites,
+        "replicate": replicate,
+        "seed": seed,
         "sizes": [int(n) for n in site_sizes(study["designs"][design], n_sites)],
-        "mu": float(study["mu"]), "sigma": float(study["sigma"]), "levels": [float(x) for x in study["levels"]],
-        "sampler": dict(sorted(sampler.items())), "site_sd_prior_scale": study["site_sd_prior_scale"],
+        "mu": float(study["mu"]),
+        "sigma": float(study["sigma"]),
+        "levels": [float(x) for x in study["levels"]],
+        "sampler": dict(sorted(sampler.items())),
+        "site_sd_prior_scale": study["site_sd_prior_scale"],
     }
 
 
-def simulate_replicate(tau: float, sizes, mu: float = 0.0, sigma: float = 1.0, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def simulate_replicate(
+    tau: float, sizes, mu: float = 0.0, sigma: float = 1.0, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Draw one dataset: ``theta_j = mu + tau * z_j``, ``y_ij = theta_j + sigma * e_ij``.
 
     Returns ``(data, truth)``: data has one row per observation (``site``, ``y``), truth one

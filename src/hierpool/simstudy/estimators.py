@@ -14,7 +14,9 @@ from hierpool.simstudy.design import PARTIAL_POOLING_FORMULA
 def site_summaries(data: pd.DataFrame) -> pd.DataFrame:
     """Per site: size ``n``, sample mean ``ybar`` and sample variance ``s2`` (ddof 1), in site order."""
     grouped = data.groupby("site", sort=True)["y"]
-    return pd.DataFrame({"n": grouped.size(), "ybar": grouped.mean(), "s2": grouped.var(ddof=1)}).reset_index()
+    return pd.DataFrame(
+        {"n": grouped.size(), "ybar": grouped.mean(), "s2": grouped.var(ddof=1)}
+    ).reset_index()
 
 
 # --------------------------------------------------------------------------- estimators
@@ -47,7 +49,12 @@ def dersimonian_laird_tau2(ybar, v) -> float:
     return float(max(0.0, (q - (ybar.size - 1)) / denominator))
 
 
-def empirical_bayes(summary: pd.DataFrame, levels=(0.9, 0.95), tau2: float | None = None, sigma2: float | None = None) -> tuple[pd.DataFrame, dict]:
+def empirical_bayes(
+    summary: pd.DataFrame,
+    levels=(0.9, 0.95),
+    tau2: float | None = None,
+    sigma2: float | None = None,
+) -> tuple[pd.DataFrame, dict]:
     """Closed-form empirical Bayes: ``w_j * ybar_j + (1 - w_j) * mu_hat``, ``w_j = tau2 / (tau2 + sigma2 / n_j)``.
 
     ``tau2`` and ``sigma2`` default to the plug-in estimates (`dersimonian_laird_tau2`,
@@ -70,7 +77,9 @@ def empirical_bayes(summary: pd.DataFrame, levels=(0.9, 0.95), tau2: float | Non
     weight = tau2 / (tau2 + v)
     estimate = weight * ybar + (1 - weight) * mu
     sd = np.sqrt(weight * v)
-    out = pd.DataFrame({"site": summary["site"].to_numpy(), "estimate": estimate, "weight": weight, "sd": sd})
+    out = pd.DataFrame(
+        {"site": summary["site"].to_numpy(), "estimate": estimate, "weight": weight, "sd": sd}
+    )
     for level in levels:
         z = NormalDist().inv_cdf(0.5 + level / 2)
         out[f"lo_{level:g}"] = estimate - z * sd
@@ -83,7 +92,13 @@ def empirical_bayes(summary: pd.DataFrame, levels=(0.9, 0.95), tau2: float | Non
 COLUMNS = {"group": "site", "predictor": "x", "outcome": "y"}
 
 
-def full_bayes(data: pd.DataFrame, sampler: dict, site_sd_prior_scale: float | None = 1.0, levels=(0.9, 0.95), cores: int = 1) -> tuple[pd.DataFrame, dict]:
+def full_bayes(
+    data: pd.DataFrame,
+    sampler: dict,
+    site_sd_prior_scale: float | None = 1.0,
+    levels=(0.9, 0.95),
+    cores: int = 1,
+) -> tuple[pd.DataFrame, dict]:
     """Fit ``y ~ 1 + (1|site)`` with Bambi (nutpie by default) and summarise every site's mean.
 
     Per site: posterior mean and SD of ``theta_j = Intercept + (1|site)_j``, equal-tailed
@@ -112,10 +127,21 @@ def summarise_fit(idata, data: pd.DataFrame, levels=(0.9, 0.95)) -> tuple[pd.Dat
     tau, _ = effects.site_sds(idata, COLUMNS)
     sigma = effects.sigma(idata)
     mu, _ = effects.population_line(idata, COLUMNS)
-    n = data.groupby("site")["y"].size().reindex([str(s) for s in theta["site"].values]).to_numpy(dtype=float)
-    sites = site_posteriors(theta, pooling_factor(n, tau.values.ravel(), sigma.values.ravel()), levels)
-    info = {"tau": draws_summary(tau.values.ravel(), levels), "sigma_mean": float(sigma.mean()), "mu_mean": float(mu.mean()),
-            **fit_health(idata, theta, tau, sigma)}
+    n = (
+        data.groupby("site")["y"]
+        .size()
+        .reindex([str(s) for s in theta["site"].values])
+        .to_numpy(dtype=float)
+    )
+    sites = site_posteriors(
+        theta, pooling_factor(n, tau.values.ravel(), sigma.values.ravel()), levels
+    )
+    info = {
+        "tau": draws_summary(tau.values.ravel(), levels),
+        "sigma_mean": float(sigma.mean()),
+        "mu_mean": float(mu.mean()),
+        **fit_health(idata, theta, tau, sigma),
+    }
     return sites, info
 
 
@@ -128,8 +154,14 @@ def pooling_factor(n, tau, sigma) -> np.ndarray:
 def site_posteriors(theta, pooling, levels) -> pd.DataFrame:
     """Per site: posterior mean, SD, pooling factor and equal-tailed intervals of ``theta`` (dims chain, draw, site)."""
     draws = theta.stack(sample=("chain", "draw")).transpose("site", "sample").values
-    out = pd.DataFrame({"site": [str(s) for s in theta["site"].values], "estimate": draws.mean(axis=1),
-                        "sd": draws.std(axis=1, ddof=1), "pooling": pooling})
+    out = pd.DataFrame(
+        {
+            "site": [str(s) for s in theta["site"].values],
+            "estimate": draws.mean(axis=1),
+            "sd": draws.std(axis=1, ddof=1),
+            "pooling": pooling,
+        }
+    )
     for level in levels:
         out[f"lo_{level:g}"] = np.quantile(draws, 0.5 - level / 2, axis=1)
         out[f"hi_{level:g}"] = np.quantile(draws, 0.5 + level / 2, axis=1)
@@ -139,7 +171,11 @@ def site_posteriors(theta, pooling, levels) -> pd.DataFrame:
 def draws_summary(draws, levels) -> dict:
     """Mean, median, SD and equal-tailed interval bounds ``lo_<level>``/``hi_<level>`` of scalar draws."""
     draws = np.asarray(draws, dtype=float)
-    out = {"mean": float(draws.mean()), "median": float(np.median(draws)), "sd": float(draws.std(ddof=1))}
+    out = {
+        "mean": float(draws.mean()),
+        "median": float(np.median(draws)),
+        "sd": float(draws.std(ddof=1)),
+    }
     for level in levels:
         out[f"lo_{level:g}"] = float(np.quantile(draws, 0.5 - level / 2))
         out[f"hi_{level:g}"] = float(np.quantile(draws, 0.5 + level / 2))
@@ -161,10 +197,24 @@ def fit_health(idata, theta, tau, sigma) -> dict:
 
     def diagnose(**variables) -> dict:
         posterior = xr.Dataset(variables, attrs=idata.posterior.attrs)
-        return fit_diagnostics(az.InferenceData(posterior=posterior, sample_stats=idata.sample_stats))
+        return fit_diagnostics(
+            az.InferenceData(posterior=posterior, sample_stats=idata.sample_stats)
+        )
 
-    core, site_means, site_sd = diagnose(theta=theta, tau=tau, sigma=sigma), diagnose(theta=theta), diagnose(tau=tau)
-    return {"divergences": core["divergences"], "max_rhat": core["max_rhat"], "min_ess_bulk": core["min_ess_bulk"],
-            "max_rhat_theta": site_means["max_rhat"], "min_ess_bulk_theta": site_means["min_ess_bulk"],
-            "rhat_tau": site_sd["max_rhat"], "ess_bulk_tau": site_sd["min_ess_bulk"],
-            "chains": core["chains"], "draws": core["draws"], "sampling_s": core["sampling_time_s"]}
+    core, site_means, site_sd = (
+        diagnose(theta=theta, tau=tau, sigma=sigma),
+        diagnose(theta=theta),
+        diagnose(tau=tau),
+    )
+    return {
+        "divergences": core["divergences"],
+        "max_rhat": core["max_rhat"],
+        "min_ess_bulk": core["min_ess_bulk"],
+        "max_rhat_theta": site_means["max_rhat"],
+        "min_ess_bulk_theta": site_means["min_ess_bulk"],
+        "rhat_tau": site_sd["max_rhat"],
+        "ess_bulk_tau": site_sd["min_ess_bulk"],
+        "chains": core["chains"],
+        "draws": core["draws"],
+        "sampling_s": core["sampling_time_s"],
+    }

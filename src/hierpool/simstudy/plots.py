@@ -10,9 +10,9 @@ from hierpool.simstudy.design import ESTIMATORS, INTERVAL_METHODS, LABELS
 
 def _style():
     """pyplot with the project's figure style (`hierpool.plots`: Agg backend, labels drawn literally)."""
-    from hierpool import plots  # noqa: F401
-
     import matplotlib.pyplot as plt
+
+    from hierpool import plots  # noqa: F401
 
     return plt
 
@@ -21,7 +21,9 @@ def _panels_by(frame: pd.DataFrame, column: str, width: float, **kwargs):
     """One panel per value of ``column`` in a row: yields (figure, axes row, [(value, panel, rows)])."""
     plt = _style()
     values = sorted(frame[column].unique())
-    fig, axes = plt.subplots(1, len(values), figsize=(width * len(values), 3.6), squeeze=False, **kwargs)
+    fig, axes = plt.subplots(
+        1, len(values), figsize=(width * len(values), 3.6), squeeze=False, **kwargs
+    )
     return fig, axes[0], [(v, axes[0][k], frame[frame[column] == v]) for k, v in enumerate(values)]
 
 
@@ -40,8 +42,12 @@ def estimator_colors() -> dict[str, str]:
     """
     from hierpool.plots import MODEL_COLORS
 
-    return {"no_pooling": MODEL_COLORS["no_pooling"], "complete_pooling": MODEL_COLORS["complete_pooling"],
-            "full_bayes": MODEL_COLORS["varying_intercepts"], "empirical_bayes": "C4"}
+    return {
+        "no_pooling": MODEL_COLORS["no_pooling"],
+        "complete_pooling": MODEL_COLORS["complete_pooling"],
+        "full_bayes": MODEL_COLORS["varying_intercepts"],
+        "empirical_bayes": "C4",
+    }
 
 
 def _log_scale(ax, which: str) -> None:
@@ -70,7 +76,13 @@ def plot_mse_vs_tau(mse: pd.DataFrame):
     plt = _style()
     colors = estimator_colors()
     designs, js = sorted(mse["design"].unique()), sorted(mse["n_sites"].unique())
-    fig, axes = plt.subplots(len(designs), len(js), figsize=(4.2 * len(js), 3.2 * len(designs)), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(
+        len(designs),
+        len(js),
+        figsize=(4.2 * len(js), 3.2 * len(designs)),
+        squeeze=False,
+        sharex=True,
+    )
     for i, design in enumerate(designs):
         for k, j in enumerate(js):
             ax = axes[i][k]
@@ -78,9 +90,19 @@ def plot_mse_vs_tau(mse: pd.DataFrame):
             for name in ESTIMATORS:
                 line = part[part["estimator"] == name].sort_values("tau")
                 bar = 2 * line["mc_se"].fillna(0).to_numpy()
-                lower = np.minimum(bar, 0.9 * line["mse"].to_numpy())  # a log axis cannot show a bar below 0
-                ax.errorbar(line["tau"], line["mse"], yerr=[lower, bar], marker="o", ms=4, capsize=2,
-                            color=colors[name], label=LABELS[name])
+                lower = np.minimum(
+                    bar, 0.9 * line["mse"].to_numpy()
+                )  # a log axis cannot show a bar below 0
+                ax.errorbar(
+                    line["tau"],
+                    line["mse"],
+                    yerr=[lower, bar],
+                    marker="o",
+                    ms=4,
+                    capsize=2,
+                    color=colors[name],
+                    label=LABELS[name],
+                )
             _log_scale(ax, "y")
             _tau_axis(ax, mse["tau"])
             ax.set_title(f"{design} sites, J = {j}", fontsize=10)
@@ -89,7 +111,9 @@ def plot_mse_vs_tau(mse: pd.DataFrame):
             if i == len(designs) - 1:
                 ax.set_xlabel("between-site SD tau (sigma = 1)")
     axes[0][0].legend(fontsize=8)
-    return _finish(fig, "Mean squared error of the site means against heterogeneity (bars: ±2 Monte Carlo SE)")
+    return _finish(
+        fig, "Mean squared error of the site means against heterogeneity (bars: ±2 Monte Carlo SE)"
+    )
 
 
 def plot_shrinkage_vs_n(sites: pd.DataFrame):
@@ -110,7 +134,10 @@ def plot_shrinkage_vs_n(sites: pd.DataFrame):
         ax.set_title(f"J = {j} sites", fontsize=10)
     axes[0].set_ylabel("shrinkage toward the grand mean")
     axes[0].legend(fontsize=8, title="solid: full Bayes, dashed: EB", title_fontsize=8)
-    return _finish(fig, "How far each site's estimate is pulled toward the grand mean (mean over sites and replicates)")
+    return _finish(
+        fig,
+        "How far each site's estimate is pulled toward the grand mean (mean over sites and replicates)",
+    )
 
 
 def plot_fb_vs_eb(sites: pd.DataFrame):
@@ -121,7 +148,14 @@ def plot_fb_vs_eb(sites: pd.DataFrame):
     for tau, ax, part in panels:
         for i, n in enumerate(sizes):
             pts = part[part["n"] == n]
-            ax.scatter(pts["empirical_bayes"], pts["full_bayes"], s=8, alpha=0.6, color=cmap(i / max(1, len(sizes))), label=f"n = {n}")
+            ax.scatter(
+                pts["empirical_bayes"],
+                pts["full_bayes"],
+                s=8,
+                alpha=0.6,
+                color=cmap(i / max(1, len(sizes))),
+                label=f"n = {n}",
+            )
         lo = float(min(part["empirical_bayes"].min(), part["full_bayes"].min()))
         hi = float(max(part["empirical_bayes"].max(), part["full_bayes"].max()))
         ax.plot([lo, hi], [lo, hi], color="0.5", lw=1)
@@ -129,7 +163,9 @@ def plot_fb_vs_eb(sites: pd.DataFrame):
         ax.set_xlabel("empirical Bayes estimate")
     axes[0].set_ylabel("full Bayes posterior mean")
     axes[0].legend(fontsize=7, markerscale=2)
-    return _finish(fig, "Full Bayes against empirical Bayes, every site of every replicate (line: equal)")
+    return _finish(
+        fig, "Full Bayes against empirical Bayes, every site of every replicate (line: equal)"
+    )
 
 
 def plot_coverage(coverage: pd.DataFrame, level: float = 0.95):
@@ -142,9 +178,19 @@ def plot_coverage(coverage: pd.DataFrame, level: float = 0.95):
     for j, ax, rows in panels:
         for method in INTERVAL_METHODS:
             for design in designs:
-                line = rows[(rows["method"] == method) & (rows["design"] == design)].sort_values("tau")
-                ax.errorbar(line["tau"], line["coverage"], yerr=2 * line["mc_se"].fillna(0), marker=markers[design], ms=4, capsize=2,
-                            color=colors[method], label=f"{LABELS[method].split(' (')[0]}, {design}")
+                line = rows[(rows["method"] == method) & (rows["design"] == design)].sort_values(
+                    "tau"
+                )
+                ax.errorbar(
+                    line["tau"],
+                    line["coverage"],
+                    yerr=2 * line["mc_se"].fillna(0),
+                    marker=markers[design],
+                    ms=4,
+                    capsize=2,
+                    color=colors[method],
+                    label=f"{LABELS[method].split(' (')[0]}, {design}",
+                )
         ax.axhline(level, color="0.4", ls="--", lw=1)
         ax.set_ylim(max(0.0, float(part["coverage"].min()) - 0.1), 1.02)
         _tau_axis(ax, part["tau"])
@@ -152,4 +198,6 @@ def plot_coverage(coverage: pd.DataFrame, level: float = 0.95):
         ax.set_title(f"J = {j} sites", fontsize=10)
     axes[0].set_ylabel(f"coverage of {level:.0%} intervals")
     axes[0].legend(fontsize=7)
-    return _finish(fig, f"Do the {level:.0%} intervals for the site means cover the truth? (bars: ±2 MC SE)")
+    return _finish(
+        fig, f"Do the {level:.0%} intervals for the site means cover the truth? (bars: ±2 MC SE)"
+    )

@@ -36,26 +36,45 @@ def aggregate_mse(replicates: pd.DataFrame) -> pd.DataFrame:
         best = group[[f"mse_{e}" for e in ESTIMATORS]].mean().idxmin().removeprefix("mse_")
         for name in ESTIMATORS:
             values = group[f"mse_{name}"].to_numpy()
-            rows.append({
-                **dict(zip(CELL, cell)), "estimator": name, "replicates": len(group),
-                "mse": values.mean(), "mc_se": mc_se(values),
-                "relative_to_no_pooling": values.mean() / base.mean(), "relative_mc_se": ratio_mc_se(values, base),
-                "beats_no_pooling_share": float(np.mean(values < base)), "lowest_mse_in_cell": name == best,
-            })
+            rows.append(
+                {
+                    **dict(zip(CELL, cell)),
+                    "estimator": name,
+                    "replicates": len(group),
+                    "mse": values.mean(),
+                    "mc_se": mc_se(values),
+                    "relative_to_no_pooling": values.mean() / base.mean(),
+                    "relative_mc_se": ratio_mc_se(values, base),
+                    "beats_no_pooling_share": float(np.mean(values < base)),
+                    "lowest_mse_in_cell": name == best,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def aggregate_by_size(sites: pd.DataFrame) -> pd.DataFrame:
     """MSE per cell, site size ``n`` and estimator (replicate means first, then MC SE over replicates)."""
-    per_rep = sites.groupby([*CELL, "replicate", "n"])[[f"se_{e}" for e in ESTIMATORS]].mean().reset_index()
+    per_rep = (
+        sites.groupby([*CELL, "replicate", "n"])[[f"se_{e}" for e in ESTIMATORS]]
+        .mean()
+        .reset_index()
+    )
     rows = []
     for key, group in per_rep.groupby([*CELL, "n"], sort=True):
         base = group["se_no_pooling"].to_numpy()
         for name in ESTIMATORS:
             values = group[f"se_{name}"].to_numpy()
-            rows.append({**dict(zip([*CELL, "n"], key)), "estimator": name, "replicates": len(group), "mse": values.mean(),
-                         "mc_se": mc_se(values), "relative_to_no_pooling": values.mean() / base.mean(),
-                         "relative_mc_se": ratio_mc_se(values, base)})
+            rows.append(
+                {
+                    **dict(zip([*CELL, "n"], key)),
+                    "estimator": name,
+                    "replicates": len(group),
+                    "mse": values.mean(),
+                    "mc_se": mc_se(values),
+                    "relative_to_no_pooling": values.mean() / base.mean(),
+                    "relative_mc_se": ratio_mc_se(values, base),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -66,9 +85,18 @@ def aggregate_coverage(replicates: pd.DataFrame, levels=(0.9, 0.95)) -> pd.DataF
         for method in INTERVAL_METHODS:
             for level in levels:
                 values = group[f"coverage_{method}_{level:g}"].to_numpy()
-                rows.append({**dict(zip(CELL, cell)), "method": method, "level": level, "replicates": len(group),
-                             "coverage": values.mean(), "mc_se": mc_se(values), "shortfall": level - values.mean(),
-                             "mean_width": group[f"width_{method}_{level:g}"].mean()})
+                rows.append(
+                    {
+                        **dict(zip(CELL, cell)),
+                        "method": method,
+                        "level": level,
+                        "replicates": len(group),
+                        "coverage": values.mean(),
+                        "mc_se": mc_se(values),
+                        "shortfall": level - values.mean(),
+                        "mean_width": group[f"width_{method}_{level:g}"].mean(),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -77,26 +105,49 @@ def aggregate_tau(replicates: pd.DataFrame, levels=(0.9, 0.95)) -> pd.DataFrame:
     rows = []
     for cell, group in replicates.groupby(CELL, sort=True):
         tau = float(cell[0])
-        row = {**dict(zip(CELL, cell)), "replicates": len(group),
-               "fb_tau_mean": group["fb_tau_mean"].mean(), "fb_tau_mean_mc_se": mc_se(group["fb_tau_mean"]),
-               "fb_tau_bias": group["fb_tau_mean"].mean() - tau,
-               "fb_tau_rmse": float(np.sqrt(np.mean((group["fb_tau_mean"] - tau) ** 2)))}
+        row = {
+            **dict(zip(CELL, cell)),
+            "replicates": len(group),
+            "fb_tau_mean": group["fb_tau_mean"].mean(),
+            "fb_tau_mean_mc_se": mc_se(group["fb_tau_mean"]),
+            "fb_tau_bias": group["fb_tau_mean"].mean() - tau,
+            "fb_tau_rmse": float(np.sqrt(np.mean((group["fb_tau_mean"] - tau) ** 2))),
+        }
         for level in levels:
-            row[f"fb_tau_coverage_{level:g}"] = group[f"fb_tau_covers_{level:g}"].astype(float).mean()
-            row[f"fb_tau_width_{level:g}"] = (group[f"fb_tau_hi_{level:g}"] - group[f"fb_tau_lo_{level:g}"]).mean()
-        row.update({"eb_tau_mean": group["eb_tau"].mean(), "eb_tau_bias": group["eb_tau"].mean() - tau,
-                    "eb_tau_rmse": float(np.sqrt(np.mean((group["eb_tau"] - tau) ** 2))),
-                    "eb_tau_zero_share": group["eb_tau2_is_zero"].astype(float).mean(),
-                    "fits_with_divergences": int((group["divergences"] > 0).sum()), "divergences": int(group["divergences"].sum()),
-                    "max_rhat": group["max_rhat"].max(), "min_ess_bulk": group["min_ess_bulk"].min(),
-                    "max_rhat_theta": group["max_rhat_theta"].max(), "min_ess_bulk_theta": group["min_ess_bulk_theta"].min(),
-                    "max_rhat_tau": group["rhat_tau"].max(), "min_ess_bulk_tau": group["ess_bulk_tau"].min(),
-                    "mean_fit_wall_s": group["fit_wall_s"].mean()})
+            row[f"fb_tau_coverage_{level:g}"] = (
+                group[f"fb_tau_covers_{level:g}"].astype(float).mean()
+            )
+            row[f"fb_tau_width_{level:g}"] = (
+                group[f"fb_tau_hi_{level:g}"] - group[f"fb_tau_lo_{level:g}"]
+            ).mean()
+        row.update(
+            {
+                "eb_tau_mean": group["eb_tau"].mean(),
+                "eb_tau_bias": group["eb_tau"].mean() - tau,
+                "eb_tau_rmse": float(np.sqrt(np.mean((group["eb_tau"] - tau) ** 2))),
+                "eb_tau_zero_share": group["eb_tau2_is_zero"].astype(float).mean(),
+                "fits_with_divergences": int((group["divergences"] > 0).sum()),
+                "divergences": int(group["divergences"].sum()),
+                "max_rhat": group["max_rhat"].max(),
+                "min_ess_bulk": group["min_ess_bulk"].min(),
+                "max_rhat_theta": group["max_rhat_theta"].max(),
+                "min_ess_bulk_theta": group["min_ess_bulk_theta"].min(),
+                "max_rhat_tau": group["rhat_tau"].max(),
+                "min_ess_bulk_tau": group["ess_bulk_tau"].min(),
+                "mean_fit_wall_s": group["fit_wall_s"].mean(),
+            }
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def aggregate(replicates: pd.DataFrame, sites: pd.DataFrame, levels=(0.9, 0.95)) -> dict[str, pd.DataFrame]:
+def aggregate(
+    replicates: pd.DataFrame, sites: pd.DataFrame, levels=(0.9, 0.95)
+) -> dict[str, pd.DataFrame]:
     """All summary tables: ``mse``, ``mse_by_size``, ``coverage``, ``tau``."""
-    return {"mse": aggregate_mse(replicates), "mse_by_size": aggregate_by_size(sites),
-            "coverage": aggregate_coverage(replicates, levels), "tau": aggregate_tau(replicates, levels)}
+    return {
+        "mse": aggregate_mse(replicates),
+        "mse_by_size": aggregate_by_size(sites),
+        "coverage": aggregate_coverage(replicates, levels),
+        "tau": aggregate_tau(replicates, levels),
+    }
