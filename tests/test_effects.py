@@ -8,6 +8,7 @@ import pytest
 from analysis_fixtures import COLS, make_data, make_fit, posterior_dataset, site_names
 
 from hierpool import effects as ef
+from hierpool import summaries as sm
 from hierpool.effects import PredictorScale
 from hierpool.roles import ROLES
 
@@ -94,7 +95,7 @@ def test_site_summary_hdi_and_mean():
         site_intercept=np.stack([1.0 + normal, np.full((2, 4000), 4.0)], -1),
         draws=4000,
     )
-    table = ef.site_summary(ef.site_lines(post, COLS)[0])
+    table = sm.site_summary(ef.site_lines(post, COLS)[0])
     assert table.loc[0, "mean"] == pytest.approx(1.0, abs=0.05)
     assert table.loc[0, "hdi_low"] == pytest.approx(1.0 - 1.96, abs=0.1)
     assert table.loc[0, "hdi_high"] == pytest.approx(1.0 + 1.96, abs=0.1)
@@ -104,7 +105,7 @@ def test_site_summary_hdi_and_mean():
 def test_site_counts():
     data = make_data([2, 3])
     data.loc[data["site"] == "s1", "stress"] = 0.5  # constant predictor in site s1
-    counts = ef.site_counts(data, COLS, PredictorScale(3.0, 1.0)).set_index("site")
+    counts = sm.site_counts(data, COLS, PredictorScale(3.0, 1.0)).set_index("site")
     assert counts.loc["s1", "n"] == 2 and counts.loc["s2", "n"] == 3
     assert counts.loc["s1", "predictor_mean"] == pytest.approx(3.5)
     assert not counts.loc["s1", "predictor_varies"] and counts.loc["s2", "predictor_varies"]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from analysis_fixtures import COLS, make_data, make_fit
 
-from hierpool import effects as ef
 from hierpool import shrinkage as sh
+from hierpool import summaries as sm
 from hierpool.effects import PredictorScale
 
 SCALE = PredictorScale(center=3.0, scale=1.0)
@@ -40,7 +40,7 @@ def consistent_fits(data, alpha, beta, sigma, tau, draws=200, seed=0):
     b = beta + 0.02 * rng.standard_normal(shape)
     s = sigma * np.exp(0.05 * rng.standard_normal(shape))
     t = tau * np.exp(0.1 * rng.standard_normal(shape))
-    counts = ef.site_counts(data, COLS)
+    counts = sm.site_counts(data, COLS)
     n = counts["n"].to_numpy()
     xbar = data.groupby("site", observed=True)["stress"].mean().to_numpy()  # model scale
     ybar = counts["observed_mean"].to_numpy()

@@ -44,11 +44,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hierpool import roles
+from hierpool import design, roles
 
 SAMPLE_DIMS = ("chain", "draw")
-# The interval level of every summary, table, figure and report sentence: change it here only.
-HDI_PROB = 0.95
 
 
 @dataclass(frozen=True)
@@ -196,92 +194,19 @@ def _zero(post: xr.Dataset) -> xr.DataArray:
     )
 
 
-def _coefficient_draws(post: xr.Dataset, term: str) -> np.ndarray:
-    """A common term's coefficients as an array (chain, draw, columns)."""
-    values = post[term].values
-    return values[..., None] if values.ndim == 2 else values.reshape(*values.shape[:2], -1)
-
-
-def _common_formula(struct: roles.ModelRoles) -> str:
-    return (
-        ("1 + " if struct.intercept else "0 + ") + " + ".join(struct.common)
-        if struct.common
-        else "1"
-    )
-
-
-_DESIGN_CACHE: dict = {}
-
-
-def covariate_design(
-    struct: roles.ModelRoles, data: pd.DataFrame, columns: dict
-) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per covariate term: its design columns at the data, at predictor 0 and at predictor 1 (model scale).
-
-    Evaluated with the formula's whole common part, so a categorical covariate gets the same
-    coding (reference level dropped) as in the fitted model.
-    """
-    if not struct.covariates:
-        return {}
-    import formulae
-
-    key = (_common_formula(struct), id(data), len(data))
-    if key not in _DESIGN_CACHE:
-        design = formulae.design_matrices(
-            _common_formula(struct),
-            data,
-            na_action="error",
-            extra_namespace=roles.FORMULA_NAMESPACE,
-        ).common
-        at = {"data": np.asarray(design)}
-        p = columns.get("predictor")
-        for name, value in (("x0", 0.0), ("x1", 1.0)):
-            if p:
-                shifted = data.copy()
-                shifted[p] = value
-                at[name] = np.asarray(design.evaluate_new_data(shifted))
-            else:
-                at[name] = at["data"]
-        _DESIGN_CACHE.clear()
-        _DESIGN_CACHE[key] = {
-            t: tuple(at[n][:, design.slices[t]] for n in ("data", "x0", "x1"))
-            for t in struct.covariates
-        }
-    return _DESIGN_CACHE[key]
-
-
 def _covariate_parts(
-    post: xr.Dataset, struct: roles.ModelRoles, data: pd.DataFrame, columns: dict, by_site: bool
+    post: xr.Dataset, struct: roles.ModelRoles, data, columns: dict, by_site: bool
 ):
-    """The covariates' contribution to the intercept (at predictor 0) and the slope, per site or overall."""
-    if not struct.covariates:
+    """`hierpool.design.covariate_sums` as draws with dims (chain, draw[, site]); None without covariates."""
+    sums = design.covariate_sums(post, struct, data, columns, by_site)
+    if sums is None:
         return None
-    if data is None:
-        raise ValueError(
-            f"this model has covariates {list(struct.covariates)}: pass the cleaned data to hold them at their averages"
-        )
-    design = covariate_design(struct, data, columns)
-    labels = data[columns["group"]].astype(str).to_numpy()
-    sites = pd.unique(labels) if by_site else None
-    intercept = slope = 0.0
-    for term, (_, x0, x1) in design.items():
-        beta = _coefficient_draws(post, term)
-        if by_site:
-            x0 = pd.DataFrame(x0).groupby(labels, sort=False).mean().loc[sites].to_numpy()
-            x1 = pd.DataFrame(x1).groupby(labels, sort=False).mean().loc[sites].to_numpy()
-        else:
-            x0, x1 = x0.mean(axis=0, keepdims=True), x1.mean(axis=0, keepdims=True)
-        intercept = intercept + beta @ x0.T
-        slope = slope + beta @ (x1 - x0).T
-    dims = (*SAMPLE_DIMS, "site")
-    coords = {"site": list(sites)} if by_site else {}
-    if by_site:
-        return xr.DataArray(intercept, dims=dims, coords=coords), xr.DataArray(
-            slope, dims=dims, coords=coords
-        )
-    return (
-        xr.DataArray(np.asarray(intercept)[..., 0], dims=SAMPLE_DIMS),
-        xr.DataArray(np.asarray(slope)[..., 0], dims=SAMPLE_DIMS),
+    intercept, slope, sites = sums
+    if sites is None:
+        return xr.DataArray(intercept, dims=SAMPLE_DIMS), xr.DataArray(slope, dims=SAMPLE_DIMS)
+    dims, coords = (*SAMPLE_DIMS, "site"), {"site": sites}
+    return xr.DataArray(intercept, dims=dims, coords=coords), xr.DataArray(
+        slope, dims=dims, coords=coords
     )
 
 
@@ -476,8 +401,8 @@ def mu_draws(idata, data: pd.DataFrame, columns: dict, include_site: bool = True
         a = scalar_draws(post, n["intercept"]).values if n["intercept"] in post else 0.0
         b = scalar_draws(post, n["slope"]).values if p and n["slope"] in post else 0.0
         mu = np.asarray(a)[..., None] + np.asarray(b)[..., None] * x
-    for term, (at_data, _, _) in covariate_design(struct, data, columns).items():
-        mu = mu + _coefficient_draws(post, term) @ at_data.T
+    for term, (at_data, _, _) in design.covariate_design(struct, data, columns).items():
+        mu = mu + design.coefficient_draws(post, term) @ at_data.T
     return mu
 
 
@@ -497,95 +422,3 @@ def inverse_link(values, link: str):
     if link == "cloglog":
         return 1.0 - np.exp(-np.exp(values))
     raise ValueError(f"unknown link {link!r}")
-
-
-def summarise(draws, prob: float = HDI_PROB, prefix: str = "") -> dict[str, float]:
-    """Mean, median, SD and highest-density interval of scalar draws (any shape; all are pooled)."""
-    values = np.asarray(draws, dtype=float).ravel()
-    values = values[np.isfinite(values)]
-    low, high = az.hdi(values, hdi_prob=prob)
-    return {
-        f"{prefix}mean": float(values.mean()),
-        f"{prefix}median": float(np.median(values)),
-        f"{prefix}sd": float(values.std(ddof=1)) if values.size > 1 else 0.0,
-        f"{prefix}hdi_low": float(low),
-        f"{prefix}hdi_high": float(high),
-    }
-
-
-def hdi_along(draws: xr.DataArray, prob: float = HDI_PROB) -> tuple[np.ndarray, np.ndarray]:
-    """HDI of draws (chain, draw, *rest) for every entry of the remaining dims: (low, high) arrays."""
-    bounds = az.hdi(draws.rename("v").to_dataset(), hdi_prob=prob)["v"]
-    rest = [d for d in draws.dims if d not in SAMPLE_DIMS]
-    bounds = bounds.transpose(*rest, "hdi")
-    return bounds.sel(hdi="lower").values, bounds.sel(hdi="higher").values
-
-
-def site_summary(draws: xr.DataArray, prob: float = HDI_PROB) -> pd.DataFrame:
-    """Per-site mean, SD and HDI of draws with dims (chain, draw, site)."""
-    low, high = hdi_along(draws, prob)
-    return pd.DataFrame(
-        {
-            "site": [str(s) for s in draws["site"].values],
-            "mean": draws.mean(SAMPLE_DIMS).values,
-            "sd": draws.std(SAMPLE_DIMS, ddof=1).values,
-            "hdi_low": low,
-            "hdi_high": high,
-        }
-    )
-
-
-def site_counts(
-    data: pd.DataFrame, columns: dict, scale: PredictorScale = PredictorScale()
-) -> pd.DataFrame:
-    """Per site: n, the observed outcome mean, the predictor mean (original scale) and whether it varies."""
-    g, p, y = columns["group"], columns.get("predictor"), columns["outcome"]
-    x = data[p].to_numpy(float) if p else np.zeros(len(data))
-    frame = pd.DataFrame(
-        {"site": data[g].astype(str).to_numpy(), "x": x, "y": data[y].to_numpy(float)}
-    )
-    out = frame.groupby("site", sort=False).agg(
-        n=("y", "size"),
-        observed_mean=("y", "mean"),
-        predictor_mean=("x", "mean"),
-        distinct_x=("x", "nunique"),
-    )
-    out["predictor_mean"] = scale.to_original(out["predictor_mean"].to_numpy())
-    out["predictor_varies"] = out.pop("distinct_x") > 1
-    return out.reset_index()
-
-
-def coefficient_table(idata, columns: dict, prob: float = HDI_PROB) -> pd.DataFrame:
-    """Every population-level parameter of a fit with ``az.summary``: mean, SD, HDI, MCSE, ESS, R-hat.
-
-    Per-site parameters (varying effects and the no-pooling site terms) are left out: they are in
-    the site tables. Coefficients are on the model scale (link scale, centred predictor).
-    """
-    post = _posterior(idata)
-    group = columns["group"]
-    keep = [
-        v
-        for v in post.data_vars
-        if not ("|" in v and not v.endswith("_sigma"))
-        and v != group
-        and not v.startswith(f"{group}:")
-        and not v.endswith("_offset")
-        and post[v].ndim <= 3
-    ]
-    if not keep:  # no pooling without other terms: every parameter is per site
-        return pd.DataFrame(
-            columns=[
-                "parameter",
-                "mean",
-                "sd",
-                "hdi_low",
-                "hdi_high",
-                "mcse_mean",
-                "ess_bulk",
-                "ess_tail",
-                "r_hat",
-            ]
-        )
-    table = az.summary(idata, var_names=keep, hdi_prob=prob, round_to="none")
-    table.index.name = "parameter"
-    return table.reset_index()

@@ -1,7 +1,7 @@
 """The figure style in one place: the palette, the resolution, literal text and the save function.
 
 Every figure module (hierpool.figures, hierpool.simstudy.plots) draws with these; the interval
-level is `hierpool.effects.HDI_PROB`.
+level is `hierpool.summaries.HDI_PROB`.
 """
 
 from __future__ import annotations

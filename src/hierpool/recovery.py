@@ -26,9 +26,10 @@ import numpy as np
 import pandas as pd
 
 from hierpool import effects as ef
+from hierpool import summaries as sm
 from hierpool.effects import PredictorScale
 
-PROBS = (0.90, ef.HDI_PROB)
+PROBS = (0.90, sm.HDI_PROB)
 
 
 def true_site_effects(truth: dict, scale: PredictorScale) -> pd.DataFrame:
@@ -102,7 +103,7 @@ def _interval_columns(draws, truth, probs) -> dict:
     out = {}
     for prob in probs:
         tag = f"{round(prob * 100):d}"
-        s = ef.summarise(draws, prob)
+        s = sm.summarise(draws, prob)
         out[f"hdi{tag}_low"], out[f"hdi{tag}_high"] = s["hdi_low"], s["hdi_high"]
         out[f"in_{tag}"] = bool(s["hdi_low"] <= truth <= s["hdi_high"])
     return out
@@ -148,7 +149,7 @@ def site_recovery(
     ignores sites. Columns: model, role, parameter, site, n, truth, mean, sd, the HDI
     bounds and in_90/in_95, error (mean - truth).
     """
-    counts = ef.site_counts(data, columns, scale)
+    counts = sm.site_counts(data, columns, scale)
     true_sites = true_site_effects(truth, scale).set_index("site")
     sites = [s for s in counts["site"] if s in true_sites.index]
     if not sites:
@@ -164,7 +165,7 @@ def site_recovery(
         if kind in ("no_pooling", "varying_slopes", "complete_pooling"):
             params["slope"] = slope
         for parameter, draws in params.items():
-            table = ef.site_summary(draws, probs[-1])[["site", "mean", "sd"]]
+            table = sm.site_summary(draws, probs[-1])[["site", "mean", "sd"]]
             table.insert(0, "parameter", parameter)
             table.insert(0, "role", kind)
             table.insert(0, "model", model)
@@ -172,7 +173,7 @@ def site_recovery(
             table.insert(5, "truth", true_sites.loc[sites, parameter].to_numpy())
             for prob in probs:
                 tag = f"{round(prob * 100):d}"
-                low, high = ef.hdi_along(draws, prob)
+                low, high = sm.hdi_along(draws, prob)
                 table[f"hdi{tag}_low"], table[f"hdi{tag}_high"] = low, high
                 table[f"in_{tag}"] = (low <= table["truth"]) & (table["truth"] <= high)
             table["error"] = table["mean"] - table["truth"]

@@ -21,6 +21,7 @@ import pandas as pd
 
 from hierpool import effects as ef
 from hierpool import roles
+from hierpool import summaries as sm
 from hierpool.io import read_json
 
 PACKAGES = (
@@ -92,9 +93,9 @@ def num(value, spec: str = ".2f", undefined: str = UNDEFINED) -> str:
 
 
 def fmt_interval(
-    mean: float, low: float, high: float, digits: int = 2, prob: float = ef.HDI_PROB
+    mean: float, low: float, high: float, digits: int = 2, prob: float = sm.HDI_PROB
 ) -> str:
-    """``mean (95% HDI low to high)``, the level written from ``prob`` (hierpool.effects.HDI_PROB)."""
+    """``mean (95% HDI low to high)``, the level written from ``prob`` (hierpool.summaries.HDI_PROB)."""
     spec = f".{digits}f"
     return f"{num(mean, spec)} ({prob * 100:g}% HDI {num(low, spec)} to {num(high, spec)})"
 
@@ -157,7 +158,7 @@ def population_slope(idata, columns: dict, scale, data: pd.DataFrame) -> dict:
     """Posterior mean and 95% HDI of the population slope, per unit of the original predictor (link scale)."""
     _, slope = ef.population_line(idata, columns, scale, data=data)
     draws = np.asarray(slope).ravel()
-    low, high = az.hdi(draws, hdi_prob=ef.HDI_PROB)
+    low, high = az.hdi(draws, hdi_prob=sm.HDI_PROB)
     return {
         "mean": float(draws.mean()),
         "hdi": [float(low), float(high)],

@@ -35,7 +35,9 @@ import pandas as pd
 import xarray as xr
 
 from hierpool import effects as ef
-from hierpool.effects import HDI_PROB, PredictorScale
+from hierpool import summaries as sm
+from hierpool.effects import PredictorScale
+from hierpool.summaries import HDI_PROB
 
 REQUIRED = ("no_pooling", "varying_intercepts")
 
@@ -92,7 +94,7 @@ def site_estimates(
     of a site whose predictor does not vary, and its intercept unless that constant
     predictor value is the centre itself.
     """
-    counts = ef.site_counts(data, columns, scale)
+    counts = sm.site_counts(data, columns, scale)
     sites = counts["site"].tolist()
     x = (
         data[columns["predictor"]].to_numpy(float)
@@ -107,7 +109,7 @@ def site_estimates(
         kind = ef.role(idata, columns)
         intercept, slope = ef.site_lines(idata, columns, scale, sites=sites, data=data)
         for parameter, draws in zip(parameters, (intercept, slope)):
-            table = ef.site_summary(draws, prob)
+            table = sm.site_summary(draws, prob)
             table.insert(1, "n", counts["n"].to_numpy())
             if kind == "no_pooling":
                 varies = counts["predictor_varies"].to_numpy()
@@ -122,7 +124,7 @@ def site_estimates(
 
 
 def _mean_and_hdi(draws: xr.DataArray, prob: float, name: str) -> pd.DataFrame:
-    table = ef.site_summary(draws, prob).set_index("site")
+    table = sm.site_summary(draws, prob).set_index("site")
     return table[["mean", "hdi_low", "hdi_high"]].rename(
         columns=lambda c: name if c == "mean" else f"{name}_{c}"
     )
@@ -150,7 +152,7 @@ def shrinkage_table(
         raise ValueError(
             f"shrinkage needs fits of {list(REQUIRED)}; missing {missing} (have {sorted(by_role)})"
         )
-    counts = ef.site_counts(data, columns, scale)
+    counts = sm.site_counts(data, columns, scale)
     sites = counts["site"].tolist()
     table = counts.set_index("site")
     has_x = bool(columns.get("predictor"))
@@ -180,7 +182,7 @@ def shrinkage_table(
     target = vi_a - ef.site_draws(
         ef._posterior(vi), ef.names(columns)["site_intercept"], columns
     ).sel(site=sites)
-    low, high = ef.hdi_along(target, prob)
+    low, high = sm.hdi_along(target, prob)
     table["population_intercept"] = target.mean(("chain", "draw")).values
     table["population_intercept_hdi_low"], table["population_intercept_hdi_high"] = low, high
     table["shift"] = table["varying_intercepts_intercept"] - table["no_pooling_intercept"]
@@ -208,7 +210,7 @@ def shrinkage_table(
             .loc[sites]
         )
     w = weight_draws(vi, counts["n"].to_numpy(), columns, sites=sites, residual_var=residual)
-    w_low, w_high = ef.hdi_along(w, prob)
+    w_low, w_high = sm.hdi_along(w, prob)
     table["weight_mean"] = w.mean(("chain", "draw")).values
     table["weight_hdi_low"], table["weight_hdi_high"] = w_low, w_high
 

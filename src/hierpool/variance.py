@@ -31,7 +31,9 @@ import pandas as pd
 import xarray as xr
 
 from hierpool import effects as ef
-from hierpool.effects import HDI_PROB, PredictorScale
+from hierpool import summaries as sm
+from hierpool.effects import PredictorScale
+from hierpool.summaries import HDI_PROB
 
 LATENT = {
     "logit": (np.pi**2 / 3, "pi^2/3 (logistic distribution of the latent variable)"),
@@ -155,7 +157,7 @@ def icc_table(
                     "role": role,
                     "factor": factor,
                     "quantity": "vpc_at_center" if site and role == "varying_slopes" else "icc",
-                    **ef.summarise(icc_draws(idata, columns, data, factor), prob),
+                    **sm.summarise(icc_draws(idata, columns, data, factor), prob),
                     "hdi_prob": prob,
                     "residual_variance": residual_variance(idata, columns, data)[1],
                 }
@@ -214,8 +216,8 @@ def _x_table(
     var_site = site_variance_draws(idata, columns, x, scale)
     vpc = vpc_draws(idata, columns, x, scale, data)
     site_sd = np.sqrt(var_site)
-    vpc_low, vpc_high = ef.hdi_along(vpc, prob)
-    sd_low, sd_high = ef.hdi_along(site_sd, prob)
+    vpc_low, vpc_high = sm.hdi_along(vpc, prob)
+    sd_low, sd_high = sm.hdi_along(site_sd, prob)
     x = np.atleast_1d(np.asarray(x, dtype=float))
     return pd.DataFrame(
         {
@@ -346,7 +348,7 @@ def r2_table(fits: dict, data: pd.DataFrame, columns: dict, prob: float = HDI_PR
                     "model": model,
                     "role": role,
                     "kind": kind,
-                    **ef.summarise(bayes_r2_draws(idata, data, columns, kind), prob),
+                    **sm.summarise(bayes_r2_draws(idata, data, columns, kind), prob),
                     "hdi_prob": prob,
                     "definition": f"{R2_DEFINITIONS[kind]}; residual variance: {resid_text}",
                 }

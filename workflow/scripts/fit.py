@@ -7,11 +7,11 @@ def main(smk):
     from hierpool.clean import load_clean
     from hierpool.config import resolve_target_accept
     from hierpool.diagnostics import fit_diagnostics
-    from hierpool.effects import coefficient_table
     from hierpool.fit import fit, save
     from hierpool.io import write_csv, write_json
     from hierpool.loo import save_loo
     from hierpool.models import build_model, priors_used
+    from hierpool.summaries import coefficient_table
 
     spec = dict(smk.params.spec)
     data = load_clean(smk.input.data, smk.params.columns["group"])

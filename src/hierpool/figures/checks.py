@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from hierpool import effects as ef
+from hierpool import summaries as sm
 from hierpool.figures._common import _grid, _title, model_label
 
 
@@ -60,7 +61,7 @@ def rank_parameters(
         dim = [d for d in site_var.dims if d not in ef.SAMPLE_DIMS][0]
         label = str(site_var[dim].values[0])
         if data is not None:
-            counts = ef.site_counts(data, columns)
+            counts = sm.site_counts(data, columns)
             label = str(counts.sort_values("n").iloc[0]["site"])
         out.append((n["np_intercept"], {dim: [label]}, f"{n['np_intercept']}[{label}]"))
         if n["np_slope"] in post:

@@ -8,7 +8,8 @@ import pandas as pd
 import xarray as xr
 
 from hierpool import effects as ef
-from hierpool.effects import HDI_PROB, PredictorScale
+from hierpool import summaries as sm
+from hierpool.effects import PredictorScale
 from hierpool.figures._common import (
     _discrete_ticks,
     _grid,
@@ -25,6 +26,7 @@ from hierpool.figures._common import (
     predictor_label,
 )
 from hierpool.plots import MODEL_COLORS
+from hierpool.summaries import HDI_PROB
 
 
 def prior_lines(
@@ -43,7 +45,7 @@ def prior_lines(
         raise ValueError(
             f"{model}: the fit has no prior group; refit with prior draws to plot the prior check"
         )
-    counts = ef.site_counts(data, columns, scale)
+    counts = sm.site_counts(data, columns, scale)
     sites, note = choose_sites(counts, max_panels, how)
     intercept, slope = ef.site_lines(idata.prior, columns, scale, sites=sites, data=data)
     link = ef.model_info(idata)["link"]
@@ -105,7 +107,7 @@ def posterior_lines(
     ``references`` maps a label to a fit (e.g. no pooling, complete pooling) whose mean
     site line is drawn for comparison; the model's population line is dashed.
     """
-    counts = ef.site_counts(data, columns, scale)
+    counts = sm.site_counts(data, columns, scale)
     sites, note = choose_sites(counts, max_panels, how)
     intercept, slope = ef.site_lines(idata, columns, scale, sites=sites, data=data)
     link = ef.model_info(idata)["link"]
@@ -114,7 +116,7 @@ def posterior_lines(
     x_all = _original_x(data, columns, scale)
     grid = np.linspace(x_all.min(), x_all.max(), 40)
     mu = _line_draws(intercept, slope, grid, scale, link).transpose("chain", "draw", "site", "x")
-    low, high = ef.hdi_along(mu, prob)
+    low, high = sm.hdi_along(mu, prob)
     mean = mu.mean(("chain", "draw")).values
     population = ef.population_line(idata, columns, scale, data=data)
     pop_mean = (
@@ -212,13 +214,13 @@ def site_intervals(
     """
     source = idata.prior if group == "prior" else idata
     intercept, _ = ef.site_lines(
-        source, columns, scale, sites=ef.site_counts(data, columns)["site"], data=data
+        source, columns, scale, sites=sm.site_counts(data, columns)["site"], data=data
     )
     mean_draws = xr.apply_ufunc(
         ef.inverse_link, intercept, kwargs={"link": ef.model_info(idata)["link"]}
     )
-    table = ef.site_summary(mean_draws, prob)
-    counts = ef.site_counts(data, columns).set_index("site")
+    table = sm.site_summary(mean_draws, prob)
+    counts = sm.site_counts(data, columns).set_index("site")
     sites, note = choose_sites(counts.reset_index(), max_rows, "spread")
     table = table.set_index("site").loc[sites]
     y = np.arange(len(sites))[::-1]

@@ -6,9 +6,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from hierpool.effects import HDI_PROB, PredictorScale
+from hierpool.effects import PredictorScale
 from hierpool.figures._common import intercept_label
 from hierpool.plots import MODEL_COLORS
+from hierpool.summaries import HDI_PROB
 
 
 def recovery_sites(

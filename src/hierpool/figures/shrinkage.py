@@ -6,9 +6,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from hierpool.effects import HDI_PROB, PredictorScale
+from hierpool.effects import PredictorScale
 from hierpool.figures._common import _plain_log_axis, intercept_label
 from hierpool.plots import MODEL_COLORS
+from hierpool.summaries import HDI_PROB
 
 
 def _shrinkage_ylim(table: pd.DataFrame, partial: str) -> tuple[float, float]:

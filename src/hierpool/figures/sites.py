@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 
 from hierpool import roles
-from hierpool.effects import HDI_PROB, PredictorScale
+from hierpool.effects import PredictorScale
 from hierpool.figures._common import choose_sites, intercept_label
 from hierpool.plots import MODEL_COLORS
+from hierpool.summaries import HDI_PROB
 
 
 def forest(

@@ -7,10 +7,12 @@ import numpy as np
 import pandas as pd
 
 from hierpool import effects as ef
+from hierpool import summaries as sm
 from hierpool import variance as va
-from hierpool.effects import HDI_PROB, PredictorScale
+from hierpool.effects import PredictorScale
 from hierpool.figures._common import _original_x
 from hierpool.plots import MODEL_COLORS
+from hierpool.summaries import HDI_PROB
 
 
 def icc_posterior(
@@ -32,7 +34,7 @@ def icc_posterior(
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     top = 0.0
     for k, model in enumerate(models):
-        s = ef.summarise(draws[model], prob)
+        s = sm.summarise(draws[model], prob)
         role = ef.role(fits[model], columns)
         color = MODEL_COLORS.get(role, f"C{k}")
         what = "ICC" if role == "varying_intercepts" else "VPC at centre"
