@@ -12,7 +12,6 @@ The raw file is only read, never written.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from hierpool.errors import DataError
+from hierpool.labels import label_notes, normalise_labels, sort_key
 from hierpool.outcomes import OUTCOME_KINDS, _check_outcome_values, binary_outcome
 from hierpool.rawfile import preview, read_raw  # noqa: F401  (read_raw: part of this module's API)
 from hierpool.values import MISSING_VALUES, _is_missing, check_number_format, parse_numeric
@@ -28,7 +28,6 @@ ROLES = ("outcome", "predictor", "group")
 REQUIRED_ROLES = ("outcome", "group")
 EXTRA_ROLES = ("trials", "se")  # optional numeric columns kept in the tidy data
 # Two-label outcomes that map to 0/1 by themselves (case-insensitive): (label for 0, label for 1).
-_INTEGER_CODE = re.compile(r"[+-]?[0-9]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -70,71 +69,6 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _label_key(label: str, merge_case: bool, merge_integer_codes: bool) -> str:
-    """Key under which site labels are the same site: integer codes by exact integer value, text by case."""
-    if merge_integer_codes and _INTEGER_CODE.fullmatch(label):
-        return "code:" + str(int(label))  # Python int: exact for any length, no float rounding
-    return "text:" + (label.casefold() if merge_case else label)
-
-
-def normalise_labels(
-    values: pd.Series,
-    missing_values=("",),
-    merge_case: bool = True,
-    merge_integer_codes: bool = True,
-) -> tuple[pd.Series, dict[str, list[str]]]:
-    """Strip and collapse whitespace, and merge labels that differ only in case or integer format.
-
-    Parameters
-    ----------
-    values : pandas.Series
-        The group column as text.
-    missing_values : sequence of str
-        Labels that mean "no site" (trimmed, case-insensitive); by default only empty cells.
-    merge_case : bool
-        ``"Lab A"`` and ``"lab a"`` are one site.
-    merge_integer_codes : bool
-        Integer codes with the same exact value are one site (``"01"``, ``"1"``, ``"+1"``); text
-        such as ``"1.0"``, ``"1e1"``, ``"1_0"`` or non-ASCII digits is never read as a number.
-
-    Returns
-    -------
-    tuple
-        The labels (NaN where missing; each site under its most frequent spelling) and the
-        merges made, as {shown label: [other spellings]}.
-    """
-    uniques = pd.Series(pd.unique(values.astype(str)))
-    cleaned = dict(zip(uniques, uniques.map(lambda s: re.sub(r"\s+", " ", s.strip()))))
-    text = values.astype(str).map(cleaned)
-    missing = _is_missing(text, missing_values)
-    present = text[~missing]
-    key_of = {
-        label: _label_key(label, merge_case, merge_integer_codes) for label in pd.unique(present)
-    }
-    keys = present.map(key_of)
-    # One row per (site key, spelling): its count and where it first appears (ties go to the first).
-    spellings = pd.DataFrame(
-        {"key": keys.to_numpy(), "label": present.to_numpy(), "order": np.arange(len(present))}
-    )
-    spellings = (
-        spellings.groupby(["key", "label"], sort=False)
-        .agg(n=("order", "size"), first=("order", "min"))
-        .reset_index()
-    )
-    spellings = spellings.sort_values(["n", "first"], ascending=[False, True], kind="stable")
-    shown = dict(spellings.drop_duplicates("key")[["key", "label"]].itertuples(index=False))
-    merges: dict[str, list[str]] = {}
-    for key, label in spellings.loc[
-        spellings.duplicated("key", keep=False), ["key", "label"]
-    ].itertuples(index=False):
-        if label != shown[key]:
-            merges.setdefault(shown[key], []).append(label)
-    merges = {best: sorted(others) for best, others in merges.items()}
-    labels = pd.Series(np.nan, index=values.index, dtype=object)
-    labels[~missing] = keys.map(shown)
-    return labels, merges
 
 
 @dataclass
@@ -348,7 +282,7 @@ def clean(
         if keep:
             kept_sites.append(site)
     sites = pd.DataFrame(site_rows, columns=["site", "n_raw", "n_kept", "status", "reason"])
-    sites = sites.sort_values("site", key=lambda s: s.map(_sort_key)).reset_index(drop=True)
+    sites = sites.sort_values("site", key=lambda s: s.map(sort_key)).reset_index(drop=True)
 
     small = usable & ~labels.isin(kept_sites)
     mark(small, "site too small", group)
@@ -422,7 +356,7 @@ def clean(
             "merge_integer_codes": options.merge_integer_codes,
             "group_missing_values": list(options.group_missing_values),
         },
-        "notes": _label_notes(kept_sites, options, group)
+        "notes": label_notes(kept_sites, options, group)
         + _data_notes(outcome_info, tidy, covariate_types),
         "min_obs_per_site": options.min_obs_per_site,
         "max_dropped_share": options.max_dropped_share,
@@ -480,40 +414,17 @@ def _data_notes(outcome_info: dict, tidy: pd.DataFrame, covariate_types: dict) -
         )
     for name, kind in covariate_types.items():
         if kind == "categorical":
-            values = sorted(tidy[name].unique(), key=_sort_key)
+            values = sorted(tidy[name].unique(), key=sort_key)
             notes.append(
                 f"covariate {name!r} is categorical, {len(values)} level(s): {preview(values)}"
             )
     return notes
 
 
-def _label_notes(sites: list[str], options: CleaningOptions, group: str) -> list[str]:
-    """Sites whose label reads like a missing value: kept (a lab may be called "NA"), and said so."""
-    tokens = {t.strip().lower() for t in options.missing_values} - {
-        t.strip().lower() for t in options.group_missing_values
-    }
-    return [
-        f"site {site!r} in column {group!r} is kept as a site although it reads like a missing value; "
-        "if it means 'no site', add it to cleaning.group_missing_values"
-        for site in sites
-        if site.strip().lower() in tokens
-    ]
-
-
-def _sort_key(label: str):
-    """Natural sort: integer codes by exact value, then other numbers, then text labels."""
-    if _INTEGER_CODE.fullmatch(label):
-        return (0, int(label), "")
-    try:
-        return (0, float(label), "")
-    except ValueError:
-        return (1, 0.0, label.casefold())
-
-
 def load_clean(path: str | Path, group: str) -> pd.DataFrame:
     """Read tidy data written by the clean step, keeping site labels as text (``"01"`` stays ``"01"``)."""
     frame = pd.read_csv(path, dtype={group: str}, keep_default_na=False, na_values=[])
     frame[group] = pd.Categorical(
-        frame[group], categories=sorted(frame[group].unique(), key=_sort_key)
+        frame[group], categories=sorted(frame[group].unique(), key=sort_key)
     )
     return frame
