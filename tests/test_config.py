@@ -738,3 +738,9 @@ def test_trials_or_se_mapped_to_a_used_column_stop_at_the_config(config, tmp_pat
     }
     with pytest.raises(ConfigError, match="predictor and se are both mapped"):
         hc.check_config(config)
+
+
+def test_the_schemas_families_are_the_supported_ones(schema):
+    from hierpool.families import FAMILIES
+
+    assert hc.load_schema(schema)["definitions"]["family"]["enum"] == list(FAMILIES)

@@ -16,20 +16,12 @@ from pathlib import Path
 
 from hierpool.clean import mapped_column_clashes
 from hierpool.errors import ConfigError
+from hierpool.families import OUTCOME_KIND
 from hierpool.simulate import DEFAULT_COLUMNS
 
 RESERVED_NAMES = frozenset({"simulation_study"})
 PLACEHOLDERS = frozenset({"outcome", "predictor", "group"})
 DEFAULT_FAMILY = "gaussian"
-# What each Bambi family needs of the outcome column: how cleaning checks it.
-OUTCOME_KIND = {
-    "gaussian": "continuous",
-    "t": "continuous",
-    "bernoulli": "binary",
-    "binomial": "binomial",
-    "poisson": "count",
-    "negativebinomial": "count",
-}
 
 
 def canonical(obj):

@@ -45,6 +45,7 @@ import pandas as pd
 import xarray as xr
 
 from hierpool import design, roles
+from hierpool.families import DEFAULT_LINK
 
 SAMPLE_DIMS = ("chain", "draw")
 
@@ -91,14 +92,6 @@ ATTRS = {
     "family": "hierpool_family",
     "link": "hierpool_link",
     "known_se": "hierpool_known_se",
-}
-DEFAULT_LINK = {
-    "gaussian": "identity",
-    "t": "identity",
-    "bernoulli": "logit",
-    "binomial": "logit",
-    "poisson": "log",
-    "negativebinomial": "log",
 }
 
 

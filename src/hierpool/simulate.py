@@ -23,15 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hierpool.families import DEFAULT_LINK as LINKS
+
 DEFAULT_COLUMNS = {"outcome": "scontrol", "predictor": "stress", "group": "site"}
-LINKS = {
-    "gaussian": "identity",
-    "t": "identity",
-    "bernoulli": "logit",
-    "binomial": "logit",
-    "poisson": "log",
-    "negativebinomial": "log",
-}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from hierpool.effects import SAMPLE_DIMS, PredictorScale, _posterior
 
 # The interval level of every summary, table, figure and report sentence: change it here only.
 HDI_PROB = 0.95
+# The columns `summarise` gives, in this order.
+SUMMARY = ("mean", "median", "sd", "hdi_low", "hdi_high")
 
 
 def summarise(draws, prob: float = HDI_PROB, prefix: str = "") -> dict[str, float]:

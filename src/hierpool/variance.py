@@ -169,11 +169,7 @@ def icc_table(
             "role",
             "factor",
             "quantity",
-            "mean",
-            "median",
-            "sd",
-            "hdi_low",
-            "hdi_high",
+            *sm.SUMMARY,
             "hdi_prob",
             "residual_variance",
         ],
@@ -355,18 +351,7 @@ def r2_table(fits: dict, data: pd.DataFrame, columns: dict, prob: float = HDI_PR
             )
     return pd.DataFrame(
         rows,
-        columns=[
-            "model",
-            "role",
-            "kind",
-            "mean",
-            "median",
-            "sd",
-            "hdi_low",
-            "hdi_high",
-            "hdi_prob",
-            "definition",
-        ],
+        columns=["model", "role", "kind", *sm.SUMMARY, "hdi_prob", "definition"],
     )
 
 

@@ -151,3 +151,20 @@ def _thin(da: xr.DataArray, n: int, seed: int = 0) -> np.ndarray:
         stacked.sizes["sample"], size=min(n, stacked.sizes["sample"]), replace=False
     )
     return stacked.values[np.sort(keep)]
+
+
+def parameter_label(parameter: str, columns: dict, scale: PredictorScale) -> str:
+    """What a site ``intercept`` or ``slope`` is, in the dataset's own variable names."""
+    if parameter == "intercept":
+        return intercept_label(columns, scale)
+    return f"slope of {columns['outcome']} per unit {columns['predictor']}"
+
+
+def finish_panels(
+    fig, axes, x_all: np.ndarray, title: str, note: str, xlabel: str, ylabel: str
+) -> None:
+    """The common ending of a figure with one panel per site: ticks, titles, shared labels, layout."""
+    _discrete_ticks(axes[0], x_all)
+    _title(fig, title, note)
+    _label_outer(fig, xlabel, ylabel)
+    fig.tight_layout()

@@ -9,15 +9,13 @@ import pandas as pd
 from hierpool import summaries as sm
 from hierpool.effects import PredictorScale
 from hierpool.figures._common import (
-    _discrete_ticks,
     _grid,
-    _label_outer,
     _original_x,
     _plain_log_axis,
     _scatter_x,
     _site_frames,
-    _title,
     choose_sites,
+    finish_panels,
     marker_size,
     predictor_label,
 )
@@ -78,12 +76,6 @@ def outcome_vs_predictor(
             edgecolor="none",
         )
         ax.set_title(f"{site} (n={n_by_site[site]})", fontsize=9)
-    _discrete_ticks(axes[0], all_x)
-    _title(
-        fig,
-        f"{dataset}: {columns['outcome']} against {columns['predictor']} per {columns['group']}",
-        note,
-    )
-    _label_outer(fig, predictor_label(columns), columns["outcome"])
-    fig.tight_layout()
+    title = f"{dataset}: {columns['outcome']} against {columns['predictor']} per {columns['group']}"
+    finish_panels(fig, axes, all_x, title, note, predictor_label(columns), columns["outcome"])
     return fig

@@ -21,12 +21,35 @@ from hierpool.figures._common import (
     _thin,
     _title,
     choose_sites,
+    finish_panels,
     marker_size,
     model_label,
     predictor_label,
 )
 from hierpool.plots import MODEL_COLORS
 from hierpool.summaries import HDI_PROB
+
+
+def _site_curves(idata, draws, data, columns, scale, max_panels: int, how: str, n_grid: int):
+    """What both line figures need: the sites shown, their data, the predictor grid, the curves.
+
+    ``draws`` is the fit's posterior or its prior group; the curves are on the response scale
+    with dims (chain, draw, site, x).
+    """
+    from types import SimpleNamespace
+
+    counts = sm.site_counts(data, columns, scale)
+    sites, note = choose_sites(counts, max_panels, how)
+    intercept, slope = ef.site_lines(draws, columns, scale, sites=sites, data=data)
+    link = ef.model_info(idata)["link"]
+    x_all = _original_x(data, columns, scale)
+    grid = np.linspace(x_all.min(), x_all.max(), n_grid)
+    curves = _line_draws(intercept, slope, grid, scale, link).transpose(
+        "chain", "draw", "site", "x"
+    )
+    return SimpleNamespace(sites=sites, note=note, frames=_site_frames(data, columns),
+                           n_by_site=counts.set_index("site")["n"], x_all=x_all, grid=grid, link=link,
+                           curves=curves)  # fmt: skip
 
 
 def prior_lines(
@@ -45,18 +68,16 @@ def prior_lines(
         raise ValueError(
             f"{model}: the fit has no prior group; refit with prior draws to plot the prior check"
         )
-    counts = sm.site_counts(data, columns, scale)
-    sites, note = choose_sites(counts, max_panels, how)
-    intercept, slope = ef.site_lines(idata.prior, columns, scale, sites=sites, data=data)
-    link = ef.model_info(idata)["link"]
-    x_all = _original_x(data, columns, scale)
-    grid = np.linspace(x_all.min(), x_all.max(), 30)
-    lines = _thin(
-        _line_draws(intercept, slope, grid, scale, link).transpose("chain", "draw", "site", "x"),
-        n_lines,
+    c = _site_curves(idata, idata.prior, data, columns, scale, max_panels, how, 30)
+    sites, note, frames, n_by_site, x_all, grid = (
+        c.sites,
+        c.note,
+        c.frames,
+        c.n_by_site,
+        c.x_all,
+        c.grid,
     )
-    frames = _site_frames(data, columns)
-    n_by_site = counts.set_index("site")["n"]
+    lines = _thin(c.curves, n_lines)
     fig, axes = _grid(len(sites))
     for k, (ax, site) in enumerate(zip(axes, sites)):
         ax.plot(grid, lines[:, k, :].T, color="C3", alpha=0.25, lw=0.7)
@@ -107,15 +128,9 @@ def posterior_lines(
     ``references`` maps a label to a fit (e.g. no pooling, complete pooling) whose mean
     site line is drawn for comparison; the model's population line is dashed.
     """
-    counts = sm.site_counts(data, columns, scale)
-    sites, note = choose_sites(counts, max_panels, how)
-    intercept, slope = ef.site_lines(idata, columns, scale, sites=sites, data=data)
-    link = ef.model_info(idata)["link"]
-    frames = _site_frames(data, columns)
-    n_by_site = counts.set_index("site")["n"]
-    x_all = _original_x(data, columns, scale)
-    grid = np.linspace(x_all.min(), x_all.max(), 40)
-    mu = _line_draws(intercept, slope, grid, scale, link).transpose("chain", "draw", "site", "x")
+    c = _site_curves(idata, idata, data, columns, scale, max_panels, how, 40)
+    sites, note, frames, n_by_site = c.sites, c.note, c.frames, c.n_by_site
+    x_all, grid, link, mu = c.x_all, c.grid, c.link, c.curves
     low, high = sm.hdi_along(mu, prob)
     mean = mu.mean(("chain", "draw")).values
     population = ef.population_line(idata, columns, scale, data=data)
@@ -174,14 +189,8 @@ def posterior_lines(
         )
         ax.set_title(f"{site} (n={n_by_site[site]})", fontsize=9)
         ax.set_ylim(*ylim)
-    _discrete_ticks(axes[0], x_all)
-    _title(
-        fig,
-        f"{dataset}, {model}: posterior regression line per {columns['group']} with {int(prob * 100)}% HDI band",
-        note,
-    )
-    _label_outer(fig, predictor_label(columns), columns["outcome"])
-    fig.tight_layout()
+    title = f"{dataset}, {model}: posterior regression line per {columns['group']} with {int(prob * 100)}% HDI band"
+    finish_panels(fig, axes, x_all, title, note, predictor_label(columns), columns["outcome"])
     handles, labels = axes[0].get_legend_handles_labels()
     # Below everything (save_figure uses bbox_inches="tight", so it is kept).
     fig.legend(

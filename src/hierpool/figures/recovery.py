@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from hierpool.effects import PredictorScale
-from hierpool.figures._common import intercept_label
+from hierpool.figures._common import parameter_label
 from hierpool.plots import MODEL_COLORS
 from hierpool.summaries import HDI_PROB
 
@@ -62,11 +62,7 @@ def recovery_sites(
         ylim = (lo - 2 * pad, hi + 2 * pad)
         ax.set_ylim(*ylim)
         outside = int(((part["mean"] < ylim[0]) | (part["mean"] > ylim[1])).sum())
-        what = (
-            intercept_label(columns, scale)
-            if parameter == "intercept"
-            else f"slope per unit {columns['predictor']}"
-        )
+        what = parameter_label(parameter, columns, scale)
         ax.set_xlabel(f"true site {what}")
         ax.set_ylabel(f"estimated site {what}\n(posterior mean, {int(HDI_PROB * 100)}% HDI)")
         ax.set_title(

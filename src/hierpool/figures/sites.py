@@ -8,7 +8,7 @@ import pandas as pd
 
 from hierpool import roles
 from hierpool.effects import PredictorScale
-from hierpool.figures._common import choose_sites, intercept_label
+from hierpool.figures._common import choose_sites, parameter_label
 from hierpool.plots import MODEL_COLORS
 from hierpool.summaries import HDI_PROB
 
@@ -65,11 +65,7 @@ def forest(
         fontsize=8 if n_rows <= 40 else 6,
     )
     ax.set_ylim(-0.8, n_rows - 0.2)
-    what = (
-        intercept_label(columns, scale)
-        if parameter == "intercept"
-        else f"slope of {columns['outcome']} per unit {columns['predictor']}"
-    )
+    what = parameter_label(parameter, columns, scale)
     ax.set_xlabel(f"{what} (posterior mean, {int(HDI_PROB * 100)}% HDI)")
     ax.set_ylabel(f"{columns['group']} (largest n at the top)")
     notes = [note] if note else []

@@ -38,23 +38,13 @@ def icc_posterior(
         role = ef.role(fits[model], columns)
         color = MODEL_COLORS.get(role, f"C{k}")
         what = "ICC" if role == "varying_intercepts" else "VPC at centre"
-        heights, _, _ = ax.hist(
-            draws[model],
-            bins=60,
-            range=(lo, hi),
-            density=True,
-            histtype="stepfilled",
-            alpha=0.25,
-            color=color,
-        )
+        bins = {"bins": 60, "range": (lo, hi), "density": True, "color": color}
+        heights, _, _ = ax.hist(draws[model], histtype="stepfilled", alpha=0.25, **bins)
         ax.hist(
             draws[model],
-            bins=60,
-            range=(lo, hi),
-            density=True,
             histtype="step",
             lw=1.4,
-            color=color,
+            **bins,
             label=f"{model}: {what} {s['mean']:.2f}, {int(prob * 100)}% HDI [{s['hdi_low']:.2f}, {s['hdi_high']:.2f}]",
         )
         ax.axvline(s["mean"], color=color, lw=1.2, ls="--")

@@ -28,6 +28,19 @@ def ratio_mc_se(numerator, denominator) -> float:
     return float(math.sqrt(max(var, 0.0)))
 
 
+def _mse_row(keys: dict, name: str, values: np.ndarray, base: np.ndarray) -> dict:
+    """One estimator's MSE over replicates, its MC SE and its ratio to no pooling (paired)."""
+    return {
+        **keys,
+        "estimator": name,
+        "replicates": len(values),
+        "mse": values.mean(),
+        "mc_se": mc_se(values),
+        "relative_to_no_pooling": values.mean() / base.mean(),
+        "relative_mc_se": ratio_mc_se(values, base),
+    }
+
+
 def aggregate_mse(replicates: pd.DataFrame) -> pd.DataFrame:
     """MSE per cell and estimator with MC SE, relative to no pooling (paired ratio and its MC SE), and win rate."""
     rows = []
@@ -36,19 +49,10 @@ def aggregate_mse(replicates: pd.DataFrame) -> pd.DataFrame:
         best = group[[f"mse_{e}" for e in ESTIMATORS]].mean().idxmin().removeprefix("mse_")
         for name in ESTIMATORS:
             values = group[f"mse_{name}"].to_numpy()
-            rows.append(
-                {
-                    **dict(zip(CELL, cell)),
-                    "estimator": name,
-                    "replicates": len(group),
-                    "mse": values.mean(),
-                    "mc_se": mc_se(values),
-                    "relative_to_no_pooling": values.mean() / base.mean(),
-                    "relative_mc_se": ratio_mc_se(values, base),
-                    "beats_no_pooling_share": float(np.mean(values < base)),
-                    "lowest_mse_in_cell": name == best,
-                }
-            )
+            row = _mse_row(dict(zip(CELL, cell)), name, values, base)
+            row["beats_no_pooling_share"] = float(np.mean(values < base))
+            row["lowest_mse_in_cell"] = name == best
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -64,17 +68,7 @@ def aggregate_by_size(sites: pd.DataFrame) -> pd.DataFrame:
         base = group["se_no_pooling"].to_numpy()
         for name in ESTIMATORS:
             values = group[f"se_{name}"].to_numpy()
-            rows.append(
-                {
-                    **dict(zip([*CELL, "n"], key)),
-                    "estimator": name,
-                    "replicates": len(group),
-                    "mse": values.mean(),
-                    "mc_se": mc_se(values),
-                    "relative_to_no_pooling": values.mean() / base.mean(),
-                    "relative_mc_se": ratio_mc_se(values, base),
-                }
-            )
+            rows.append(_mse_row(dict(zip([*CELL, "n"], key)), name, values, base))
     return pd.DataFrame(rows)
 
 
