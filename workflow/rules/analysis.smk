@@ -48,7 +48,6 @@ rule shrinkage:
         fits=analysis_fits,
     output:
         table="results/{dataset}/shrinkage/shrinkage.csv",
-        estimates="results/{dataset}/shrinkage/site_estimates.csv",
         summary="results/{dataset}/shrinkage/shrinkage_summary.json",
         by_n_plot="results/{dataset}/figures/shrinkage_by_n.png",
         arrows_plot="results/{dataset}/figures/shrinkage_arrows.png",
@@ -102,6 +101,8 @@ rule figures:
         summary="results/{dataset}/data/cleaning_summary.json",
         fits=analysis_fits,
     output:
+        # every model's site estimates: the table the forest plots draw
+        estimates="results/{dataset}/sites/site_estimates.csv",
         observations="results/{dataset}/figures/observations_per_site.png",
         scatter="results/{dataset}/figures/outcome_vs_predictor.png",
         prior_lines="results/{dataset}/figures/prior_lines.png",

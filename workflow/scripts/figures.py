@@ -6,6 +6,7 @@ from hierpool.smk import load_analysis, run_logged
 def main(smk):
     from hierpool import effects as ef
     from hierpool import figures as fg
+    from hierpool.io import write_csv
     from hierpool.plots import save_figure
     from hierpool.shrinkage import fits_by_role, site_estimates
 
@@ -65,6 +66,7 @@ def main(smk):
         )
 
     estimates = site_estimates(fits, data, columns, scale)
+    write_csv(smk.output.estimates, estimates)
     forest_models = tuple(dict.fromkeys(m for m in (by_role.get("no_pooling"), main_model) if m))
     population = ef.population_line(fits[main_model], columns, scale, data=data)
     for parameter, path, k in (

@@ -10,10 +10,8 @@ def main(smk):
     from hierpool.plots import save_figure
 
     job = load_analysis(smk)
-    estimates = sh.site_estimates(job.fits, job.data, job.columns, job.scale)
     table = sh.shrinkage_table(job.fits, job.data, job.columns, job.scale)
     summary = sh.shrinkage_summary(table)
-    write_csv(smk.output.estimates, estimates)
     write_csv(smk.output.table, table)
     write_json(smk.output.summary, summary)
     save_figure(shrinkage_by_n(table, job.columns, job.scale, job.dataset), smk.output.by_n_plot)
