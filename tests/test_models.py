@@ -9,16 +9,8 @@ import pytest
 
 from hierpool import config as hpconfig
 from hierpool.errors import ModelError
-from hierpool.models import (
-    _varying_terms,
-    build_model,
-    check_formula_columns,
-    describe_prior,
-    formula_columns,
-    parse_prior,
-    prior_to_dict,
-    priors_used,
-)
+from hierpool.models import build_model, check_formula_columns, formula_columns, varying_terms
+from hierpool.priors import describe_prior, parse_prior, prior_to_dict, priors_used
 
 COLUMNS = {"outcome": "y", "predictor": "x", "group": "g"}
 LADDER = {
@@ -205,7 +197,7 @@ def test_formula_functions_are_not_columns_and_the_model_builds(mixed_data):
     ],
 )
 def test_varying_terms_are_named_as_bambi_names_them(formula, expected):
-    assert _varying_terms(formula) == expected
+    assert varying_terms(formula) == expected
 
 
 def _group_sd(model, term):

@@ -12,7 +12,8 @@ from scipy import stats
 
 from hierpool.errors import ModelError
 from hierpool.fit import fit, known_se_loo
-from hierpool.models import build_model, known_se_column, priors_used
+from hierpool.models import build_model, known_se_column
+from hierpool.priors import priors_used
 from hierpool.roles import model_roles
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "raw" / "eight_schools.csv"

@@ -10,7 +10,8 @@ def main(smk):
     from hierpool.fit import fit, save
     from hierpool.io import write_csv, write_json
     from hierpool.loo import save_loo
-    from hierpool.models import build_model, priors_used
+    from hierpool.models import build_model
+    from hierpool.priors import priors_used
     from hierpool.summaries import coefficient_table
 
     spec = dict(smk.params.spec)
