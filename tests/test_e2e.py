@@ -17,6 +17,7 @@ from conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"]
+RADON_MODELS = ["no_pooling", "varying_intercepts", "uranium"]  # .test/config/config.yaml
 HOSTILE = "<script>alert(1)</script> $x^$"  # markup for the HTML, maths for matplotlib
 FIGURES = [
     "observations_per_site",
@@ -96,8 +97,8 @@ def test_cleaning_summaries_describe_each_dataset(workdir):
 
 
 def test_every_fit_holds_log_likelihood_and_predictive_draws(workdir):
-    for dataset, n_obs in (("tiny", None), ("radon", 919)):
-        for model in MODELS:
+    for dataset, n_obs, models in (("tiny", None, MODELS), ("radon", 919, RADON_MODELS)):
+        for model in models:
             idata = az.from_netcdf(workdir / f"results/{dataset}/fits/{model}.nc")
             assert {
                 "posterior",
@@ -126,7 +127,7 @@ def test_radon_varying_intercepts_lands_near_the_reference(workdir):
 
 
 def test_diagnostics_and_comparison_cover_every_model(workdir):
-    for dataset, models in (("tiny", MODELS), ("radon", MODELS + ["uranium"])):
+    for dataset, models in (("tiny", MODELS), ("radon", RADON_MODELS)):
         diag = pd.read_csv(workdir / f"results/{dataset}/diagnostics/diagnostics.csv")
         assert sorted(diag["model"]) == sorted(models)
         assert {
@@ -154,7 +155,7 @@ def test_diagnostics_and_comparison_cover_every_model(workdir):
         assert (loo[["k_good", "k_ok", "k_bad", "k_very_bad"]].sum(axis=1) == loo["n_obs"]).all()
         assert (workdir / f"results/{dataset}/compare/loo_comparison.png").stat().st_size > 10_000
     radon = pd.read_csv(workdir / "results/radon/compare/compare.csv").set_index("model")
-    assert radon.loc["varying_intercepts", "elpd_loo"] > radon.loc["complete_pooling", "elpd_loo"]
+    assert radon.loc["varying_intercepts", "elpd_loo"] > radon.loc["no_pooling", "elpd_loo"]
 
 
 def test_logs_and_benchmarks_are_written(workdir):
