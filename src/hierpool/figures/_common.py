@@ -168,3 +168,15 @@ def finish_panels(
     _title(fig, title, note)
     _label_outer(fig, xlabel, ylabel)
     fig.tight_layout()
+
+
+def site_points(
+    ax, part: pd.DataFrame, columns: dict, scale: PredictorScale, x_all: np.ndarray, **style
+) -> None:
+    """A site's observations as points (black, jittered where the predictor is discrete)."""
+    ax.scatter(
+        _scatter_x(_original_x(part, columns, scale), x_all),
+        part[columns["outcome"]],
+        s=marker_size(len(part)),
+        **{"color": "k", "zorder": 3, "edgecolor": "none", **style},
+    )

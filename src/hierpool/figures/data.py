@@ -12,12 +12,11 @@ from hierpool.figures._common import (
     _grid,
     _original_x,
     _plain_log_axis,
-    _scatter_x,
     _site_frames,
     choose_sites,
     finish_panels,
-    marker_size,
     predictor_label,
+    site_points,
 )
 
 
@@ -65,16 +64,7 @@ def outcome_vs_predictor(
     all_x = _original_x(data, columns, scale)
     fig, axes = _grid(len(sites))
     for ax, site in zip(axes, sites):
-        part = frames[site]
-        x = _scatter_x(_original_x(part, columns, scale), all_x)
-        ax.scatter(
-            x,
-            part[columns["outcome"]],
-            s=marker_size(len(part)),
-            alpha=0.7,
-            color="C0",
-            edgecolor="none",
-        )
+        site_points(ax, frames[site], columns, scale, all_x, alpha=0.7, color="C0", zorder=2)
         ax.set_title(f"{site} (n={n_by_site[site]})", fontsize=9)
     title = f"{dataset}: {columns['outcome']} against {columns['predictor']} per {columns['group']}"
     finish_panels(fig, axes, all_x, title, note, predictor_label(columns), columns["outcome"])

@@ -16,15 +16,14 @@ from hierpool.figures._common import (
     _label_outer,
     _line_draws,
     _original_x,
-    _scatter_x,
     _site_frames,
     _thin,
     _title,
     choose_sites,
     finish_panels,
-    marker_size,
     model_label,
     predictor_label,
+    site_points,
 )
 from hierpool.plots import MODEL_COLORS
 from hierpool.summaries import HDI_PROB
@@ -69,27 +68,13 @@ def prior_lines(
             f"{model}: the fit has no prior group; refit with prior draws to plot the prior check"
         )
     c = _site_curves(idata, idata.prior, data, columns, scale, max_panels, how, 30)
-    sites, note, frames, n_by_site, x_all, grid = (
-        c.sites,
-        c.note,
-        c.frames,
-        c.n_by_site,
-        c.x_all,
-        c.grid,
-    )
+    sites, note, frames, n_by_site = c.sites, c.note, c.frames, c.n_by_site
+    x_all, grid = c.x_all, c.grid
     lines = _thin(c.curves, n_lines)
     fig, axes = _grid(len(sites))
     for k, (ax, site) in enumerate(zip(axes, sites)):
         ax.plot(grid, lines[:, k, :].T, color="C3", alpha=0.25, lw=0.7)
-        part = frames[site]
-        ax.scatter(
-            _scatter_x(_original_x(part, columns, scale), x_all),
-            part[columns["outcome"]],
-            s=marker_size(len(part)),
-            color="k",
-            zorder=3,
-            edgecolor="none",
-        )
+        site_points(ax, frames[site], columns, scale, x_all)
         ax.set_title(f"{site} (n={n_by_site[site]})", fontsize=9)
     _discrete_ticks(axes[0], x_all)
     y = data[columns["outcome"]]
@@ -178,15 +163,7 @@ def posterior_lines(
                 a, b = ef.site_lines(references[label], columns, scale, sites=[site], data=data)
                 at_mean = ef.inverse_link((a + b * (own.mean() - scale.center)).values, link).mean()
                 ax.plot([own.mean()], [float(at_mean)], marker="D", ms=5, ls="none", **style)
-        ax.scatter(
-            _scatter_x(_original_x(part, columns, scale), x_all),
-            part[columns["outcome"]],
-            s=marker_size(len(part)),
-            color="k",
-            alpha=0.6,
-            zorder=3,
-            edgecolor="none",
-        )
+        site_points(ax, part, columns, scale, x_all, alpha=0.6)
         ax.set_title(f"{site} (n={n_by_site[site]})", fontsize=9)
         ax.set_ylim(*ylim)
     title = f"{dataset}, {model}: posterior regression line per {columns['group']} with {int(prob * 100)}% HDI band"
