@@ -35,6 +35,7 @@ import pandas as pd
 import xarray as xr
 
 from hierpool import effects as ef
+from hierpool import roles
 from hierpool import summaries as sm
 from hierpool.effects import PredictorScale
 from hierpool.summaries import HDI_PROB
@@ -43,11 +44,10 @@ REQUIRED = ("no_pooling", "varying_intercepts")
 
 
 def fits_by_role(fits: dict, columns: dict) -> dict:
-    """Map each role (hierpool.roles) to the first fit that plays it (model names in the config may differ)."""
-    out = {}
-    for model, idata in fits.items():
-        out.setdefault(ef.role(idata, columns), (model, idata))
-    return out
+    """Map each role to (model, fit) of the first fit that plays it (`roles.first_of_each_role`)."""
+    formulas = {model: ef.model_info(idata)["formula"] for model, idata in fits.items()}
+    first = roles.first_of_each_role(formulas, columns["group"], columns.get("predictor"))
+    return {role: (model, fits[model]) for role, model in first.items()}
 
 
 def has_closed_form(idata) -> bool:

@@ -6,18 +6,16 @@ from hierpool.smk import load_analysis, run_logged
 def main(smk):
     from hierpool import effects as ef
     from hierpool import figures as fg
+    from hierpool import roles
     from hierpool.io import write_csv
     from hierpool.plots import save_figure
-    from hierpool.shrinkage import fits_by_role, site_estimates
+    from hierpool.shrinkage import site_estimates
 
     job = load_analysis(smk)
     columns, data, scale, fits, dataset = job.columns, job.data, job.scale, job.fits, job.dataset
-    by_role = {role: model for role, (model, _) in fits_by_role(fits, columns).items()}
-    main_model = next(
-        by_role[r]
-        for r in ("varying_slopes", "varying_intercepts", "no_pooling", "complete_pooling")
-        if r in by_role
-    )
+    formulas = {model: ef.model_info(idata)["formula"] for model, idata in fits.items()}
+    by_role = roles.first_of_each_role(formulas, columns["group"], columns.get("predictor"))
+    main_model = roles.main_model(formulas, columns["group"], columns.get("predictor"))
     references = (
         {by_role["no_pooling"]: fits[by_role["no_pooling"]]}
         if by_role.get("no_pooling", main_model) != main_model
