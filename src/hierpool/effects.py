@@ -92,6 +92,8 @@ ATTRS = {
     "family": "hierpool_family",
     "link": "hierpool_link",
     "known_se": "hierpool_known_se",
+    "correlated": "hierpool_correlated",
+    "lkj_eta": "hierpool_lkj_eta",
 }
 
 
@@ -101,6 +103,7 @@ def stamp(
     family: str = "gaussian",
     link: str | None = None,
     known_se: str | None = None,
+    correlated: dict | None = None,
 ) -> az.InferenceData:
     """Record the fitted formula, family and link in the posterior's and prior's attributes (in place).
 
@@ -111,6 +114,8 @@ def stamp(
         "family": family,
         "link": link or DEFAULT_LINK.get(family, "identity"),
         "known_se": known_se or "",
+        "correlated": ",".join(correlated["factors"]) if correlated else "",
+        "lkj_eta": float(correlated["eta"]) if correlated else 0.0,
     }
     for group in ("posterior", "prior"):
         if group in idata.groups():
@@ -119,7 +124,7 @@ def stamp(
 
 
 def model_info(obj) -> dict:
-    """The fitted model's formula, family, link and known-SE column, from the attributes `stamp` wrote."""
+    """The fitted model's formula, family, link, known-SE column and correlated factors (with their LKJ eta), from `stamp`."""
     attrs = _posterior(obj).attrs
     if ATTRS["formula"] not in attrs:
         raise KeyError(
@@ -131,6 +136,8 @@ def model_info(obj) -> dict:
         "family": family,
         "link": attrs.get(ATTRS["link"]) or DEFAULT_LINK.get(family, "identity"),
         "known_se": attrs.get(ATTRS["known_se"]) or None,
+        "correlated": [f for f in str(attrs.get(ATTRS["correlated"], "")).split(",") if f],
+        "lkj_eta": float(attrs.get(ATTRS["lkj_eta"], 0.0)) or None,
     }
 
 
@@ -312,6 +319,27 @@ def site_sds(
         else xr.zeros_like(sd0)
     )
     return sd0, sd1
+
+
+def site_correlation(idata, columns: dict) -> xr.DataArray | None:
+    """Draws of the correlation of the site intercepts and slopes; None when the model has none.
+
+    Only a model fitted with ``correlated: true`` (`hierpool.correlated`) has one: Bambi's
+    ``(x|site)`` makes them independent (a correlation of exactly 0).
+    """
+    post = _posterior(idata)
+    n = names(columns)
+    var = f"{columns['group']}_corr"
+    if var not in post or not n["slope"]:
+        return None
+    from hierpool.correlated import expression_of
+
+    wanted = f"{expression_of(n['site_intercept'])}, {expression_of(n['site_slope'])}"
+    corr = post[var]
+    pair_dim = next(d for d in corr.dims if d not in SAMPLE_DIMS)
+    if wanted not in [str(v) for v in corr[pair_dim].values]:
+        return None
+    return corr.sel({pair_dim: wanted}, drop=True)
 
 
 def factor_sds(idata, columns: dict) -> dict[str, xr.DataArray]:

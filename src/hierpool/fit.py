@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from hierpool import correlated
 from hierpool import loo as hploo
 from hierpool.loo import chunked_loo, posterior_predictive_chunked
 from hierpool.models import known_se_column
@@ -50,7 +51,20 @@ def sample(model: bmb.Model, sampler: dict, cores: int = 1) -> az.InferenceData:
         kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*BLAS.*")
-        return model.fit(**kwargs)
+        if correlated.settings(model) is None:
+            return model.fit(**kwargs)
+        return _sample_correlated(model, kwargs)
+
+
+def _sample_correlated(model: bmb.Model, kwargs: dict) -> az.InferenceData:
+    """NUTS on `hierpool.correlated`'s PyMC model, with the arguments Bambi's ``fit`` takes."""
+    import pymc as pm
+
+    kwargs = dict(kwargs)
+    kwargs["nuts_sampler"] = kwargs.pop("inference_method")
+    idata = pm.sample(model=correlated.pymc_model(model), **kwargs)
+    idata.posterior = correlated.public_variables(idata.posterior)
+    return idata
 
 
 def keeps_log_likelihood(setting: str, n_values: int) -> bool:
@@ -167,7 +181,15 @@ def known_se_predictive(
 
 
 def add_prior(model: bmb.Model, idata: az.InferenceData, draws: int, seed: int) -> None:
-    prior = model.prior_predictive(draws=draws, random_seed=seed)
+    if correlated.settings(model) is None:
+        prior = model.prior_predictive(draws=draws, random_seed=seed)
+    else:
+        import pymc as pm
+
+        prior = pm.sample_prior_predictive(
+            draws=draws, model=correlated.pymc_model(model), random_seed=seed
+        )
+        prior.prior = correlated.public_variables(prior.prior)
     idata.add_groups(prior=prior.prior, prior_predictive=prior.prior_predictive)
     drop_per_observation(idata, "prior")
     if known_se_column(model) and "sigma" in idata.prior:
@@ -185,6 +207,7 @@ def record_model(model: bmb.Model, idata: az.InferenceData) -> None:
         model.family.name,
         model.family.link[parent].name,
         getattr(model, "hierpool_known_se", None),
+        correlated.settings(model),
     )
 
 

@@ -10,6 +10,7 @@ import formulae
 import numpy as np
 import pandas as pd
 
+from hierpool import correlated
 from hierpool.errors import ModelError
 from hierpool.families import DEFAULT_LINK
 from hierpool.priors import parse_prior, repair_infinite_priors, site_sd_priors
@@ -83,11 +84,13 @@ def build_model(
     Parameters
     ----------
     spec : dict
-        ``{name, formula, family, priors, noncentered, known_se}``. ``noncentered`` (default
+        ``{name, formula, family, priors, noncentered, known_se, correlated, lkj_eta}``. ``noncentered`` (default
         true, Bambi's default) chooses the parametrisation of varying effects: non-centred
         suits small sites, centred suits sites with many observations each. ``known_se``
         names a column holding each row's known standard error (summary data, meta-analysis);
-        see below.
+        see below. ``correlated`` (default false) makes the terms varying by one grouping
+        factor correlated, with an ``LKJ(lkj_eta)`` prior on their correlation
+        (`hierpool.correlated`); the model is then sampled from ``correlated.pymc_model``.
     data : pandas.DataFrame
         The cleaned data.
     site_sd_prior_scale : float, optional
@@ -183,7 +186,25 @@ def build_model(
             model = make({**priors, **repaired})
     model.hierpool_notes = notes
     model.hierpool_known_se = known_se
+    if spec.get("correlated"):
+        _make_correlated(model, spec, name)
     return model
+
+
+def _make_correlated(model: bmb.Model, spec: dict, name: str) -> None:
+    """Mark ``model`` for correlated varying effects (`hierpool.correlated`) and build its PyMC model now."""
+    blocks = correlated.correlated_blocks(model)
+    if not blocks:
+        raise ModelError(
+            f"model {name!r}: correlated: true needs at least two terms varying by one grouping factor, such as "
+            f"(x|g) (an intercept and a slope); {spec['formula']!r} has none. Remove `correlated` or add a slope."
+        )
+    model.hierpool_correlated = {
+        "eta": float(spec.get("lkj_eta", correlated.DEFAULT_ETA)),
+        "factors": list(blocks),
+    }
+    model.hierpool_pymc = None
+    correlated.pymc_model(model)  # fails here, before sampling, on what the builder cannot take
 
 
 def known_se_column(model: bmb.Model) -> str | None:

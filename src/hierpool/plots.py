@@ -27,6 +27,18 @@ MODEL_COLORS = {
     "varying_intercepts": "C0",
     "varying_slopes": "C2",
 }
+EXTRA_COLORS = ("C4", "C5", "C6", "C8", "C9", "C7")
+
+
+def model_colors(model_roles: dict) -> dict:
+    """A colour per model: its rung's colour (`MODEL_COLORS`) for the first model of each rung,
+    a colour of its own for any further one (e.g. the correlated beside the independent slopes)."""
+    out, used, extra = {}, set(), iter(EXTRA_COLORS * 4)
+    for model, role in model_roles.items():
+        color = MODEL_COLORS.get(role)
+        out[model] = color if color and color not in used else next(extra)
+        used.add(out[model])
+    return out
 
 
 def save_figure(fig, path) -> None:

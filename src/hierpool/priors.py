@@ -148,7 +148,10 @@ def _term_levels(term, index: np.ndarray) -> list[str]:
 
 
 def priors_used(model: bmb.Model) -> dict:
-    """Every parameter's prior as Bambi will use it (after its automatic scaling), as plain dicts."""
+    """Every parameter's prior as Bambi will use it (after its automatic scaling), as plain dicts.
+
+    A correlated model (`hierpool.correlated`) adds ``<factor>_corr: LKJCorr(eta)``.
+    """
     out = {}
     for comp_name, component in model.components.items():
         terms = getattr(component, "terms", None)
@@ -159,6 +162,9 @@ def priors_used(model: bmb.Model) -> dict:
                 out[term_name] = prior_to_dict(term.prior)
         elif getattr(component, "prior", None) is not None:
             out[comp_name] = prior_to_dict(component.prior)
+    settings = getattr(model, "hierpool_correlated", None)  # hierpool.correlated
+    for factor in (settings or {}).get("factors", []):
+        out[f"{factor}_corr"] = {"dist": "LKJCorr", "eta": float(settings["eta"])}
     return out
 
 

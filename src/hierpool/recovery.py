@@ -10,6 +10,8 @@ truth is converted to match:
 * SD of the site intercepts at the centre: ``sqrt(sd0^2 + c^2 sd1^2 + 2 rho c sd0 sd1)``.
   This is not ``sd_intercept`` of the spec unless c = 0: with c = 3 and sd1 = 0.2 the
   intercepts at the centre spread by 0.78, not 0.5;
+* correlation of the site intercepts at the centre with the slopes (``correlated: true``
+  models): ``(rho sd0 + c sd1) / sd_intercept_at_centre``;
 * slopes, their SD and sigma do not depend on where the intercept is taken (slopes are
   compared per unit of the original predictor).
 
@@ -52,6 +54,7 @@ def true_population(truth: dict, scale: PredictorScale) -> pd.DataFrame:
     rho = float(pop.get("correlation", 0.0))
     sd0, sd1 = float(pop["sd_intercept"]), float(pop["sd_slope"])
     sites = true_site_effects(truth, scale)
+    sd0_c = np.sqrt(sd0**2 + c**2 * sd1**2 + 2 * rho * c * sd0 * sd1)
     rows = [
         (
             "intercept",
@@ -63,11 +66,16 @@ def true_population(truth: dict, scale: PredictorScale) -> pd.DataFrame:
         (
             "sd_intercept",
             sd0,
-            np.sqrt(sd0**2 + c**2 * sd1**2 + 2 * rho * c * sd0 * sd1),
+            sd0_c,
             sites["intercept"].std(ddof=1),
         ),
         ("sd_slope", sd1, sd1, sites["slope"].std(ddof=1)),
     ]
+    if sd1 > 0 and sd0_c > 0:  # corr(b0_j + b1_j c, b1_j) = (rho sd0 + c sd1) / sd0_c
+        realised = (
+            np.corrcoef(sites["intercept"], sites["slope"])[0, 1] if len(sites) > 2 else np.nan
+        )
+        rows.append(("correlation", rho, (rho * sd0 + c * sd1) / sd0_c, realised))
     if "sigma" in pop:  # Gaussian and t outcomes only
         rows.append(("sigma", pop["sigma"], pop["sigma"], np.nan))
     table = pd.DataFrame(rows, columns=["parameter", "truth_spec", "truth", "truth_realised"])
@@ -94,6 +102,9 @@ def population_draws(idata, columns: dict, scale: PredictorScale) -> dict:
         out["sd_intercept"] = sds[0]
         if ef.role(idata, columns) == "varying_slopes":
             out["sd_slope"] = sds[1]
+        rho = ef.site_correlation(idata, columns)
+        if rho is not None:
+            out["correlation"] = rho
     if "sigma" in ef._posterior(idata):
         out["sigma"] = ef.sigma(idata)
     return out

@@ -105,3 +105,37 @@ def coefficient_table(idata, columns: dict, prob: float = HDI_PROB) -> pd.DataFr
     table = az.summary(idata, var_names=keep, hdi_prob=prob, round_to="none")
     table.index.name = "parameter"
     return table.reset_index()
+
+
+CORRELATION_COLUMNS = ("model", "factor", "pair", "quantity", *SUMMARY, "hdi_prob")
+
+
+def correlation_table(fits: dict, prob: float = HDI_PROB) -> pd.DataFrame:
+    """Correlation and covariance of each pair of correlated varying terms, per model and factor.
+
+    Only models fitted with ``correlated: true`` (`hierpool.correlated`) have them
+    (``<factor>_corr`` and ``<factor>_cov``); an empty table otherwise. Covariances are on the
+    model scale (link scale, the predictor as the model saw it).
+    """
+    rows = []
+    for model, idata in fits.items():
+        post = _posterior(idata)
+        for var in post.data_vars:
+            name = str(var)
+            for suffix, quantity in (("_corr", "correlation"), ("_cov", "covariance")):
+                if not name.endswith(suffix):
+                    continue
+                draws = post[var]
+                (pair_dim,) = [d for d in draws.dims if d not in SAMPLE_DIMS]
+                for pair in draws[pair_dim].values:
+                    rows.append(
+                        {
+                            "model": model,
+                            "factor": name[: -len(suffix)],
+                            "pair": str(pair),
+                            "quantity": quantity,
+                            **summarise(draws.sel({pair_dim: pair}), prob),
+                            "hdi_prob": prob,
+                        }
+                    )
+    return pd.DataFrame(rows, columns=list(CORRELATION_COLUMNS))

@@ -6,12 +6,13 @@ ratio of posterior means.
 
 * ICC (varying intercepts): ``sd_site^2 / (sd_site^2 + sigma^2)``, the share of the
   residual-free outcome variance that is between sites, at the predictor's centre.
-* VPC(x) (varying slopes): the same share at predictor value x. With independent site
-  intercepts and slopes (Bambi's ``(x|site)`` has no correlation term)
-  ``var(b0_j + b1_j x) = sd0^2 + x^2 sd1^2`` with x on the model scale (distance from the
-  centre), so the VPC grows away from the centre. A varying-intercepts model has sd1 = 0,
-  so its VPC is flat and equals its ICC.
-* Between-site SD of the predicted outcome at chosen x: ``sqrt(sd0^2 + x^2 sd1^2)``, in
+* VPC(x) (varying slopes): the same share at predictor value x,
+  ``var(b0_j + b1_j x) = sd0^2 + 2 rho sd0 sd1 x + x^2 sd1^2`` with x the distance from the
+  centre (`between_site_variance`). ``rho`` is the correlation of the site intercepts and
+  slopes of a ``correlated: true`` model; Bambi's ``(x|site)`` has none (rho = 0), so its
+  VPC grows away from the centre on both sides, while a correlated model's can dip on one
+  side. A varying-intercepts model has sd1 = 0, so its VPC is flat and equals its ICC.
+* Between-site SD of the predicted outcome at chosen x: ``sqrt(var(b0_j + b1_j x))``, in
   the outcome's units (how far apart two typical sites' expected outcomes are).
 * Bayesian R² (Gelman, Goodrich, Gabry & Vehtari 2019): per draw,
   ``var_n(mu_n) / (var_n(mu_n) + sigma^2)``.
@@ -186,11 +187,29 @@ def site_variance_draws(
             "this fit has no site SDs (complete or no pooling): no between-site variance to partition"
         )
     sd0, sd1 = sds
+    rho = ef.site_correlation(idata, columns)
     x = np.atleast_1d(np.asarray(x, dtype=float))
     dist = xr.DataArray(
         x - scale.center, dims="x", coords={"x": x}
     )  # original units from the centre
-    return (sd0**2 + dist**2 * sd1**2).transpose("chain", "draw", "x")
+    return between_site_variance(sd0, sd1, 0.0 if rho is None else rho, dist).transpose(
+        "chain", "draw", "x"
+    )
+
+
+def between_site_variance(sd0, sd1, rho, x):
+    """``var(b0_j + b1_j x) = sd0² + 2 rho sd0 sd1 x + sd1² x²``, x measured from the centre.
+
+    Parameters
+    ----------
+    sd0, sd1 : array_like
+        SDs of the site intercepts and slopes (draws, broadcast against ``x``).
+    rho : array_like
+        Their correlation (0 for independent effects, as Bambi's ``(x|g)``).
+    x : array_like
+        Predictor values as distances from the centre, in the units of ``sd1``.
+    """
+    return sd0**2 + 2 * rho * sd0 * sd1 * x + sd1**2 * x**2
 
 
 def vpc_draws(
@@ -319,7 +338,9 @@ def bayes_r2_draws(
                 data[p].to_numpy(dtype=float) if p else np.zeros(1)
             )  # model scale: distance from the centre
             sd0, sd1 = (s.values for s in sds)
-            var_site = var_site + sd0**2 + sd1**2 * np.mean(x**2)
+            rho = ef.site_correlation(idata, columns)
+            rho = 0.0 if rho is None else rho.values
+            var_site = var_site + sd0**2 + 2 * rho * sd0 * sd1 * np.mean(x) + sd1**2 * np.mean(x**2)
         return var_fit / (var_fit + var_site + resid)
     raise ValueError(f"kind must be 'conditional' or 'marginal', got {kind!r}")
 

@@ -21,6 +21,7 @@ rule variance_partition:
         vpc="results/{dataset}/variance/vpc_curve.csv",
         site_sd="results/{dataset}/variance/between_site_sd.csv",
         r2="results/{dataset}/variance/bayes_r2.csv",
+        correlation="results/{dataset}/variance/correlation.csv",
         summary="results/{dataset}/variance/variance_summary.json",
         icc_plot="results/{dataset}/figures/icc_posterior.png",
         vpc_plot="results/{dataset}/figures/vpc_curve.png",

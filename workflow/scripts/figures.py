@@ -65,7 +65,10 @@ def main(smk):
 
     estimates = site_estimates(fits, data, columns, scale)
     write_csv(smk.output.estimates, estimates)
-    forest_models = tuple(dict.fromkeys(m for m in (by_role.get("no_pooling"), main_model) if m))
+    correlated = [m for m, idata in fits.items() if ef.model_info(idata)["correlated"]]
+    forest_models = tuple(
+        dict.fromkeys(m for m in (by_role.get("no_pooling"), main_model, *correlated) if m)
+    )
     population = ef.population_line(fits[main_model], columns, scale, data=data)
     for parameter, path, k in (
         ("intercept", smk.output.forest_intercepts, 0),

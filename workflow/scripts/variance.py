@@ -1,4 +1,4 @@
-"""Snakemake glue: ICC, VPC curve, between-site SD and Bayesian R² per model, with their figures."""
+"""Snakemake glue: ICC, VPC curve, between-site SD, Bayesian R² and site-effect correlations per model, with figures."""
 
 from hierpool.smk import load_analysis, run_logged
 
@@ -8,6 +8,7 @@ def main(smk):
     from hierpool.figures import icc_posterior, not_applicable, vpc_curve
     from hierpool.io import write_csv, write_json
     from hierpool.plots import save_figure
+    from hierpool.summaries import correlation_table
 
     job = load_analysis(smk)
     columns, data, scale, fits = job.columns, job.data, job.scale, job.fits
@@ -33,6 +34,7 @@ def main(smk):
     write_csv(smk.output.vpc, curve)
     write_csv(smk.output.site_sd, site_sd)
     write_csv(smk.output.r2, r2)
+    write_csv(smk.output.correlation, correlation_table(fits))
     write_json(smk.output.summary, va.variance_summary(icc, r2, site_sd, skipped, columns["group"]))
     save_figure(icc_posterior(fits, columns, job.dataset, data=data), smk.output.icc_plot)
     if columns.get("predictor"):

@@ -9,7 +9,7 @@ import pandas as pd
 from hierpool import roles
 from hierpool.effects import PredictorScale
 from hierpool.figures._common import choose_sites, parameter_label
-from hierpool.plots import MODEL_COLORS
+from hierpool.plots import model_colors
 from hierpool.summaries import HDI_PROB
 
 
@@ -40,11 +40,18 @@ def forest(
     n_rows = len(sites)
     fig, ax = plt.subplots(figsize=(7.5, float(np.clip(0.16 * n_rows + 1.8, 3.2, 18))))
     offsets = np.linspace(-0.22, 0.22, len(models)) if len(models) > 1 else [0.0]
+    colors = model_colors(
+        {
+            m: part.loc[part["model"] == m, "role"].iloc[0]
+            for m in models
+            if (part["model"] == m).any()
+        }
+    )
     for offset, model in zip(offsets, models):
         rows = part[part["model"] == model]
         y = rows["site"].map(position).to_numpy() + offset
         role = rows["role"].iloc[0] if len(rows) else ""
-        color = MODEL_COLORS.get(role, None)
+        color = colors.get(model)
         label = f"{model}: {roles.LABELS[role]}" if role in roles.LABELS else model
         ax.errorbar(
             rows["mean"],

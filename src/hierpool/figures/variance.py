@@ -11,7 +11,7 @@ from hierpool import summaries as sm
 from hierpool import variance as va
 from hierpool.effects import PredictorScale
 from hierpool.figures._common import _original_x
-from hierpool.plots import MODEL_COLORS
+from hierpool.plots import model_colors
 from hierpool.summaries import HDI_PROB
 
 
@@ -33,10 +33,11 @@ def icc_posterior(
     lo, hi = max(0.0, lo - pad), min(1.0, hi + pad)
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     top = 0.0
-    for k, model in enumerate(models):
+    colors = model_colors({m: ef.role(fits[m], columns) for m in models})
+    for model in models:
         s = sm.summarise(draws[model], prob)
         role = ef.role(fits[model], columns)
-        color = MODEL_COLORS.get(role, f"C{k}")
+        color = colors[model]
         what = "ICC" if role == "varying_intercepts" else "VPC at centre"
         bins = {"bins": 60, "range": (lo, hi), "density": True, "color": color}
         heights, _, _ = ax.hist(draws[model], histtype="stepfilled", alpha=0.25, **bins)
@@ -76,8 +77,9 @@ def vpc_curve(
     if curve.empty:
         raise ValueError("empty VPC table: no fit with site effects")
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for k, (model, part) in enumerate(curve.groupby("model", sort=False)):
-        color = MODEL_COLORS.get(part["role"].iloc[0], f"C{k}")
+    colors = model_colors(dict(zip(curve["model"], curve["role"])))
+    for model, part in curve.groupby("model", sort=False):
+        color = colors[model]
         left.fill_between(
             part["x"], part["vpc_hdi_low"], part["vpc_hdi_high"], color=color, alpha=0.2, lw=0
         )
