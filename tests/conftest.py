@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,9 +49,66 @@ def copy_workflow(dst: Path) -> Path:
 
     End-to-end tests run Snakemake in such a copy, so their results never touch the repository.
     """
-    import shutil
-
     shutil.copy(REPO_ROOT / "environment.yml", dst / "environment.yml")
     for name in ("workflow", "src", "config", "reports", "data/raw", ".test"):
         shutil.copytree(REPO_ROOT / name, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
     return dst
+
+
+# The one end-to-end run that every test in tests/test_e2e.py checks. It starts in the
+# background as soon as the tests are collected, and those tests run last, so the workflow
+# runs while the unit tests do (they use one core each; the machine has two).
+HOSTILE = "<script>alert(1)</script> $x^$"  # markup for the HTML, maths for matplotlib
+TINY_CONFIG = yaml.safe_load((REPO_ROOT / ".test/config/config.yaml").read_text())
+E2E_TIMEOUT_S = 1500
+_E2E: dict = {}
+
+
+def snakemake_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "--cores", "2", *args]
+
+
+def start_tiny_run(work: Path) -> subprocess.Popen:
+    """Copy the workflow into ``work`` with the tiny config and a hostile radon label; start Snakemake."""
+    copy_workflow(work)
+    radon = (REPO_ROOT / "data/raw/radon.csv").read_text().replace(",AITKIN,", f",{HOSTILE},")
+    (work / "data/raw/radon.csv").write_text(radon)
+    (work / "config/config.yaml").write_text(yaml.safe_dump(TINY_CONFIG, sort_keys=False))
+    log = open(work / "e2e_run.log", "w")  # noqa: SIM115 - closed in e2e_run_result
+    return subprocess.Popen(
+        snakemake_command(), cwd=work, stdout=log, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the end-to-end tests last, and start their shared workflow run now."""
+    e2e = [item for item in items if item.get_closest_marker("e2e")]
+    items[:] = [item for item in items if not item.get_closest_marker("e2e")] + e2e
+    wants_run = any(Path(str(item.fspath)).name == "test_e2e.py" for item in e2e)
+    if wants_run and not config.option.collectonly and not os.environ.get("HIERPOOL_E2E_WORKDIR"):
+        work = Path(tempfile.mkdtemp(prefix="hierpool-e2e-"))
+        _E2E.update(work=work, process=start_tiny_run(work))
+
+
+def e2e_run_result() -> Path:
+    """Wait for the shared run (started at collection, or ``HIERPOOL_E2E_WORKDIR``) and return its folder."""
+    reuse = os.environ.get("HIERPOOL_E2E_WORKDIR")  # development: check a finished run again
+    if reuse:
+        return Path(reuse)
+    if "work" not in _E2E:  # collected without the hook (e.g. a single test by node id)
+        _E2E.update(work=Path(tempfile.mkdtemp(prefix="hierpool-e2e-")))
+        _E2E["process"] = start_tiny_run(_E2E["work"])
+    process, work = _E2E["process"], _E2E["work"]
+    returncode = process.wait(timeout=E2E_TIMEOUT_S)
+    log = (work / "e2e_run.log").read_text()
+    assert returncode == 0, log[-10000:]
+    return work
+
+
+def pytest_sessionfinish(session, exitstatus):
+    process = _E2E.get("process")
+    if process is not None and process.poll() is None:
+        process.terminate()
+        process.wait(timeout=60)
+    if "work" in _E2E:
+        shutil.rmtree(_E2E["work"], ignore_errors=True)

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import arviz as az
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_workflow
+from conftest import (
+    E2E_TIMEOUT_S,
+    HOSTILE,
+    e2e_run_result,
+    snakemake_command,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ["complete_pooling", "no_pooling", "varying_intercepts", "varying_slopes"]
+MODELS = [
+    "complete_pooling",
+    "no_pooling",
+    "varying_intercepts",
+    "varying_slopes",
+    "varying_slopes_correlated",
+]
 RADON_MODELS = ["no_pooling", "varying_intercepts", "uranium"]  # .test/config/config.yaml
-HOSTILE = "<script>alert(1)</script> $x^$"  # markup for the HTML, maths for matplotlib
 FIGURES = [
     "observations_per_site",
     "outcome_vs_predictor",
@@ -47,36 +55,21 @@ SECTIONS = [
 ]
 pytestmark = pytest.mark.e2e
 
-TINY_CONFIG = yaml.safe_load(
-    (ROOT / ".test/config/config.yaml").read_text()
-)  # the catalog's .test/ convention
-
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+        snakemake_command(*args),
         cwd=workdir,
         capture_output=True,
         text=True,
-        timeout=1500,
+        timeout=E2E_TIMEOUT_S,
     )
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    reuse = os.environ.get(
-        "HIERPOOL_E2E_WORKDIR"
-    )  # development: check the outputs of a finished run again
-    if reuse:
-        return Path(reuse)
-    work = copy_workflow(tmp_path_factory.mktemp("e2e"))
-    # A hostile site label: it must reach the report as text, never as markup.
-    radon = (ROOT / "data/raw/radon.csv").read_text().replace(",AITKIN,", f",{HOSTILE},")
-    (work / "data/raw/radon.csv").write_text(radon)
-    (work / "config/config.yaml").write_text(yaml.safe_dump(TINY_CONFIG, sort_keys=False))
-    result = snakemake(work)
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
-    return work
+def workdir() -> Path:
+    """The shared run of the tiny config (tests/conftest.py starts it when the tests are collected)."""
+    return e2e_run_result()
 
 
 def test_cleaning_summaries_describe_each_dataset(workdir):
@@ -396,3 +389,31 @@ def test_radon_uranium_model_takes_county_variance_away(workdir):
     assert coefficients.loc["1|county_sigma", "mean"] < plain.loc["1|county_sigma", "mean"] - 0.05
     shrink = json.loads((workdir / "results/radon/shrinkage/shrinkage_summary.json").read_text())
     assert shrink["closed_form"] is True
+
+
+def test_the_correlated_model_goes_through_every_stage(workdir):
+    tiny = workdir / "results/tiny"
+    priors = json.loads((tiny / "fits/varying_slopes_correlated_priors.json").read_text())
+    assert priors["priors"]["site_corr"] == {"dist": "LKJCorr", "eta": 2.0}
+    corr = pd.read_csv(tiny / "variance/correlation.csv")
+    assert set(corr["model"]) == {"varying_slopes_correlated"}
+    assert set(corr["quantity"]) == {"correlation", "covariance"}
+    assert set(corr["pair"]) == {"Intercept, stress"}
+    rho = corr[corr["quantity"] == "correlation"].iloc[0]
+    assert -1 <= rho["hdi_low"] < rho["mean"] < rho["hdi_high"] <= 1
+    curve = pd.read_csv(tiny / "variance/vpc_curve.csv")
+    assert "varying_slopes_correlated" in set(curve["model"])
+    recovered = pd.read_csv(tiny / "recovery/population.csv")
+    row = recovered[
+        (recovered["model"] == "varying_slopes_correlated")
+        & (recovered["parameter"] == "correlation")
+    ]
+    assert len(row) == 1 and row["truth_spec"].iloc[0] == 0.0
+    estimates = pd.read_csv(tiny / "sites/site_estimates.csv")
+    assert "varying_slopes_correlated" in set(estimates["model"])
+    text = report_text(workdir, "tiny")
+    assert "are <strong>correlated</strong>" in text and "Correlation (and covariance" in text
+    assert "site_corr ~ LKJCorr(eta=2)" in text
+    # radon's models (.test config) have no correlated effects: an empty table, no section text
+    assert pd.read_csv(workdir / "results/radon/variance/correlation.csv").empty
+    assert "Correlation (and covariance" not in report_text(workdir, "radon")
