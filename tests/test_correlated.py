@@ -7,7 +7,7 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from hierpool import correlated
+from hierpool import correlated, pymc_model
 from hierpool import variance as va
 from hierpool.errors import ModelError
 from hierpool.models import build_model
@@ -44,7 +44,7 @@ def test_covariance_sd_and_correlation_from_the_cholesky_factor():
 
 def test_the_sampled_correlation_and_covariance_match_the_cholesky_factor(data):
     model = build_model(spec("scontrol ~ stress + (stress|site)"), data, 1.0)
-    pm_model = correlated.pymc_model(model)
+    pm_model = pymc_model.pymc_model(model)
     draws = pm.sample_prior_predictive(draws=50, model=pm_model, random_seed=2)
     prior = draws.prior
     packed = prior["site__chol"].values.reshape(-1, 3)
@@ -61,7 +61,7 @@ def test_the_sampled_correlation_and_covariance_match_the_cholesky_factor(data):
 def test_the_log_likelihood_is_bambis_at_the_same_parameter_values(data):
     """The PyMC model and Bambi's own likelihood agree, so the names, dims and level order match."""
     model = build_model(spec("scontrol ~ stress + z + (stress|site)"), data, 1.0)
-    pm_model = correlated.pymc_model(model)
+    pm_model = pymc_model.pymc_model(model)
     draws = pm.sample_prior_predictive(draws=4, model=pm_model, random_seed=3)
     mine = pm.compute_log_likelihood(
         az.InferenceData(posterior=draws.prior),
@@ -70,7 +70,7 @@ def test_the_log_likelihood_is_bambis_at_the_same_parameter_values(data):
         progressbar=False,
     )
     idata = draws.copy()
-    idata.add_groups(posterior=correlated.public_variables(draws.prior))
+    idata.add_groups(posterior=pymc_model.public_variables(draws.prior))
     bambi_ll = model.compute_log_likelihood(idata, inplace=False).log_likelihood
     np.testing.assert_allclose(
         bambi_ll["scontrol"].values, mine["scontrol"].values, rtol=1e-8, atol=1e-8
@@ -84,15 +84,15 @@ def test_a_centred_block_and_a_second_independent_factor(data):
         frame,
         1.0,
     )
-    assert correlated.settings(model) == {"eta": 1.0, "factors": ["site"]}
-    names = set(correlated.pymc_model(model).named_vars)
+    assert pymc_model.correlated_settings(model) == {"eta": 1.0, "factors": ["site"]}
+    names = set(pymc_model.pymc_model(model).named_vars)
     assert {"site__effects", "site_corr", "1|rater", "1|rater_sigma", "1|site"} <= names
     assert "rater_corr" not in names
 
 
 def test_three_correlated_terms_give_three_pairs(data):
     model = build_model(spec("scontrol ~ stress + z + (stress + z|site)"), data, 1.0)
-    coords = correlated.pymc_model(model).coords["site__corr_pair"]
+    coords = pymc_model.pymc_model(model).coords["site__corr_pair"]
     assert list(coords) == ["Intercept, stress", "Intercept, z", "stress, z"]
 
 
@@ -133,12 +133,12 @@ def test_a_binomial_correlated_model_builds_with_bambis_likelihood():
     model = build_model(
         {**spec("p(scontrol, trials) ~ stress + (stress|site)"), "family": "binomial"}, frame, 1.0
     )
-    draws = pm.sample_prior_predictive(draws=3, model=correlated.pymc_model(model), random_seed=1)
+    draws = pm.sample_prior_predictive(draws=3, model=pymc_model.pymc_model(model), random_seed=1)
     idata = draws.copy()
-    idata.add_groups(posterior=correlated.public_variables(draws.prior))
+    idata.add_groups(posterior=pymc_model.public_variables(draws.prior))
     mine = pm.compute_log_likelihood(
         az.InferenceData(posterior=draws.prior),
-        model=correlated.pymc_model(model),
+        model=pymc_model.pymc_model(model),
         extend_inferencedata=False,
         progressbar=False,
     )

@@ -19,8 +19,8 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from hierpool import correlated
 from hierpool import loo as hploo
+from hierpool import pymc_model
 from hierpool.loo import chunked_loo, posterior_predictive_chunked
 from hierpool.models import known_se_column
 
@@ -51,20 +51,41 @@ def sample(model: bmb.Model, sampler: dict, cores: int = 1) -> az.InferenceData:
         kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*BLAS.*")
-        if correlated.settings(model) is None:
+        if pymc_model.settings(model) is None:
             return model.fit(**kwargs)
-        return _sample_correlated(model, kwargs)
+        return _sample_own(model, kwargs)
 
 
-def _sample_correlated(model: bmb.Model, kwargs: dict) -> az.InferenceData:
-    """NUTS on `hierpool.correlated`'s PyMC model, with the arguments Bambi's ``fit`` takes."""
+def _sample_own(model: bmb.Model, kwargs: dict) -> az.InferenceData:
+    """NUTS on hierpool's PyMC model of ``model`` (`hierpool.pymc_model`), with Bambi's ``fit`` arguments."""
     import pymc as pm
 
     kwargs = dict(kwargs)
     kwargs["nuts_sampler"] = kwargs.pop("inference_method")
-    idata = pm.sample(model=correlated.pymc_model(model), **kwargs)
-    idata.posterior = correlated.public_variables(idata.posterior)
+    idata = pm.sample(model=pymc_model.pymc_model(model), **kwargs)
+    idata.posterior = pymc_model.public_variables(idata.posterior)
+    if (
+        "observed_data" not in idata.groups()
+    ):  # the sufficient-statistics model observes no variable
+        response = model.response_component.term
+        observed = np.squeeze(np.asarray(response.data))
+        if observed.ndim > 1:  # binomial: successes, trials
+            observed = observed[:, 0]
+        idata.add_groups(
+            observed_data=xr.Dataset(
+                {_response_name(model): ((hploo.OBS,), observed)},
+                coords={hploo.OBS: np.arange(len(observed))},
+            )
+        )
     return idata
+
+
+def choose_likelihood(model: bmb.Model, sampler: dict) -> str:
+    """Apply ``sampler.likelihood`` (auto, rows, sufficient) to the model; return what it chose and why."""
+    likelihood, why = pymc_model.choose_likelihood(model, sampler.get("likelihood", "auto"))
+    if likelihood == "sufficient" or (pymc_model.settings(model) or {}).get("likelihood"):
+        pymc_model.plan(model, likelihood=likelihood)
+    return f"{likelihood} ({why})"
 
 
 def keeps_log_likelihood(setting: str, n_values: int) -> bool:
@@ -181,15 +202,15 @@ def known_se_predictive(
 
 
 def add_prior(model: bmb.Model, idata: az.InferenceData, draws: int, seed: int) -> None:
-    if correlated.settings(model) is None:
+    if pymc_model.settings(model) is None:
         prior = model.prior_predictive(draws=draws, random_seed=seed)
-    else:
+    else:  # the per-row model: a sufficient-statistics one has no response to draw
         import pymc as pm
 
         prior = pm.sample_prior_predictive(
-            draws=draws, model=correlated.pymc_model(model), random_seed=seed
+            draws=draws, model=pymc_model.pymc_model(model, likelihood="rows"), random_seed=seed
         )
-        prior.prior = correlated.public_variables(prior.prior)
+        prior.prior = pymc_model.public_variables(prior.prior)
     idata.add_groups(prior=prior.prior, prior_predictive=prior.prior_predictive)
     drop_per_observation(idata, "prior")
     if known_se_column(model) and "sigma" in idata.prior:
@@ -207,7 +228,7 @@ def record_model(model: bmb.Model, idata: az.InferenceData) -> None:
         model.family.name,
         model.family.link[parent].name,
         getattr(model, "hierpool_known_se", None),
-        correlated.settings(model),
+        pymc_model.correlated_settings(model),
     )
 
 
@@ -221,6 +242,8 @@ def fit(model: bmb.Model, sampler: dict, cores: int = 1) -> tuple[az.InferenceDa
         its pointwise PSIS-LOO, equal to ``az.loo(fit_with_full_log_likelihood, pointwise=True)``.
     """
     seed = int(sampler["seed"])
+    likelihood = choose_likelihood(model, sampler)
+    _log.info("likelihood: %s", likelihood)
     start = time.perf_counter()
     idata = sample(model, sampler, cores=cores)
     sampling_wall = time.perf_counter() - start
@@ -245,6 +268,7 @@ def fit(model: bmb.Model, sampler: dict, cores: int = 1) -> tuple[az.InferenceDa
             "hierpool_fit_wall_s": round(sampling_wall, 3),
             "hierpool_target_accept": float(sampler["target_accept"]),
             "hierpool_seed": seed,
+            "hierpool_likelihood": likelihood,
         }
     )
     _log.info(

@@ -10,7 +10,7 @@ import formulae
 import numpy as np
 import pandas as pd
 
-from hierpool import correlated
+from hierpool import correlated, pymc_model
 from hierpool.errors import ModelError
 from hierpool.families import DEFAULT_LINK
 from hierpool.priors import parse_prior, repair_infinite_priors, site_sd_priors
@@ -90,7 +90,7 @@ def build_model(
         names a column holding each row's known standard error (summary data, meta-analysis);
         see below. ``correlated`` (default false) makes the terms varying by one grouping
         factor correlated, with an ``LKJ(lkj_eta)`` prior on their correlation
-        (`hierpool.correlated`); the model is then sampled from ``correlated.pymc_model``.
+        (`hierpool.correlated`); the model is then sampled from `hierpool.pymc_model`.
     data : pandas.DataFrame
         The cleaned data.
     site_sd_prior_scale : float, optional
@@ -199,12 +199,10 @@ def _make_correlated(model: bmb.Model, spec: dict, name: str) -> None:
             f"model {name!r}: correlated: true needs at least two terms varying by one grouping factor, such as "
             f"(x|g) (an intercept and a slope); {spec['formula']!r} has none. Remove `correlated` or add a slope."
         )
-    model.hierpool_correlated = {
-        "eta": float(spec.get("lkj_eta", correlated.DEFAULT_ETA)),
-        "factors": list(blocks),
-    }
-    model.hierpool_pymc = None
-    correlated.pymc_model(model)  # fails here, before sampling, on what the builder cannot take
+    pymc_model.plan(
+        model, correlated=list(blocks), eta=float(spec.get("lkj_eta", correlated.DEFAULT_ETA))
+    )
+    pymc_model.pymc_model(model)  # fails here, before sampling, on what the builder cannot take
 
 
 def known_se_column(model: bmb.Model) -> str | None:

@@ -162,9 +162,9 @@ def priors_used(model: bmb.Model) -> dict:
                 out[term_name] = prior_to_dict(term.prior)
         elif getattr(component, "prior", None) is not None:
             out[comp_name] = prior_to_dict(component.prior)
-    settings = getattr(model, "hierpool_correlated", None)  # hierpool.correlated
-    for factor in (settings or {}).get("factors", []):
-        out[f"{factor}_corr"] = {"dist": "LKJCorr", "eta": float(settings["eta"])}
+    plan = getattr(model, "hierpool_pymc", None) or {}  # hierpool.pymc_model.settings
+    for factor in plan.get("correlated", []):
+        out[f"{factor}_corr"] = {"dist": "LKJCorr", "eta": float(plan["eta"])}
     return out
 
 
@@ -178,3 +178,41 @@ def describe_prior(prior) -> str:
     if isinstance(prior, list):
         return f"[{min(prior):.3g} … {max(prior):.3g}] (per column)"
     return str(prior)
+
+
+def pymc_distribution(prior):
+    """The PyMC distribution class of a Bambi prior (or likelihood): ``Prior("Normal")`` -> ``pm.Normal``."""
+    import pymc as pm
+
+    return prior.dist if getattr(prior, "dist", None) is not None else getattr(pm, prior.name)
+
+
+def pymc_variable(name: str, prior, dims=None):
+    """A PyMC variable (in the current model) for a Bambi prior without hyperpriors; a number stays a number.
+
+    Without ``dims`` the variable is returned with shape (1,), as Bambi's common terms are.
+    """
+    import pytensor.tensor as pt
+
+    if not isinstance(prior, bmb.Prior):
+        return prior
+    if any(isinstance(v, bmb.Prior) for v in prior.args.values()):
+        raise ModelError(f"{name}: a hyperprior is only supported on the SD of a varying effect")
+    rv = pymc_distribution(prior)(name, **prior.args, dims=dims)
+    return rv if dims else pt.atleast_1d(rv)
+
+
+def sd_prior(term) -> bmb.Prior:
+    """The prior on the SD of a varying term whose prior is Normal(0, sigma) with a prior on sigma."""
+    prior = term.prior
+    if not (
+        isinstance(prior, bmb.Prior)
+        and prior.name == "Normal"
+        and isinstance(prior.args.get("sigma"), bmb.Prior)
+        and np.all(np.asarray(prior.args.get("mu", 0)) == 0)
+    ):
+        raise ModelError(
+            f"term {term.name!r}: hierpool's PyMC model needs the prior Normal(0, sigma) with a prior on "
+            f"sigma for a varying effect (Bambi's default), not {prior}."
+        )
+    return prior.args["sigma"]

@@ -1,0 +1,326 @@
+"""The PyMC model of a built Bambi model, written by hierpool: for what Bambi's own model cannot do.
+
+Two things need it:
+
+* correlated varying effects (``correlated: true``, `hierpool.correlated`), which Bambi has no
+  term for (bambinos/bambi issue 702);
+* the Gaussian likelihood from per-site sufficient statistics (`hierpool.sufficient`), which
+  makes a gradient cost O(sites) instead of O(rows) on large data.
+
+Bambi stays the place where the formula, the design matrices and every prior come from:
+`build_pymc` reads a built ``bambi.Model`` (its terms' data, group indices, coordinates and
+priors) and writes a new ``pm.Model`` with the same variable names and dimensions (plus
+``<factor>_corr`` and ``<factor>_cov`` for a correlated block). Everything downstream that
+reads a fit (Bambi's own predictions, hierpool's chunked log-likelihood, effects, variance)
+works on its posterior unchanged. Nothing of Bambi is modified. `tests/test_pymc_model.py`
+checks that the log-likelihood equals Bambi's at the same parameter values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import bambi as bmb
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from bambi.backend.pymc import PyMCModel
+from bambi.model_components import ConstantComponent
+
+from hierpool import correlated, sufficient
+from hierpool.errors import ModelError
+from hierpool.priors import pymc_distribution, pymc_variable, sd_prior
+
+OBS = "__obs__"
+LIKELIHOODS = ("rows", "sufficient")
+INTERNAL_SUFFIXES = ("__centred", "__raw", "__chol", "__offset", "__effects", "_offset")
+
+
+@dataclass
+class LinearPredictor:
+    """``eta = offset + x @ beta + sum over blocks of (coefs[index] * z).sum(1)``, kept in its parts.
+
+    ``common`` is ``(beta, x)`` with the (centred) intercept as a column of ones; every entry of
+    ``varying`` is ``(coefs (J, k), z (N, k), index (N,), factor, J)``.
+    """
+
+    offset: np.ndarray | float = 0.0
+    common: tuple | None = None
+    varying: list = field(default_factory=list)
+
+    def rows(self):
+        eta = self.offset
+        if self.common is not None:
+            beta, x = self.common
+            eta = eta + pt.dot(x, beta)
+        for coefs, z, index, _, _ in self.varying:
+            eta = eta + (coefs[index] * z).sum(axis=1)
+        return eta
+
+
+def _independent_term(term, noncentered: bool):
+    """One varying term as Bambi builds it: Normal(0, sigma) per level, sigma with its own prior."""
+    dims = list(term.coords)
+    sigma = pymc_variable(f"{term.name}_sigma", sd_prior(term))[0]
+    if noncentered:
+        offset = pm.Normal(f"{term.name}_offset", 0.0, 1.0, dims=dims)
+        coef = pm.Deterministic(term.name, offset * sigma, dims=dims)
+    else:
+        coef = pm.Normal(term.name, 0.0, sigma, dims=dims)
+    z = np.asarray(term.predictor, dtype=float)
+    z = z.reshape(len(z), -1)
+    return (coef if z.shape[1] > 1 else coef[:, None]), z
+
+
+def _n_levels(term) -> int:
+    return len(next(iter(term.coords.values())))
+
+
+def linear_predictor(
+    model_pm, model: bmb.Model, component, eta: float, noncentered: bool, correlate: bool
+) -> LinearPredictor:
+    """Intercept, common terms, offsets and varying terms of one distributional component."""
+    out = LinearPredictor()
+    common = list(component.common_terms.values())
+    intercept = component.intercept_term
+    betas, columns = [], []
+    if common:
+        for term in common:
+            model_pm.add_coords(dict(term.coords))
+        beta = pt.concatenate(
+            [pymc_variable(t.name, t.prior, dims=list(t.coords) or None) for t in common]
+        )
+        x = np.column_stack([np.asarray(t.data, dtype=float) for t in common])
+    if intercept is not None:
+        if common and model.center_predictors:  # as Bambi: the intercept at the predictors' means
+            x_mean = x.mean(0)
+            shifted = pymc_variable(f"{intercept.name}__centred", intercept.prior)
+            pm.Deterministic(intercept.name, shifted[0] - pt.dot(x_mean, beta))
+            x = x - x_mean
+        else:
+            shifted = pymc_variable(f"{intercept.name}__raw", intercept.prior)
+            pm.Deterministic(intercept.name, shifted[0])
+        betas.append(shifted)
+        columns.append(np.ones((len(model.data), 1)))
+    if common:
+        betas.append(beta)
+        columns.append(x)
+    if betas:
+        out.common = (pt.concatenate(betas), np.column_stack(columns))
+    for offset in component.offset_terms.values():
+        out.offset = out.offset + np.asarray(offset.data, dtype=float).squeeze()
+    groups = component.group_specific_terms
+    blocks = correlated.correlated_blocks(model) if correlate else {}
+    for factor, names in blocks.items():
+        terms = [groups[n] for n in names]
+        for term in terms:
+            model_pm.add_coords(dict(term.coords))
+        coefs, z = correlated.correlated_block(model_pm, factor, terms, eta, noncentered)
+        out.varying.append((coefs, z, terms[0].group_index, factor, _n_levels(terms[0])))
+    in_blocks = {name for names in blocks.values() for name in names}
+    for name, term in groups.items():
+        if name not in in_blocks:
+            model_pm.add_coords(dict(term.coords))
+            coefs, z = _independent_term(term, noncentered)
+            out.varying.append(
+                (coefs, z, term.group_index, correlated.factor_of(name), _n_levels(term))
+            )
+    return out
+
+
+def sufficient_statistics_apply(model: bmb.Model) -> str | None:
+    """Why the sufficient-statistics likelihood cannot replace the rows for this model, or None if it can."""
+    family, parent = model.family, model.family.likelihood.parent
+    if family.name != "gaussian" or family.link[parent].name != "identity":
+        return (
+            f"family {family.name} with link {family.link[parent].name} (needs gaussian, identity)"
+        )
+    others = [
+        n
+        for n, c in model.components.items()
+        if n != parent and not isinstance(c, ConstantComponent)
+    ]
+    if others:
+        return f"{', '.join(others)} has its own formula (e.g. known standard errors)"
+    component = model.components[parent]
+    factors = {correlated.factor_of(n) for n in component.group_specific_terms}
+    if len(factors) > 1:
+        return f"{len(factors)} grouping factors ({', '.join(sorted(factors))}); it takes one"
+    n_cols = sum(
+        np.asarray(t.data).reshape(len(model.data), -1).shape[1]
+        for t in component.common_terms.values()
+    )
+    n_cols += sum(
+        np.asarray(t.predictor).reshape(len(model.data), -1).shape[1]
+        for t in component.group_specific_terms.values()
+    )
+    if n_cols + 1 > sufficient.MAX_COLUMNS:
+        return f"{n_cols + 1} design columns per site (at most {sufficient.MAX_COLUMNS})"
+    return None
+
+
+def _sufficient_likelihood(linear: LinearPredictor, observed: np.ndarray, sigma, n_rows: int):
+    """``pm.Potential`` of the rows' Normal log-likelihood from the per-site statistics."""
+    index = linear.varying[0][2] if linear.varying else np.zeros(n_rows, dtype=int)
+    n_sites = linear.varying[0][4] if linear.varying else 1
+    parts, theta = [], []
+    if linear.common is not None:
+        beta, x = linear.common
+        parts.append(x)
+        theta.append(pt.broadcast_to(beta[None, :], (n_sites, x.shape[1])))
+    for coefs, z, _, _, _ in linear.varying:
+        parts.append(z)
+        theta.append(coefs)
+    y = observed - linear.offset
+    stats = sufficient.site_statistics(sufficient.rows_of(parts), y, index, n_sites)
+    theta = pt.concatenate(theta, axis=1)
+    return pm.Potential("log_likelihood__", sufficient.gaussian_log_likelihood(theta, sigma, stats))
+
+
+def build_pymc(
+    model: bmb.Model,
+    correlate: bool = False,
+    eta: float = correlated.DEFAULT_ETA,
+    noncentered: bool = True,
+    likelihood: str = "rows",
+) -> pm.Model:
+    """The PyMC model of a built Bambi model, with correlated effects and/or a sufficient-statistics likelihood.
+
+    Parameters
+    ----------
+    model : bambi.Model
+        Built from the formula with the priors to use (``hierpool.models.build_model``).
+    correlate : bool
+        Correlate the terms varying by each grouping factor (`hierpool.correlated`).
+    eta : float
+        LKJ shape of each correlation matrix.
+    noncentered : bool
+        Non-centred (default) or centred varying effects.
+    likelihood : str
+        ``rows`` (the response as an observed variable, one Normal, Bernoulli... per row) or
+        ``sufficient`` (Gaussian only, `hierpool.sufficient`: a ``pm.Potential``, so such a
+        model has no prior predictive; build a ``rows`` one for that).
+
+    Returns
+    -------
+    pymc.Model
+        Variables named as Bambi names them (``Intercept``, ``floor``, ``1|county``,
+        ``1|county_sigma``, ``sigma``, the response) plus ``<factor>_corr`` and ``<factor>_cov``
+        for a correlated block. Internal variables end in `INTERNAL_SUFFIXES`.
+    """
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {LIKELIHOODS}, not {likelihood!r}")
+    if likelihood == "sufficient" and (why := sufficient_statistics_apply(model)):
+        raise ModelError(f"the sufficient-statistics likelihood does not apply: {why}")
+    if not eta > 0:
+        raise ModelError(f"lkj_eta must be > 0, got {eta}")
+    family = model.family
+    parent = family.likelihood.parent
+    response = model.response_component.term
+    observed = np.squeeze(np.asarray(response.data))
+    with pm.Model(coords={OBS: np.arange(observed.shape[0])}) as model_pm:
+        kwargs = {"observed": observed, "dims": (OBS,)}
+        for name, component in model.components.items():
+            if isinstance(component, ConstantComponent):
+                prior = component.prior
+                kwargs[name] = (
+                    prior
+                    if isinstance(prior, (int, float))
+                    else pymc_distribution(prior)(component.alias or name, **prior.args)
+                )
+                continue
+            linear = linear_predictor(
+                model_pm, model, component, eta, noncentered, correlate and name == parent
+            )
+            if likelihood == "sufficient":
+                parent_linear = linear
+                continue
+            kwargs[name] = PyMCModel.INVLINKS[family.link[name].name](linear.rows())
+        if likelihood == "sufficient":
+            _sufficient_likelihood(
+                parent_linear, observed.astype(float), kwargs["sigma"], len(observed)
+            )
+            return model_pm
+        if hasattr(family, "transform_backend_kwargs"):
+            kwargs = family.transform_backend_kwargs(kwargs)
+        pymc_distribution(family.likelihood)(response.alias or response.name, **kwargs)
+    return model_pm
+
+
+def public_variables(dataset):
+    """``dataset`` without the sampler's internal variables (`INTERNAL_SUFFIXES`)."""
+    return dataset.drop_vars([v for v in dataset.data_vars if str(v).endswith(INTERNAL_SUFFIXES)])
+
+
+def settings(model: bmb.Model) -> dict | None:
+    """How hierpool writes this model's PyMC model, or None when Bambi's own is sampled.
+
+    ``{"correlated": [factors], "eta": float, "likelihood": "rows" | "sufficient"}``, set by
+    `hierpool.models.build_model` (``correlated: true``) and `use_sufficient_statistics`.
+    """
+    return getattr(model, "hierpool_pymc", None)
+
+
+def correlated_settings(model: bmb.Model) -> dict | None:
+    """``{"factors", "eta"}`` of a correlated model, else None (what the fit records)."""
+    plan = settings(model)
+    if not plan or not plan["correlated"]:
+        return None
+    return {"factors": list(plan["correlated"]), "eta": plan["eta"]}
+
+
+def plan(model: bmb.Model, **changes) -> dict:
+    """Ask for hierpool's PyMC model (or change how it is built); returns the settings."""
+    current = settings(model) or {
+        "correlated": [],
+        "eta": correlated.DEFAULT_ETA,
+        "likelihood": "rows",
+    }
+    model.hierpool_pymc = {**current, **changes}
+    model.hierpool_pymc_cache = {}
+    return model.hierpool_pymc
+
+
+def pymc_model(model: bmb.Model, likelihood: str | None = None) -> pm.Model:
+    """hierpool's PyMC model of a built Bambi model (`settings`), built once per likelihood and cached."""
+    plan_ = settings(model)
+    likelihood = likelihood or plan_["likelihood"]
+    cache = getattr(model, "hierpool_pymc_cache", None)
+    if cache is None:
+        cache = model.hierpool_pymc_cache = {}
+    if likelihood not in cache:
+        cache[likelihood] = build_pymc(
+            model,
+            correlate=bool(plan_["correlated"]),
+            eta=plan_["eta"],
+            noncentered=bool(model.noncentered),
+            likelihood=likelihood,
+        )
+    return cache[likelihood]
+
+
+def choose_likelihood(model: bmb.Model, setting: str = "auto") -> tuple[str, str]:
+    """``(likelihood, why)`` for ``sampler.likelihood`` = ``auto``, ``rows`` or ``sufficient``.
+
+    ``auto`` takes the sufficient statistics for a Gaussian model with one grouping factor from
+    `sufficient.MIN_ROWS` rows on; ``sufficient`` insists (an error where it does not apply).
+    """
+    if setting not in ("auto", *LIKELIHOODS):
+        raise ModelError(f"sampler.likelihood must be auto, rows or sufficient, not {setting!r}")
+    if setting == "rows":
+        return "rows", "sampler.likelihood: rows"
+    why_not = sufficient_statistics_apply(model)
+    if setting == "sufficient":
+        if why_not:
+            raise ModelError(
+                f"sampler.likelihood: sufficient does not apply to this model: {why_not}"
+            )
+        return "sufficient", "sampler.likelihood: sufficient"
+    if why_not:
+        return "rows", f"per row: {why_not}"
+    if len(model.data) < sufficient.MIN_ROWS:
+        return (
+            "rows",
+            f"per row: {len(model.data)} rows (sufficient statistics from {sufficient.MIN_ROWS})",
+        )
+    return "sufficient", f"sufficient statistics per site: {len(model.data)} rows"

@@ -1,0 +1,129 @@
+"""hierpool's PyMC model of a Bambi model: the per-row form equals Bambi's, the sufficient-statistics form equals the rows."""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import pytest
+
+from hierpool import pymc_model, sufficient
+from hierpool.errors import ModelError
+from hierpool.fit import fit
+from hierpool.models import build_model
+from hierpool.simulate import SimulationSpec, simulate
+
+
+@pytest.fixture(scope="module")
+def data():
+    frame, _ = simulate(SimulationSpec(n_sites=7, site_size={"min": 3, "max": 30}, seed=9))
+    rng = np.random.default_rng(1)
+    frame["age"] = rng.normal(40, 10, size=len(frame))
+    frame["rater"] = np.where(rng.random(len(frame)) < 0.5, "r1", "r2")
+    return frame
+
+
+def spec(formula, **extra):
+    return {"name": "m", "formula": formula, "family": "gaussian", **extra}
+
+
+def test_site_statistics_give_the_residual_sum_of_squares():
+    rng = np.random.default_rng(0)
+    n, n_sites = 200, 6
+    index = rng.integers(0, n_sites, size=n)
+    a = np.column_stack([np.ones(n), rng.normal(size=n), rng.normal(size=n)])
+    y = rng.normal(size=n)
+    theta = rng.normal(size=(n_sites, 3))
+    stats = sufficient.site_statistics(a, y, index, n_sites)
+    by_rows = np.sum((y - (a * theta[index]).sum(1)) ** 2)
+    assert float(sufficient.residual_sum_of_squares(theta, stats)) == pytest.approx(by_rows, 1e-10)
+    sigma = 0.7
+    total = float(sufficient.gaussian_log_likelihood(theta, sigma, stats).eval())
+    expected = np.sum(
+        -np.log(sigma)
+        - 0.5 * np.log(2 * np.pi)
+        - (y - (a * theta[index]).sum(1)) ** 2 / (2 * sigma**2)
+    )
+    assert total == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "formula, correlate, noncentered",
+    [
+        ("scontrol ~ stress + (stress|site)", False, True),
+        ("scontrol ~ stress + age + (stress|site)", True, True),
+        ("scontrol ~ stress + (1|site)", False, False),
+        ("scontrol ~ stress + age", False, True),
+    ],
+)
+def test_the_sufficient_statistics_log_density_equals_the_rows(
+    data, formula, correlate, noncentered
+):
+    model = build_model(spec(formula, noncentered=noncentered), data, 1.0)
+    rows = pymc_model.build_pymc(model, correlate=correlate, noncentered=noncentered)
+    stats = pymc_model.build_pymc(
+        model, correlate=correlate, noncentered=noncentered, likelihood="sufficient"
+    )
+    assert {v.name for v in rows.free_RVs} == {v.name for v in stats.free_RVs}
+    point = {k: v + 0.3 for k, v in rows.initial_point(random_seed=1).items()}
+    assert stats.compile_logp()(point) == pytest.approx(rows.compile_logp()(point), rel=1e-10)
+
+
+def test_the_per_row_independent_model_has_bambis_log_likelihood(data):
+    model = build_model(spec("scontrol ~ stress + age + (stress|site)"), data, 1.0)
+    mine = pymc_model.build_pymc(model)
+    draws = pm.sample_prior_predictive(draws=4, model=mine, random_seed=3)
+    ours = pm.compute_log_likelihood(
+        az.InferenceData(posterior=draws.prior),
+        model=mine,
+        extend_inferencedata=False,
+        progressbar=False,
+    )
+    idata = az.InferenceData(posterior=pymc_model.public_variables(draws.prior))
+    theirs = model.compute_log_likelihood(idata, inplace=False).log_likelihood
+    np.testing.assert_allclose(theirs["scontrol"].values, ours["scontrol"].values, rtol=1e-8)
+
+
+def test_auto_chooses_the_statistics_for_large_gaussian_data_only(data, monkeypatch):
+    gaussian = build_model(spec("scontrol ~ stress + (stress|site)"), data, 1.0)
+    assert pymc_model.choose_likelihood(gaussian, "auto")[0] == "rows"  # small data: Bambi's model
+    monkeypatch.setattr(sufficient, "MIN_ROWS", 10)
+    assert pymc_model.choose_likelihood(gaussian, "auto")[0] == "sufficient"
+    assert pymc_model.choose_likelihood(gaussian, "rows")[0] == "rows"
+    crossed = build_model(spec("scontrol ~ stress + (1|site) + (1|rater)"), data, 1.0)
+    likelihood, why = pymc_model.choose_likelihood(crossed, "auto")
+    assert likelihood == "rows" and "2 grouping factors" in why
+    binary = data.assign(scontrol=(data["scontrol"] > data["scontrol"].median()).astype(int))
+    logistic = build_model(
+        {**spec("scontrol ~ stress + (1|site)"), "family": "bernoulli"}, binary, 1.0
+    )
+    assert "bernoulli" in pymc_model.choose_likelihood(logistic, "auto")[1]
+    with pytest.raises(ModelError, match="does not apply"):
+        pymc_model.choose_likelihood(logistic, "sufficient")
+
+
+def test_a_fit_with_the_statistics_has_every_group_later_stages_read(data):
+    model = build_model(spec("scontrol ~ stress + (stress|site)"), data, 1.0)
+    sampler = {
+        "backend": "nutpie",
+        "draws": 150,
+        "tune": 150,
+        "chains": 2,
+        "seed": 4,
+        "target_accept": 0.95,
+        "likelihood": "sufficient",
+        "prior_predictive_draws": 10,
+        "posterior_predictive_draws": 20,
+    }
+    idata, loo = fit(model, sampler, cores=2)
+    assert idata.posterior.attrs["hierpool_likelihood"].startswith("sufficient")
+    assert {
+        "posterior",
+        "observed_data",
+        "posterior_predictive",
+        "prior",
+        "prior_predictive",
+    } <= set(idata.groups())
+    assert idata.observed_data["scontrol"].shape == (len(data),)
+    assert {"Intercept", "stress", "1|site", "stress|site_sigma", "sigma"} <= set(idata.posterior)
+    assert loo.n_data_points == len(data) and np.isfinite(loo.elpd_loo)
