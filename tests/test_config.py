@@ -267,7 +267,7 @@ def test_shipped_config_passes_schema(config, schema):
     assert (
         "family" not in config["models"]["complete_pooling"]
     )  # unset stays detectable: model_spec resolves it
-    assert config["models"]["complete_pooling"]["noncentered"] is True
+    assert config["models"]["complete_pooling"]["noncentered"] == "auto"
     # a dataset-level override is not filled with defaults (that would undo the top-level values)
     assert config["datasets"]["radon"]["cleaning"] == radon_cleaning
     assert "sampler" not in config["datasets"]["radon"]
@@ -289,7 +289,7 @@ def test_schema_fills_sampler_defaults(config, schema):
     assert config["sampler"]["tune"] == 1000
     assert config["sampler"]["chains"] == 4
     assert config["sampler"]["target_accept"] == "auto"
-    assert config["sampler"]["low_rank_mass_matrix"] is False
+    assert config["sampler"]["low_rank_mass_matrix"] == "auto"
 
 
 def test_schema_fills_top_level_defaults_of_minimal_config(schema):
@@ -637,7 +637,7 @@ def test_summary_data_with_se_and_extra_models(config, schema, tmp_path):
     validate(config, schema)
     hc.check_config(config)
     assert (
-        config["datasets"]["schools"]["extra_models"]["partial_pooling"]["noncentered"] is True
+        config["datasets"]["schools"]["extra_models"]["partial_pooling"]["noncentered"] == "auto"
     )  # defaults filled
     assert hc.dataset_models(config, "schools") == ["partial_pooling"]
     assert hc.dataset_columns(config, "schools") == {

@@ -10,7 +10,7 @@ import formulae
 import numpy as np
 import pandas as pd
 
-from hierpool import correlated, pymc_model
+from hierpool import correlated, parametrisation, pymc_model
 from hierpool.errors import ModelError
 from hierpool.families import DEFAULT_LINK
 from hierpool.priors import parse_prior, repair_infinite_priors, site_sd_priors
@@ -85,8 +85,9 @@ def build_model(
     ----------
     spec : dict
         ``{name, formula, family, priors, noncentered, known_se, correlated, lkj_eta}``. ``noncentered`` (default
-        true, Bambi's default) chooses the parametrisation of varying effects: non-centred
-        suits small sites, centred suits sites with many observations each. ``known_se``
+        ``"auto"``) chooses the parametrisation of varying effects: non-centred (true, Bambi's
+        default) suits small sites, centred (false) suits sites with many observations each;
+        ``auto`` picks from the data (`hierpool.parametrisation`) and says why in the notes. ``known_se``
         names a column holding each row's known standard error (summary data, meta-analysis);
         see below. ``correlated`` (default false) makes the terms varying by one grouping
         factor correlated, with an ``LKJ(lkj_eta)`` prior on their correlation
@@ -141,7 +142,8 @@ def build_model(
         if known_se is not None
         else formula
     )
-    noncentered = bool(spec.get("noncentered", True))
+    parametrisation_setting = spec.get("noncentered", "auto")
+    noncentered = True if parametrisation_setting == "auto" else bool(parametrisation_setting)
 
     def make(all_priors):
         model = bmb.Model(
@@ -180,7 +182,13 @@ def build_model(
             f"(terms: {model_terms(model)})."
         )
     repaired, notes = repair_infinite_priors(model, set(priors))
-    if repaired:
+    rebuild = bool(repaired)
+    if parametrisation_setting == "auto":
+        noncentered, why = parametrisation.choose(model)
+        if why:
+            notes.append(f"parametrisation: {why}")
+        rebuild = rebuild or not noncentered
+    if rebuild:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = make({**priors, **repaired})
