@@ -113,7 +113,6 @@ def run_size(work: Path, rows: int, sites: int, args) -> dict:
         "--configfile",
         str(configfile),
         "--replace-workflow-config",
-        "-q",
         f"results/{name}/report.html",
     ]
     start = time.perf_counter()

@@ -316,6 +316,27 @@ def _var_over_obs(mu: np.ndarray) -> np.ndarray:
     return mu.var(axis=-1, ddof=1)
 
 
+def _mu_variance(
+    idata, data: pd.DataFrame, columns: dict, include_site: bool, budget_mb: float = 128
+) -> np.ndarray:
+    """Variance over observations of the linear predictor, per draw (chain, draw), in blocks of draws.
+
+    A block's draws × observations array stays near ``budget_mb`` (100,000 rows × 8,000 draws
+    would be 6.4 GB at once).
+    """
+    post = ef._posterior(idata)
+    per = max(1, int(budget_mb * 2**20 // (8 * max(1, len(data)) * post.sizes["chain"])))
+    return np.concatenate(
+        [
+            _var_over_obs(
+                ef.mu_draws(post.isel(draw=slice(start, start + per)), data, columns, include_site)
+            )
+            for start in range(0, post.sizes["draw"], per)
+        ],
+        axis=1,
+    )
+
+
 def bayes_r2_draws(
     idata, data: pd.DataFrame, columns: dict, kind: str = "conditional"
 ) -> np.ndarray:
@@ -326,10 +347,10 @@ def bayes_r2_draws(
     """
     resid = residual_variance(idata, columns, data)[0].values
     if kind == "conditional":
-        var_fit = _var_over_obs(ef.mu_draws(idata, data, columns, include_site=True))
+        var_fit = _mu_variance(idata, data, columns, include_site=True)
         return var_fit / (var_fit + resid)
     if kind == "marginal":
-        var_fit = _var_over_obs(ef.mu_draws(idata, data, columns, include_site=False))
+        var_fit = _mu_variance(idata, data, columns, include_site=False)
         var_site = np.zeros_like(resid) + np.asarray(_other_factors_variance(idata, columns))
         sds = ef.site_sds(idata, columns)
         if sds is not None:
