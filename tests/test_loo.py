@@ -237,3 +237,46 @@ def test_scipy_product_equals_xarray_sparse_dot(u_dims):
     got = loo._sparse_times_dense(z, u)
     assert got.dims == want.dims
     np.testing.assert_allclose(got.values, want.values, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "y ~ x + C(sex) + (1|g) + (1|rater)",
+        "y ~ 0 + g + g:x",
+        "y ~ x + (C(sex)|g)",
+        "y ~ 1",
+    ],
+)
+def test_gaussian_log_likelihood_from_the_design_equals_bambis(formula):
+    """hierpool.linear's NumPy evaluation against Bambi's compute_log_likelihood (prior draws as a posterior)."""
+    from hierpool import linear
+
+    data = sites_data(3, [4, 9, 6, 12])
+    rng = np.random.default_rng(2)
+    data["y"] = rng.normal(size=len(data))
+    data["sex"] = np.where(rng.random(len(data)) < 0.5, "f", "m")
+    data["rater"] = np.where(rng.random(len(data)) < 0.4, "r1", "r2")
+    model = build_model({"name": "m", "formula": formula}, data, site_sd_prior_scale=1.0)
+    assert linear.applies(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prior = model.prior_predictive(draws=6, random_seed=1).prior
+    posterior = prior.drop_vars(
+        [v for v in prior.data_vars if prior[v].ndim > 2 and "__obs__" in prior[v].dims]
+    )
+    want = unchunked(model, posterior).log_likelihood["y"].values
+    got = np.concatenate(
+        [
+            linear.gaussian_log_likelihood(model, posterior, rows)["y"].values
+            for rows in loo.row_chunks(len(data), 5)
+        ],
+        axis=-1,
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_the_design_path_is_not_taken_for_other_families_or_known_se(poisson_fit):
+    from hierpool import linear
+
+    assert not linear.applies(poisson_fit[0])

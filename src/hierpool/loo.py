@@ -107,8 +107,16 @@ def log_likelihood_chunks(
 ) -> Iterator[tuple[slice, xr.Dataset]]:
     """Yield ``(rows, log_likelihood)`` per chunk of rows: float64, dims (chain, draw, __obs__), global coords.
 
-    Works for any Bambi family: it is Bambi's own ``compute_log_likelihood`` evaluated on the chunk.
+    Works for any Bambi family: it is Bambi's own ``compute_log_likelihood`` evaluated on the chunk,
+    except for Gaussian models with a constant sigma, where `hierpool.linear` evaluates the same
+    density from the design directly (about 4 times faster).
     """
+    from hierpool import linear
+
+    if linear.applies(model):
+        for rows in row_chunks(len(model.data), size):
+            yield rows, linear.gaussian_log_likelihood(model, posterior, rows)
+        return
     for rows in row_chunks(len(model.data), size):
         part = _posterior_only(
             posterior
