@@ -417,3 +417,14 @@ def test_the_correlated_model_goes_through_every_stage(workdir):
     # radon's models (.test config) have no correlated effects: an empty table, no section text
     assert pd.read_csv(workdir / "results/radon/variance/correlation.csv").empty
     assert "Correlation (and covariance" not in report_text(workdir, "radon")
+
+
+def test_the_report_appendix_gives_each_jobs_time_and_memory(workdir):
+    timings = pd.read_csv(workdir / "results/tiny/report/timings.csv")
+    fits = timings[timings["stage"] == "fit"]
+    assert sorted(fits["job"]) == sorted(MODELS)
+    assert {"compare", "figures", "variance", "shrinkage", "recovery"} <= set(timings["stage"])
+    assert (timings["wall_s"] > 0).all() and (timings["peak_rss_mb"] > 0).all()
+    text = report_text(workdir, "tiny")
+    assert "Wall time and peak memory of this dataset's jobs" in text
+    assert "tail -f logs/tiny/fit/&lt;model&gt;.log" in text

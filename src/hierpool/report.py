@@ -143,6 +143,27 @@ class DatasetOutputs:
         return read_json(p) if p.is_file() else None
 
 
+def timings_table(paths, root) -> pd.DataFrame:
+    """Wall time (s) and peak resident memory (MB) of each job, from Snakemake's ``benchmark:`` files.
+
+    ``stage`` is the file's folder or name under ``root`` (``fit``, ``compare``, ...), ``job``
+    the model for a fit.
+    """
+    rows = []
+    for path in paths:
+        relative = Path(path).relative_to(root)
+        bench = pd.read_csv(path, sep="\t")
+        rows.append(
+            {
+                "stage": relative.parts[0].removesuffix(".tsv"),
+                "job": relative.stem if len(relative.parts) > 1 else "",
+                "wall_s": float(bench["s"].iloc[-1]),
+                "peak_rss_mb": float(pd.to_numeric(bench["max_rss"], errors="coerce").iloc[-1]),
+            }
+        )
+    return pd.DataFrame(rows, columns=["stage", "job", "wall_s", "peak_rss_mb"])
+
+
 def manifest_text(root: Path, files) -> str:
     """The report's manifest (JSON): every declared input under ``root``, as paths relative to it."""
     root = Path(root).resolve()

@@ -43,13 +43,28 @@ def analysis_targets(dataset):
     return [t.replace("{dataset}", dataset) for t in targets]
 
 
+def dataset_benchmarks(dataset):
+    """The `benchmark:` files of a dataset's jobs (every fit, the comparison, each analysis stage that applies)."""
+    stages = dataset_stages(dataset)
+    names = ["compare", "figures"]
+    names += [] if stages["variance"] else ["variance"]
+    names += [] if stages["shrinkage"] else ["shrinkage"]
+    names += ["recovery"] if is_simulated(dataset) else []
+    files = [f"benchmarks/{dataset}/{name}.tsv" for name in names]
+    return files + expand(
+        "benchmarks/{dataset}/fit/{model}.tsv",
+        dataset=dataset,
+        model=hpconfig.dataset_models(config, dataset),
+    )
+
+
 def report_inputs(wildcards):
     """Every file the report reads (its manifest): headline, cleaning, fits' tables, every stage's outputs."""
     dataset = wildcards.dataset
     models = hpconfig.dataset_models(config, dataset)
     files = [
         f"results/{dataset}/report/{name}"
-        for name in ("headline.json", "changes.json", "config_used.json")
+        for name in ("headline.json", "changes.json", "config_used.json", "timings.csv")
     ]
     files += data_targets(dataset) + list(
         rules.diagnostics.output + rules.compare.output

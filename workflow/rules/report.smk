@@ -2,7 +2,23 @@
 # process (on a cluster: the login node), not as cluster jobs.
 localrules:
     headline,
+    timings,
     report,
+
+
+rule timings:
+    input:
+        benchmarks=lambda w: dataset_benchmarks(w.dataset),
+    output:
+        table="results/{dataset}/report/timings.csv",
+    log:
+        "logs/{dataset}/timings.log",
+    conda:
+        "../../environment.yml"
+    params:
+        root=lambda w: f"benchmarks/{w.dataset}",
+    script:
+        "../scripts/timings.py"
 
 
 rule headline:

@@ -1,0 +1,15 @@
+"""Snakemake glue: one table of the dataset's jobs' wall time and peak memory, from their benchmark files."""
+
+from hierpool.smk import run_logged
+
+
+def main(smk):
+    from hierpool.io import write_csv
+    from hierpool.report import timings_table
+
+    table = timings_table(list(smk.input.benchmarks), smk.params.root)
+    write_csv(smk.output.table, table)
+    print(table.to_string())
+
+
+run_logged(snakemake, main)  # noqa: F821
