@@ -58,25 +58,6 @@ def test_the_sampled_correlation_and_covariance_match_the_cholesky_factor(data):
     assert list(prior["site_corr"].coords["site__corr_pair"].values) == ["Intercept, stress"]
 
 
-def test_the_log_likelihood_is_bambis_at_the_same_parameter_values(data):
-    """The PyMC model and Bambi's own likelihood agree, so the names, dims and level order match."""
-    model = build_model(spec("scontrol ~ stress + z + (stress|site)"), data, 1.0)
-    pm_model = pymc_model.pymc_model(model)
-    draws = pm.sample_prior_predictive(draws=4, model=pm_model, random_seed=3)
-    mine = pm.compute_log_likelihood(
-        az.InferenceData(posterior=draws.prior),
-        model=pm_model,
-        extend_inferencedata=False,
-        progressbar=False,
-    )
-    idata = draws.copy()
-    idata.add_groups(posterior=pymc_model.public_variables(draws.prior))
-    bambi_ll = model.compute_log_likelihood(idata, inplace=False).log_likelihood
-    np.testing.assert_allclose(
-        bambi_ll["scontrol"].values, mine["scontrol"].values, rtol=1e-8, atol=1e-8
-    )
-
-
 def test_a_centred_block_and_a_second_independent_factor(data):
     frame = data.assign(rater=np.tile(["r1", "r2", "r3"], len(data) // 3 + 1)[: len(data)])
     model = build_model(

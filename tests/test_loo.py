@@ -280,3 +280,12 @@ def test_the_design_path_is_not_taken_for_other_families_or_known_se(poisson_fit
     from hierpool import linear
 
     assert not linear.applies(poisson_fit[0])
+
+
+def test_stored_predictive_draws_are_capped_for_large_data():
+    from hierpool.fit import PREDICTIVE_VALUES_MAX, predictive_draws
+
+    assert predictive_draws(500, 919) == 500
+    assert predictive_draws(500, 100_000) == PREDICTIVE_VALUES_MAX // 100_000 == 200
+    assert predictive_draws(500, 10**7) == 50
+    assert predictive_draws(20, 10**7) == 20

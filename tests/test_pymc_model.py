@@ -69,9 +69,11 @@ def test_the_sufficient_statistics_log_density_equals_the_rows(
     assert stats.compile_logp()(point) == pytest.approx(rows.compile_logp()(point), rel=1e-10)
 
 
-def test_the_per_row_independent_model_has_bambis_log_likelihood(data):
+@pytest.mark.parametrize("correlate", [False, True])
+def test_the_per_row_model_has_bambis_log_likelihood(data, correlate):
+    """Bambi's own likelihood at the same parameter values: the names, dims and level order match."""
     model = build_model(spec("scontrol ~ stress + age + (stress|site)"), data, 1.0)
-    mine = pymc_model.build_pymc(model)
+    mine = pymc_model.build_pymc(model, correlate=correlate)
     draws = pm.sample_prior_predictive(draws=4, model=mine, random_seed=3)
     ours = pm.compute_log_likelihood(
         az.InferenceData(posterior=draws.prior),
@@ -127,3 +129,36 @@ def test_a_fit_with_the_statistics_has_every_group_later_stages_read(data):
     assert idata.observed_data["scontrol"].shape == (len(data),)
     assert {"Intercept", "stress", "1|site", "stress|site_sigma", "sigma"} <= set(idata.posterior)
     assert loo.n_data_points == len(data) and np.isfinite(loo.elpd_loo)
+
+
+def test_progress_line_counts_and_estimates_the_time_left():
+    from hierpool.progress import progress_line
+
+    line = progress_line(3000, 12000, True, 2, 4, 30.0)
+    assert line == (
+        "sampling: 4 chains, 3000/12000 draws (25%, tuning done), 2 divergences, 30 s, about 90 s left"
+    )
+    assert "time left unknown" in progress_line(0, 100, False, 0, 2, 1.0)
+
+
+def test_sampling_with_progress_logs_and_draws_what_pm_sample_draws(data, monkeypatch, caplog):
+    import logging
+
+    from hierpool import progress
+
+    model = build_model(spec("scontrol ~ stress + (1|site)"), data, 1.0)
+    pm_model = pymc_model.build_pymc(model)
+    monkeypatch.setattr(progress, "INTERVAL_S", 0.05)
+    settings = dict(draws=300, tune=300, chains=2, target_accept=0.9, random_seed=5)
+    with caplog.at_level(logging.INFO, logger="hierpool.progress"):
+        ours = progress.sample(pm_model, **settings)
+    assert any(r.getMessage().startswith("sampling: 2 chains,") for r in caplog.records)
+    assert any("sampling: done, 2 chains × 300 draws" in r.getMessage() for r in caplog.records)
+    theirs = pm.sample(
+        model=pm_model,
+        nuts_sampler="nutpie",
+        progressbar=False,
+        **{k: v for k, v in settings.items()},
+    )
+    np.testing.assert_array_equal(ours.posterior["sigma"].values, theirs.posterior["sigma"].values)
+    assert "observed_data" in ours.groups() and ours.posterior.attrs["sampling_time"] > 0

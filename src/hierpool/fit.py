@@ -20,7 +20,7 @@ import xarray as xr
 from scipy import stats
 
 from hierpool import loo as hploo
-from hierpool import pymc_model
+from hierpool import progress, pymc_model
 from hierpool.loo import chunked_loo, posterior_predictive_chunked
 from hierpool.models import known_se_column
 
@@ -61,8 +61,19 @@ def _sample_own(model: bmb.Model, kwargs: dict) -> az.InferenceData:
     import pymc as pm
 
     kwargs = dict(kwargs)
-    kwargs["nuts_sampler"] = kwargs.pop("inference_method")
-    idata = pm.sample(model=pymc_model.pymc_model(model), **kwargs)
+    backend = kwargs.pop("inference_method")
+    if backend == "nutpie":  # with its progress in the job's log
+        idata = progress.sample(
+            pymc_model.pymc_model(model),
+            draws=kwargs["draws"],
+            tune=kwargs["tune"],
+            chains=kwargs["chains"],
+            target_accept=kwargs["target_accept"],
+            random_seed=kwargs["random_seed"],
+            **kwargs.get("nuts_sampler_kwargs", {}),
+        )
+    else:
+        idata = pm.sample(model=pymc_model.pymc_model(model), nuts_sampler=backend, **kwargs)
     idata.posterior = pymc_model.public_variables(idata.posterior)
     if (
         "observed_data" not in idata.groups()
@@ -99,6 +110,21 @@ def uses_low_rank(model: bmb.Model, setting) -> bool:
         parent = model.family.likelihood.parent
         return not model.noncentered and bool(model.components[parent].group_specific_terms)
     return bool(setting)
+
+
+PREDICTIVE_VALUES_MAX = 20_000_000  # draws × rows of one stored predictive group (80 MB in float32)
+
+
+def predictive_draws(configured: int, n_rows: int) -> int:
+    """The predictive draws stored: as configured, but at most :data:`PREDICTIVE_VALUES_MAX` values (and at least 50).
+
+    At 100,000 rows 500 posterior predictive draws would be 200 MB per fit; 200 draws are
+    plenty for the checks drawn from them.
+    """
+    capped = max(50, PREDICTIVE_VALUES_MAX // max(1, n_rows))
+    if configured > capped:
+        _log.info("predictive draws: %d instead of %d (%d rows)", capped, configured, n_rows)
+    return min(configured, capped)
 
 
 def keeps_log_likelihood(setting: str, n_values: int) -> bool:
@@ -268,12 +294,17 @@ def fit(model: bmb.Model, sampler: dict, cores: int = 1) -> tuple[az.InferenceDa
     add_posterior_predictive(
         model,
         idata,
-        int(sampler.get("posterior_predictive_draws", 500)),
+        predictive_draws(int(sampler.get("posterior_predictive_draws", 500)), len(model.data)),
         seed + 1,
         float(sampler.get("chunk_mb", 64)),
     )
     drop_per_observation(idata)
-    add_prior(model, idata, int(sampler.get("prior_predictive_draws", 200)), seed + 2)
+    add_prior(
+        model,
+        idata,
+        predictive_draws(int(sampler.get("prior_predictive_draws", 200)), len(model.data)),
+        seed + 2,
+    )
     record_model(model, idata)
     idata.posterior.attrs.update(
         {
