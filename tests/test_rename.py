@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from analysis_fixtures import COLS, four_fits, ladder_formula, make_data
 
-from hierpool import roles
+from hierpool import r2, roles
 from hierpool import shrinkage as sh
 from hierpool import variance as va
 from hierpool.effects import PredictorScale
@@ -49,7 +49,7 @@ def test_every_analysis_table_has_the_same_numbers_after_renaming(both):
     scale = PredictorScale()
     for compute in (
         lambda f: va.icc_table(f, COLS, data=data),
-        lambda f: va.r2_table(f, data, COLS),
+        lambda f: r2.r2_table(f, data, COLS),
         lambda f: va.vpc_curve(f, COLS, scale, -1.0, 1.0, n=5, data=data),
         lambda f: va.between_site_sd(f, COLS, scale, {"low": -1.0, "high": 1.0}, data=data),
         lambda f: sh.site_estimates(f, data, COLS, scale),

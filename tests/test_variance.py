@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from analysis_fixtures import COLS, make_data, make_fit, posterior_dataset
 
+from hierpool import r2
 from hierpool import variance as va
 from hierpool.effects import PredictorScale
 
@@ -101,7 +102,7 @@ def test_one_icc_per_grouping_factor_with_every_variance_in_the_denominator():
     assert table["factor"].tolist() == ["site", "site:cls"]
     np.testing.assert_allclose(table["mean"], [1 / 6, 4 / 6])
     summary = va.variance_summary(
-        table, va.r2_table({}, make_data([2, 2]), COLS), pd.DataFrame(), {}, "site"
+        table, r2.r2_table({}, make_data([2, 2]), COLS), pd.DataFrame(), {}, "site"
     )
     assert summary["icc"]["nested"]["mean"] == pytest.approx(1 / 6)
     assert summary["icc_other_factors"]["nested"]["site:cls"]["mean"] == pytest.approx(4 / 6)
@@ -196,9 +197,9 @@ def test_r2_complete_pooling_is_exact(r2_data):
     )
     var_fit = b**2 * np.var(r2_data["stress"], ddof=1)
     expected = var_fit / (var_fit + s**2)
-    np.testing.assert_allclose(va.bayes_r2_draws(fit, r2_data, COLS, "conditional"), expected)
+    np.testing.assert_allclose(r2.bayes_r2_draws(fit, r2_data, COLS, "conditional"), expected)
     np.testing.assert_allclose(
-        va.bayes_r2_draws(fit, r2_data, COLS, "marginal"), expected
+        r2.bayes_r2_draws(fit, r2_data, COLS, "marginal"), expected
     )  # no site variance
 
 
@@ -222,8 +223,8 @@ def test_r2_conditional_and_marginal_for_varying_intercepts(r2_data):
     cond = np.var(mu, ddof=1) / (np.var(mu, ddof=1) + s**2)
     pop = a + b * x
     marg = np.var(pop, ddof=1) / (np.var(pop, ddof=1) + sd0**2 + s**2)
-    np.testing.assert_allclose(va.bayes_r2_draws(fit, r2_data, COLS, "conditional"), cond)
-    np.testing.assert_allclose(va.bayes_r2_draws(fit, r2_data, COLS, "marginal"), marg)
+    np.testing.assert_allclose(r2.bayes_r2_draws(fit, r2_data, COLS, "conditional"), cond)
+    np.testing.assert_allclose(r2.bayes_r2_draws(fit, r2_data, COLS, "marginal"), marg)
     assert marg < cond
 
 
@@ -243,9 +244,9 @@ def test_r2_marginal_of_varying_slopes_counts_slope_variance(r2_data):
     x = r2_data["stress"].to_numpy()
     pop = a + b * x
     marg = np.var(pop, ddof=1) / (np.var(pop, ddof=1) + sd0**2 + sd1**2 * np.mean(x**2) + s**2)
-    np.testing.assert_allclose(va.bayes_r2_draws(fit, r2_data, COLS, "marginal"), marg)
+    np.testing.assert_allclose(r2.bayes_r2_draws(fit, r2_data, COLS, "marginal"), marg)
     with pytest.raises(ValueError):
-        va.bayes_r2_draws(fit, r2_data, COLS, "adjusted")
+        r2.bayes_r2_draws(fit, r2_data, COLS, "adjusted")
 
 
 def test_r2_table_rows_and_no_marginal_for_no_pooling(r2_data):
@@ -253,7 +254,7 @@ def test_r2_table_rows_and_no_marginal_for_no_pooling(r2_data):
         m: make_fit(m, r2_data, predictive=False)
         for m in ("complete_pooling", "no_pooling", "varying_intercepts")
     }
-    table = va.r2_table(fits, r2_data, COLS)
+    table = r2.r2_table(fits, r2_data, COLS)
     assert list(zip(table["model"], table["kind"])) == [
         ("complete_pooling", "conditional"),
         ("complete_pooling", "marginal"),

@@ -1,4 +1,4 @@
-"""How much of the outcome's variance lies between sites: ICC, VPC curve, between-site SD and Bayesian R².
+"""How much of the outcome's variance lies between sites: ICC, VPC curve and between-site SD.
 
 Every quantity is computed per posterior draw and only then summarised (mean, median and
 a 95% highest-density interval), so an ICC summary is the posterior of the ratio, not a
@@ -14,15 +14,7 @@ ratio of posterior means.
   side. A varying-intercepts model has sd1 = 0, so its VPC is flat and equals its ICC.
 * Between-site SD of the predicted outcome at chosen x: ``sqrt(var(b0_j + b1_j x))``, in
   the outcome's units (how far apart two typical sites' expected outcomes are).
-* Bayesian R² (Gelman, Goodrich, Gabry & Vehtari 2019): per draw,
-  ``var_n(mu_n) / (var_n(mu_n) + sigma^2)``.
-  - conditional: ``mu`` includes the site effects;
-  - marginal: ``mu`` is the population-level line only. What that line leaves unexplained
-    is the site variation plus sigma^2, so the denominator adds the model's between-site
-    variance at each observation's x, averaged over observations (as in Nakagawa &
-    Schielzeth's marginal R²). Using sigma^2 alone there would credit the predictor with
-    the between-site variance and overstate the marginal R².
-  No pooling has no population-level line, so it has a conditional R² only.
+* Bayesian R², conditional and marginal, on the same footing: `hierpool.r2`.
 """
 
 from __future__ import annotations
@@ -114,7 +106,7 @@ def not_applicable(fits: dict, columns: dict) -> dict[str, str]:
     }
 
 
-def _other_factors_variance(idata, columns: dict) -> xr.DataArray | float:
+def other_factors_variance(idata, columns: dict) -> xr.DataArray | float:
     """Summed intercept variances of the grouping factors other than the site."""
     return sum(
         sd**2 for factor, sd in ef.factor_sds(idata, columns).items() if factor != columns["group"]
@@ -221,7 +213,7 @@ def vpc_draws(
 ) -> xr.DataArray:
     """VPC(x) = var_site(x) / (var_site(x) + other factors' variance + residual variance) per draw, dims (chain, draw, x)."""
     var_site = site_variance_draws(idata, columns, x, scale)
-    rest = _other_factors_variance(idata, columns) + residual_variance(idata, columns, data)[0]
+    rest = other_factors_variance(idata, columns) + residual_variance(idata, columns, data)[0]
     return (var_site / (var_site + rest)).rename("vpc")
 
 
@@ -310,91 +302,6 @@ def between_site_sd(
         table.insert(0, "model", model)
         parts.append(table)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-
-def _var_over_obs(mu: np.ndarray) -> np.ndarray:
-    return mu.var(axis=-1, ddof=1)
-
-
-def _mu_variance(
-    idata, data: pd.DataFrame, columns: dict, include_site: bool, budget_mb: float = 128
-) -> np.ndarray:
-    """Variance over observations of the linear predictor, per draw (chain, draw), in blocks of draws.
-
-    A block's draws × observations array stays near ``budget_mb`` (100,000 rows × 8,000 draws
-    would be 6.4 GB at once).
-    """
-    post = ef._posterior(idata)
-    per = max(1, int(budget_mb * 2**20 // (8 * max(1, len(data)) * post.sizes["chain"])))
-    return np.concatenate(
-        [
-            _var_over_obs(
-                ef.mu_draws(post.isel(draw=slice(start, start + per)), data, columns, include_site)
-            )
-            for start in range(0, post.sizes["draw"], per)
-        ],
-        axis=1,
-    )
-
-
-def bayes_r2_draws(
-    idata, data: pd.DataFrame, columns: dict, kind: str = "conditional"
-) -> np.ndarray:
-    """Bayesian R² per draw, shape (chain, draw); ``kind`` is ``conditional`` or ``marginal`` (see module doc).
-
-    Outside the Gaussian family every variance is on the link scale and the residual variance
-    is the distribution-specific one of `residual_variance`.
-    """
-    resid = residual_variance(idata, columns, data)[0].values
-    if kind == "conditional":
-        var_fit = _mu_variance(idata, data, columns, include_site=True)
-        return var_fit / (var_fit + resid)
-    if kind == "marginal":
-        var_fit = _mu_variance(idata, data, columns, include_site=False)
-        var_site = np.zeros_like(resid) + np.asarray(_other_factors_variance(idata, columns))
-        sds = ef.site_sds(idata, columns)
-        if sds is not None:
-            p = columns.get("predictor")
-            x = (
-                data[p].to_numpy(dtype=float) if p else np.zeros(1)
-            )  # model scale: distance from the centre
-            sd0, sd1 = (s.values for s in sds)
-            rho = ef.site_correlation(idata, columns)
-            rho = 0.0 if rho is None else rho.values
-            var_site = var_site + sd0**2 + 2 * rho * sd0 * sd1 * np.mean(x) + sd1**2 * np.mean(x**2)
-        return var_fit / (var_fit + var_site + resid)
-    raise ValueError(f"kind must be 'conditional' or 'marginal', got {kind!r}")
-
-
-R2_DEFINITIONS = {
-    "conditional": "var(mu with every varying effect) / (var(mu) + residual variance)",
-    "marginal": "var(mu population-level) / (var(mu) + variance of the varying effects + residual variance)",
-}
-
-
-def r2_table(fits: dict, data: pd.DataFrame, columns: dict, prob: float = HDI_PROB) -> pd.DataFrame:
-    """Conditional and marginal Bayesian R² per model (no pooling: conditional only), on the link scale."""
-    rows = []
-    for model, idata in fits.items():
-        role = ef.role(idata, columns)
-        resid_text = residual_variance(idata, columns, data)[1]
-        for kind in ("conditional", "marginal"):
-            if kind == "marginal" and role == "no_pooling":
-                continue
-            rows.append(
-                {
-                    "model": model,
-                    "role": role,
-                    "kind": kind,
-                    **sm.summarise(bayes_r2_draws(idata, data, columns, kind), prob),
-                    "hdi_prob": prob,
-                    "definition": f"{R2_DEFINITIONS[kind]}; residual variance: {resid_text}",
-                }
-            )
-    return pd.DataFrame(
-        rows,
-        columns=["model", "role", "kind", *sm.SUMMARY, "hdi_prob", "definition"],
-    )
 
 
 def variance_summary(

@@ -8,6 +8,7 @@ def main(smk):
     from hierpool.figures import icc_posterior, not_applicable, vpc_curve
     from hierpool.io import write_csv, write_json
     from hierpool.plots import save_figure
+    from hierpool.r2 import r2_table
     from hierpool.summaries import correlation_table
 
     job = load_analysis(smk)
@@ -28,7 +29,7 @@ def main(smk):
     else:  # summary data: no predictor, one point
         curve, points = va.vpc_curve(fits, columns, scale, 0.0, 0.0, n=1, data=data), {"all": 0.0}
     site_sd = va.between_site_sd(fits, columns, scale, points, data=data)
-    r2 = va.r2_table(fits, data, columns)
+    r2 = r2_table(fits, data, columns)
     skipped = va.not_applicable(fits, columns)
     write_csv(smk.output.icc, icc)
     write_csv(smk.output.vpc, curve)
