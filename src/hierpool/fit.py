@@ -46,8 +46,8 @@ def sample(model: bmb.Model, sampler: dict, cores: int = 1) -> az.InferenceData:
         inference_method=backend,
     )
     if backend != "pymc" and uses_low_rank(model, sampler.get("low_rank_mass_matrix", "auto")):
-        # Learns correlations (e.g. intercept vs site offsets) that a diagonal mass matrix cannot;
-        # it helped on 20 sites but broke chains on 5 sites (docs/performance.md), so it is opt-in.
+        # Learns correlations (e.g. intercept vs site effects) that a diagonal mass matrix cannot;
+        # it broke chains on 5 sites (docs/performance.md), so `auto` uses it for centred models only.
         kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*BLAS.*")
@@ -75,9 +75,7 @@ def _sample_own(model: bmb.Model, kwargs: dict) -> az.InferenceData:
     else:
         idata = pm.sample(model=pymc_model.pymc_model(model), nuts_sampler=backend, **kwargs)
     idata.posterior = pymc_model.public_variables(idata.posterior)
-    if (
-        "observed_data" not in idata.groups()
-    ):  # the sufficient-statistics model observes no variable
+    if "observed_data" not in idata.groups():  # a sufficient-statistics model observes nothing
         response = model.response_component.term
         observed = np.squeeze(np.asarray(response.data))
         if observed.ndim > 1:  # binomial: successes, trials
