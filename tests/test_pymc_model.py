@@ -149,6 +149,7 @@ def test_sampling_with_progress_logs_and_draws_what_pm_sample_draws(data, monkey
     model = build_model(spec("scontrol ~ stress + (1|site)"), data, 1.0)
     pm_model = pymc_model.build_pymc(model)
     monkeypatch.setattr(progress, "INTERVAL_S", 0.05)
+    monkeypatch.setattr(progress, "POLL_S", 0.01)
     settings = dict(draws=300, tune=300, chains=2, target_accept=0.9, random_seed=5)
     with caplog.at_level(logging.INFO, logger="hierpool.progress"):
         ours = progress.sample(pm_model, **settings)

@@ -21,6 +21,7 @@ import numpy as np
 
 _log = logging.getLogger(__name__)
 INTERVAL_S = 10.0
+POLL_S = 0.2
 
 
 def progress_line(
@@ -96,10 +97,12 @@ def sample(
         **nuts_kwargs,
     )
     total = chains * (draws + tune)
+    next_line = start + INTERVAL_S
     while not _finished(sampler):
-        time.sleep(INTERVAL_S)
-        if _finished(sampler):
-            break
+        time.sleep(POLL_S)  # short polls: a small fit is not held back by the logging interval
+        if _finished(sampler) or time.time() < next_line:
+            continue
+        next_line += INTERVAL_S
         try:
             done, tuned, divergences = _trace_counts(sampler.inspect())
         except Exception as err:  # noqa: BLE001 - progress is best effort, sampling goes on
