@@ -168,3 +168,18 @@ def test_a_simulated_correlation_of_0_6_is_covered_and_sites_are_recovered_as_we
         else:
             assert ef.site_correlation(idata, columns) is None
     assert errors[True] <= errors[False]
+
+
+def test_the_schema_default_of_lkj_eta_is_the_librarys():
+    import yaml
+
+    schema = yaml.safe_load(
+        open(
+            correlated.__file__.replace(
+                "src/hierpool/correlated.py", "workflow/schemas/config.schema.yaml"
+            )
+        )
+    )
+    assert (
+        schema["definitions"]["model"]["properties"]["lkj_eta"]["default"] == correlated.DEFAULT_ETA
+    )
