@@ -47,7 +47,8 @@ SECTIONS = [
     "Data and cleaning",
     "Models and priors",
     "Convergence diagnostics",
-    "Model comparison (PSIS-LOO)",
+    "Model comparison (leave-one-out)",
+    "Model checking",
     "Posterior: sites and population",
     "Variance partition",
     "Shrinkage",
@@ -151,6 +152,73 @@ def test_diagnostics_and_comparison_cover_every_model(workdir):
     assert radon.loc["varying_intercepts", "elpd_loo"] > radon.loc["no_pooling", "elpd_loo"]
 
 
+def test_high_pareto_k_is_refitted_and_new_sites_are_predicted(workdir):
+    """radon (.test config: checking on, 200 draws): every high-k observation gets a refit's elpd."""
+    loo = pd.read_csv(workdir / "results/radon/compare/loo.csv").set_index("model")
+    bad = pd.read_csv(workdir / "results/radon/compare/pareto_k_bad.csv")
+    assert (bad["pareto_k"] > loo["k_threshold"].iloc[0]).all() and len(bad) > 0
+    assert set(bad["method"]) <= {"exact refit", "K-fold"}, "every flagged observation remedied"
+    assert loo["loo_reliable"].all()
+    assert loo.loc["no_pooling", "elpd_method"] == "K-fold CV"  # dozens of high k: 2-fold CV
+    for model, row in loo.iterrows():
+        plan = json.loads((workdir / f"results/radon/checking/loo/{model}/plan.json").read_text())
+        assert plan["high"] == [] or row["elpd_method"] != "PSIS"
+        if plan["method"] == "exact":
+            assert row["n_exact"] == len(plan["high"]) and row["elpd_loo"] != row["elpd_psis"]
+    compare = pd.read_csv(workdir / "results/radon/compare/compare.csv")
+    assert compare["loo_reliable"].all() and (compare["flag"].fillna("") == "").all()
+    assert (
+        json.loads((workdir / "results/radon/report/headline.json").read_text())["loo"][
+            "unreliable"
+        ]
+        == []
+    )
+    loso = pd.read_csv(workdir / "results/radon/checking/loso.csv").set_index("model")
+    assert loso.loc[["varying_intercepts", "uranium"], "elpd_loso"].notna().all()
+    assert pd.isna(loso.loc["no_pooling", "elpd_loso"])
+    assert "cannot predict a new site" in loso.loc["no_pooling", "note"]
+    sites = pd.read_csv(workdir / "results/radon/checking/loso_sites.csv")
+    assert set(sites["model"]) == {"varying_intercepts", "uranium"}
+    assert sites.groupby("model")["site"].nunique().eq(85).all()  # every county held out once
+    assert sites.groupby("model")["n"].sum().eq(919).all()
+    by_model = sites.groupby("model")["elpd"].sum()
+    assert abs(by_model["uranium"] - loso.loc["uranium", "elpd_loso"]) < 1e-6
+    html = report_text(workdir, "radon")
+    assert "Predicting a new site" in html and "cannot predict a new site" in html
+    assert "PSIS-LOO is unreliable" not in html
+    # checking off (the .test default): a plan without refits, and the report says why
+    tiny = pd.read_csv(workdir / "results/tiny/checking/loso.csv")
+    assert tiny["elpd_loso"].isna().all() and tiny["note"].str.contains("is off").any()
+
+
+def test_calibration_new_site_and_prior_sensitivity_for_every_dataset(workdir):
+    for dataset, family in (("tiny", "gaussian"), ("radon", "gaussian"), ("binary", "bernoulli")):
+        results = workdir / "results" / dataset
+        n_rows = len(pd.read_csv(results / "data/clean.csv"))
+        pit = pd.read_csv(results / "checking/loo_pit.csv")
+        overall = pit[pit["site"] == "(all)"].set_index("model")
+        assert (overall["n"] == n_rows).all() and overall["ks"].between(0, 1).all()
+        ppc = pd.read_csv(results / "checking/ppc_sites.csv")
+        assert set(ppc["statistic"]) == {"mean", "sd"} and ppc["p_two_sided"].between(0, 1).all()
+        new = pd.read_csv(results / "checking/new_site.csv")
+        assert "no_pooling" not in set(new["model"]) and len(new) > 0
+        expected = new[new["quantity"] == "expected"]
+        assert (expected["low"] <= expected["mean"]).all() and (
+            expected["mean"] <= expected["high"]
+        ).all()
+        assert ((new["q25"] >= new["low"]) & (new["q75"] <= new["high"])).all()
+        if family == "bernoulli":  # probabilities
+            assert expected["mean"].between(0, 1).all()
+        sens = pd.read_csv(results / "checking/prior_sensitivity.csv")
+        assert {"model", "parameter", "prior", "likelihood", "prior_dominated"} <= set(sens)
+        assert sens["site_sd"].any()  # every dataset has a model with a site SD
+        html = report_text(workdir, dataset)
+        for heading in ("Calibration", "Prior sensitivity", "Predictions for a new site"):
+            assert heading in html, (dataset, heading)
+        for name in ("loo_pit", "ppc_sites", "new_site", "loso_sites"):
+            assert (results / f"figures/{name}.png").stat().st_size > 1000
+
+
 def test_logs_and_benchmarks_are_written(workdir):
     assert (
         "Formula: log_radon ~ floor + (1|county)"
@@ -219,7 +287,9 @@ def test_report_numbers_come_from_the_pipeline_tables(workdir):
         )
         assert head["loo"]["best"] == best["model"]
         name = f"({re.escape(best['model'])}|{re.escape(best['model'].replace('_', '&#95;'))})"
-        assert re.search(rf"Best model by PSIS-LOO:.{{0,40}}<code>{name}</code>", html)
+        assert re.search(
+            rf"Best model by leave-one-out cross-validation:.{{0,40}}<code>{name}</code>", html
+        )
         icc = (
             pd.read_csv(workdir / f"results/{dataset}/variance/icc.csv")
             .set_index("model")

@@ -1,6 +1,6 @@
 """Resolve the validated workflow config into per-dataset settings.
 
-The top-level `cleaning` and `sampler` blocks are defaults; a dataset may override any
+The top-level `cleaning`, `sampler` and `checking` blocks are defaults; a dataset may override any
 of their keys. Model formulas are templates: `{outcome}`, `{predictor}` and `{group}`
 are replaced by the dataset's own column names. A model's family is its own, else the
 dataset's `family`, else gaussian; a dataset may add models of its own (`extra_models`).
@@ -181,6 +181,18 @@ def file_format(config: dict, dataset: str) -> dict:
 
 def sampler_settings(config: dict, dataset: str) -> dict:
     return {**config.get("sampler", {}), **config["datasets"][dataset].get("sampler", {})}
+
+
+def checking_settings(config: dict, dataset: str) -> dict:
+    """Cross-validation settings (``checking``) of a dataset: the top-level block, overridden per dataset."""
+    return {**config.get("checking", {}), **config["datasets"][dataset].get("checking", {})}
+
+
+def refit_sampler(config: dict, dataset: str) -> dict:
+    """The sampler settings of a cross-validation refit: the dataset's, with ``checking.refit_draws`` draws."""
+    draws = checking_settings(config, dataset).get("refit_draws")
+    sampler = sampler_settings(config, dataset)
+    return {**sampler, "draws": int(draws)} if draws else sampler
 
 
 FEW_SITES = 10

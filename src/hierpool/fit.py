@@ -20,7 +20,7 @@ import xarray as xr
 from scipy import stats
 
 from hierpool import loo as hploo
-from hierpool import progress, pymc_model
+from hierpool import progress, pymc_model, sensitivity
 from hierpool.loo import chunked_loo, posterior_predictive_chunked
 from hierpool.models import known_se_column
 
@@ -32,8 +32,12 @@ KEEP_LOG_LIKELIHOOD_MAX = (
 )
 
 
-def sample(model: bmb.Model, sampler: dict, cores: int = 1) -> az.InferenceData:
-    """Run NUTS with the configured backend (``nutpie`` or ``pymc``)."""
+def sample(model: bmb.Model, sampler: dict, cores: int = 1, compiled=None) -> az.InferenceData:
+    """Run NUTS with the configured backend (``nutpie`` or ``pymc``).
+
+    ``compiled``: nutpie's compilation of hierpool's PyMC model of ``model``, to sample it
+    without compiling again (cross-validation refits, `hierpool.crossval`).
+    """
     backend = sampler.get("backend", "nutpie")
     kwargs = dict(
         draws=int(sampler["draws"]),
@@ -53,10 +57,10 @@ def sample(model: bmb.Model, sampler: dict, cores: int = 1) -> az.InferenceData:
         warnings.filterwarnings("ignore", message=".*BLAS.*")
         if pymc_model.settings(model) is None:
             return model.fit(**kwargs)
-        return _sample_own(model, kwargs)
+        return _sample_own(model, kwargs, compiled)
 
 
-def _sample_own(model: bmb.Model, kwargs: dict) -> az.InferenceData:
+def _sample_own(model: bmb.Model, kwargs: dict, compiled=None) -> az.InferenceData:
     """NUTS on hierpool's PyMC model of ``model`` (`hierpool.pymc_model`), with Bambi's ``fit`` arguments."""
     import pymc as pm
 
@@ -70,6 +74,7 @@ def _sample_own(model: bmb.Model, kwargs: dict) -> az.InferenceData:
             chains=kwargs["chains"],
             target_accept=kwargs["target_accept"],
             random_seed=kwargs["random_seed"],
+            compiled=compiled,
             **kwargs.get("nuts_sampler_kwargs", {}),
         )
     else:
@@ -134,16 +139,24 @@ def keeps_log_likelihood(setting: str, n_values: int) -> bool:
     return setting == "always" or (setting == "auto" and n_values < KEEP_LOG_LIKELIHOOD_MAX)
 
 
-def add_log_likelihood(model: bmb.Model, idata: az.InferenceData, sampler: dict) -> az.ELPDData:
-    """PSIS-LOO from the log-likelihood computed in chunks; the full group is added only if kept."""
+def add_log_likelihood(
+    model: bmb.Model, idata: az.InferenceData, sampler: dict
+) -> tuple[az.ELPDData, xr.DataArray]:
+    """PSIS-LOO from the log-likelihood computed in chunks; the full group is added only if kept.
+
+    Returns the LOO and every draw's total log-likelihood (chain, draw).
+    """
     post = idata.posterior
     n_values = post.sizes["chain"] * post.sizes["draw"] * len(model.data)
     keep = keeps_log_likelihood(sampler.get("keep_log_likelihood", "auto"), n_values)
     loo_function = known_se_loo if known_se_column(model) else chunked_loo
-    result, log_lik = loo_function(model, post, float(sampler.get("chunk_mb", 64)), keep=keep)
+    totals = []
+    result, log_lik = loo_function(
+        model, post, float(sampler.get("chunk_mb", 64)), keep=keep, totals=totals
+    )
     if log_lik is not None:
         idata.add_groups(log_likelihood=log_lik)
-    return result
+    return result, sum(totals)
 
 
 def drop_warmup(idata: az.InferenceData) -> None:
@@ -209,7 +222,9 @@ def _response_name(model: bmb.Model) -> str:
     return term.alias or term.name
 
 
-def known_se_loo(model: bmb.Model, posterior, budget_mb: float = 64, keep: bool = False):
+def known_se_loo(
+    model: bmb.Model, posterior, budget_mb: float = 64, keep: bool = False, totals=None
+):
     """`hierpool.loo.chunked_loo` for a model with known standard errors (same return value)."""
     reff = hploo.relative_ess(posterior)
     size = hploo.chunk_size(posterior.sizes["chain"] * posterior.sizes["draw"], budget_mb)
@@ -219,6 +234,8 @@ def known_se_loo(model: bmb.Model, posterior, budget_mb: float = 64, keep: bool 
             {_response_name(model): mu.copy(data=stats.norm.logpdf(y, mu.values, se))}
         )
         parts.append(hploo._chunk_loo(log_lik, reff))
+        if totals is not None:
+            totals.append(log_lik[_response_name(model)].sum(hploo.OBS))
         if keep:
             kept.append(log_lik)
     full = (xr.concat(kept, dim=hploo.OBS) if len(kept) > 1 else kept[0]) if keep else None
@@ -236,6 +253,14 @@ def known_se_predictive(
         for _, mu, _, se in _known_se_chunks(model, posterior, size)
     ]
     return out[0] if len(out) == 1 else xr.concat(out, dim=hploo.OBS)
+
+
+def add_log_prior(model: bmb.Model, idata: az.InferenceData) -> None:
+    """The ``log_prior`` group: each population-level parameter's log prior density per draw."""
+    model_pm = (
+        model.backend.model if pymc_model.settings(model) is None else pymc_model.pymc_model(model)
+    )
+    idata.add_groups(log_prior=sensitivity.log_prior(model_pm, idata.posterior))
 
 
 def add_prior(model: bmb.Model, idata: az.InferenceData, draws: int, seed: int) -> None:
@@ -287,7 +312,10 @@ def fit(model: bmb.Model, sampler: dict, cores: int = 1) -> tuple[az.InferenceDa
     drop_warmup(idata)
     drop_per_observation(idata)
     start = time.perf_counter()
-    loo = add_log_likelihood(model, idata, sampler)
+    loo, log_lik_total = add_log_likelihood(model, idata, sampler)
+    # what power-scaling prior sensitivity needs (hierpool.sensitivity), per draw
+    idata.sample_stats[sensitivity.LOG_LIKELIHOOD_TOTAL] = log_lik_total
+    add_log_prior(model, idata)
     loo_wall = time.perf_counter() - start
     add_posterior_predictive(
         model,

@@ -47,11 +47,11 @@ def _flat(draws: xr.DataArray, first: list[str]) -> np.ndarray:
     return values.reshape(-1, *values.shape[2:])
 
 
-def eta_draws(model: bmb.Model, posterior: xr.Dataset, rows: slice) -> np.ndarray:
-    """The linear predictor of the parent parameter, shape (chain × draw, rows), for ``rows`` of the data."""
+def eta_draws(model: bmb.Model, posterior: xr.Dataset, rows) -> np.ndarray:
+    """The linear predictor of the parent parameter, shape (chain × draw, rows), for ``rows`` (a slice or row numbers)."""
     component = model.components[model.family.likelihood.parent]
     n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
-    n_rows = len(range(*rows.indices(len(model.data))))
+    n_rows = len(np.arange(len(model.data))[rows])
     eta = np.zeros((n_samples, n_rows))
     if component.intercept_term is not None:
         eta += _flat(posterior[component.intercept_term.name], []).reshape(n_samples, 1)
@@ -72,7 +72,7 @@ def eta_draws(model: bmb.Model, posterior: xr.Dataset, rows: slice) -> np.ndarra
     return eta
 
 
-def gaussian_log_likelihood(model: bmb.Model, posterior: xr.Dataset, rows: slice) -> xr.Dataset:
+def gaussian_log_likelihood(model: bmb.Model, posterior: xr.Dataset, rows) -> xr.Dataset:
     """Pointwise Normal log-likelihood of ``rows``, as Bambi's ``compute_log_likelihood`` names and shapes it."""
     response = model.response_component.term
     y = np.squeeze(np.asarray(response.data, dtype=float))[rows]
@@ -90,6 +90,6 @@ def gaussian_log_likelihood(model: bmb.Model, posterior: xr.Dataset, rows: slice
         coords={
             "chain": posterior["chain"].values,
             "draw": posterior["draw"].values,
-            OBS: np.arange(*rows.indices(len(model.data))),
+            OBS: np.arange(len(model.data))[rows],
         },
     )

@@ -127,6 +127,44 @@ def log_likelihood_chunks(
         yield rows, part.log_likelihood.assign_coords({OBS: np.arange(rows.start, rows.stop)})
 
 
+def log_likelihood_at(model: bmb.Model, posterior: xr.Dataset, rows: np.ndarray) -> xr.DataArray:
+    """The pointwise log-likelihood of the given rows (row numbers of ``model.data``) for every draw.
+
+    Any Bambi family, and the known-SE models; used for the held-out rows of a refit
+    (`hierpool.crossval`), whose posterior may come from a model that never saw them.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims (chain, draw, __obs__), ``__obs__`` the row numbers.
+    """
+    from hierpool import linear
+    from hierpool.models import known_se_column
+
+    rows = np.asarray(rows, dtype=int)
+    if linear.applies(model):
+        dataset = linear.gaussian_log_likelihood(model, posterior, rows)
+    elif known_se_column(model):
+        from scipy import stats
+
+        part = _posterior_only(posterior)
+        parent = model.family.likelihood.parent
+        with scipy_sparse_dot():
+            mu = model.components[parent].predict(part, data=model.data.iloc[rows])
+        mu = mu.transpose("chain", "draw", OBS)
+        y = np.squeeze(np.asarray(model.response_component.term.data, dtype=float))[rows]
+        se = model.data[known_se_column(model)].to_numpy(dtype=float)[rows]
+        dataset = xr.Dataset({"y": mu.copy(data=stats.norm.logpdf(y, mu.values, se))})
+    else:
+        part = _posterior_only(posterior)
+        with scipy_sparse_dot():
+            model.compute_log_likelihood(part, data=model.data.iloc[rows], inplace=True)
+        gc.collect()
+        dataset = part.log_likelihood
+    (values,) = dataset.data_vars.values()
+    return values.transpose("chain", "draw", OBS).assign_coords({OBS: rows})
+
+
 def relative_ess(posterior: xr.Dataset) -> float:
     """The relative efficiency ``az.loo`` uses: mean ESS over every posterior value / number of draws."""
     if posterior.sizes["chain"] == 1:
@@ -174,7 +212,11 @@ def assemble_loo(parts: list[az.ELPDData]) -> az.ELPDData:
 
 
 def chunked_loo(
-    model: bmb.Model, posterior: xr.Dataset, budget_mb: float = 64, keep: bool = False
+    model: bmb.Model,
+    posterior: xr.Dataset,
+    budget_mb: float = 64,
+    keep: bool = False,
+    totals: list | None = None,
 ) -> tuple[az.ELPDData, xr.Dataset | None]:
     """PSIS-LOO from the log-likelihood computed chunk by chunk; the full log-likelihood too when ``keep``.
 
@@ -188,6 +230,9 @@ def chunked_loo(
         Memory for one draws × chunk-rows float64 array, in MiB.
     keep : bool
         Also return the whole log-likelihood dataset (float64): only for small data.
+    totals : list, optional
+        Receives each chunk's log-likelihood summed over its rows (dims chain, draw); their sum
+        is every draw's total log-likelihood (`hierpool.sensitivity`).
 
     Returns
     -------
@@ -198,6 +243,8 @@ def chunked_loo(
     parts, kept = [], []
     for _, log_lik in log_likelihood_chunks(model, posterior, size):
         parts.append(_chunk_loo(log_lik, reff))
+        if totals is not None:
+            totals.append(sum(v.sum(OBS) for v in log_lik.data_vars.values()))
         if keep:
             kept.append(log_lik)
     full = None
@@ -234,19 +281,23 @@ def posterior_predictive_chunked(
     return out[0] if len(out) == 1 else xr.concat(out, dim=OBS, combine_attrs="override")
 
 
-def save_loo(result: az.ELPDData, path) -> None:
-    """Write the pointwise values (``loo_i``, ``pareto_k``) and the scalars (as attributes) to netCDF."""
+def save_loo(result: az.ELPDData, path, pit=None) -> None:
+    """Write the pointwise values (``loo_i``, ``pareto_k``, and ``loo_pit`` if given) and the scalars (as attributes) to netCDF."""
     from hierpool.io import atomic_write
 
     attrs = {k: (int(result[k]) if k == "warning" else result[k]) for k in SCALARS}
-    ds = xr.Dataset(
-        {
-            "loo_i": result.loo_i.reset_coords(drop=True),
-            "pareto_k": result.pareto_k.reset_coords(drop=True),
-        },
-        attrs=attrs,
-    )
+    loo_i = result.loo_i.reset_coords(drop=True)
+    variables = {"loo_i": loo_i, "pareto_k": result.pareto_k.reset_coords(drop=True)}
+    if pit is not None:
+        variables["loo_pit"] = loo_i.copy(data=np.asarray(pit, dtype=float))
+    ds = xr.Dataset(variables, attrs=attrs)
     atomic_write(path, lambda p: ds.to_netcdf(str(p)))
+
+
+def load_pit(path) -> np.ndarray | None:
+    """The LOO-PIT values :func:`save_loo` stored with a fit's LOO (None if it has none)."""
+    with xr.open_dataset(path) as ds:
+        return ds["loo_pit"].values.copy() if "loo_pit" in ds else None
 
 
 def load_loo(path) -> az.ELPDData:

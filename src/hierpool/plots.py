@@ -58,7 +58,7 @@ def loo_comparison(table: pd.DataFrame, dataset: str):
     ax.errorbar(table["elpd_loo"], list(y), xerr=table["se"], fmt="none", ecolor="0.4", capsize=3)
     ax.scatter(table["elpd_loo"], list(y), c=colors, zorder=3)
     labels = [
-        m + ("  (Pareto k > 0.7)" if not ok else "")
+        m + ("  (unreliable: Pareto k too high)" if not ok else "")
         for m, ok in zip(table["model"], table["loo_reliable"])
     ]
     ax.set_yticks(list(y), labels)
@@ -74,6 +74,6 @@ def loo_comparison(table: pd.DataFrame, dataset: str):
             color="0.3",
         )
     ax.set_xlabel("ELPD-LOO (higher is better; bars: ±1 SE)")
-    ax.set_title(f"{dataset}: model comparison by PSIS-LOO (stacking weights)")
+    ax.set_title(f"{dataset}: model comparison by leave-one-out CV (stacking weights)")
     fig.tight_layout()
     return fig

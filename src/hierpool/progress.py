@@ -66,9 +66,14 @@ def sample(
     chains: int,
     target_accept: float,
     random_seed: int,
+    compiled=None,
     **nuts_kwargs,
 ):
-    """``pm.sample(nuts_sampler="nutpie", ...)`` with a progress line in the log every `INTERVAL_S` seconds."""
+    """``pm.sample(nuts_sampler="nutpie", ...)`` with a progress line in the log every `INTERVAL_S` seconds.
+
+    ``compiled``: nutpie's compiled ``model_pm`` to sample instead of compiling it again (for
+    example with other data, ``compiled.with_data(...)``).
+    """
     import nutpie
     import pymc as pm
     from pymc.backends.arviz import (
@@ -83,7 +88,8 @@ def sample(
         seed = int(_get_seeds_per_chain(random_seed, 1)[0])
     except ImportError:  # pragma: no cover - a PyMC without it
         seed = int(random_seed)
-    compiled = nutpie.compile_pymc_model(model_pm)
+    if compiled is None:
+        compiled = nutpie.compile_pymc_model(model_pm)
     start = time.time()
     sampler = nutpie.sample(
         compiled,

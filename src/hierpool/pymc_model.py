@@ -32,6 +32,7 @@ from hierpool.errors import ModelError
 from hierpool.priors import pymc_distribution, pymc_variable, sd_prior
 
 OBS = "__obs__"
+CV_WEIGHTS = "hierpool_cv_weights"
 LIKELIHOODS = ("rows", "sufficient")
 INTERNAL_SUFFIXES = ("__centred", "__raw", "__chol", "__offset", "__effects", "_offset")
 
@@ -159,10 +160,13 @@ def sufficient_statistics_apply(model: bmb.Model) -> str | None:
     return None
 
 
-def _sufficient_likelihood(linear: LinearPredictor, observed: np.ndarray, sigma, n_rows: int):
-    """``pm.Potential`` of the rows' Normal log-likelihood from the per-site statistics."""
+def _sufficient_likelihood(
+    linear: LinearPredictor, observed: np.ndarray, sigma, n_rows: int, kept: np.ndarray
+):
+    """``pm.Potential`` of the ``kept`` rows' Normal log-likelihood from the per-site statistics."""
     index = linear.varying[0][2] if linear.varying else np.zeros(n_rows, dtype=int)
     n_sites = linear.varying[0][4] if linear.varying else 1
+    offset = np.broadcast_to(np.asarray(linear.offset, dtype=float), (n_rows,))
     parts, theta = [], []
     if linear.common is not None:
         beta, x = linear.common
@@ -171,8 +175,9 @@ def _sufficient_likelihood(linear: LinearPredictor, observed: np.ndarray, sigma,
     for coefs, z, _, _, _ in linear.varying:
         parts.append(z)
         theta.append(coefs)
-    y = observed - linear.offset
-    stats = sufficient.site_statistics(sufficient.rows_of(parts), y, index, n_sites)
+    y = observed - offset
+    design = sufficient.rows_of(parts)[kept]
+    stats = sufficient.site_statistics(design, y[kept], index[kept], n_sites)
     theta = pt.concatenate(theta, axis=1)
     return pm.Potential("log_likelihood__", sufficient.gaussian_log_likelihood(theta, sigma, stats))
 
@@ -183,6 +188,8 @@ def build_pymc(
     eta: float = correlated.DEFAULT_ETA,
     noncentered: bool = True,
     likelihood: str = "rows",
+    held_out=None,
+    weighted: bool = False,
 ) -> pm.Model:
     """The PyMC model of a built Bambi model, with correlated effects and/or a sufficient-statistics likelihood.
 
@@ -200,6 +207,14 @@ def build_pymc(
         ``rows`` (the response as an observed variable, one Normal, Bernoulli... per row) or
         ``sufficient`` (Gaussian only, `hierpool.sufficient`: a ``pm.Potential``, so such a
         model has no prior predictive; build a ``rows`` one for that).
+    held_out : array of int, optional
+        Rows left out of the likelihood (cross-validation, `hierpool.crossval`): the design, the
+        group levels and the priors stay those of all rows, so a site whose every row is held out
+        keeps its effect, drawn from the population distribution.
+    weighted : bool
+        The rows likelihood as a ``pm.Potential`` weighted by the data variable `CV_WEIGHTS`
+        (1 keeps a row, 0 leaves it out): one compiled model serves every refit of a
+        cross-validation, each with its own weights (nutpie's ``with_data``).
 
     Returns
     -------
@@ -218,8 +233,11 @@ def build_pymc(
     parent = family.likelihood.parent
     response = model.response_component.term
     observed = np.squeeze(np.asarray(response.data))
-    with pm.Model(coords={OBS: np.arange(observed.shape[0])}) as model_pm:
-        kwargs = {"observed": observed, "dims": (OBS,)}
+    n_rows = observed.shape[0]
+    kept = np.setdiff1d(np.arange(n_rows), np.asarray(held_out if held_out is not None else []))
+    whole = kept.size == n_rows
+    with pm.Model(coords={OBS: kept}) as model_pm:
+        kwargs = {"observed": observed if whole else observed[kept], "dims": (OBS,)}
         for name, component in model.components.items():
             if isinstance(component, ConstantComponent):
                 prior = component.prior
@@ -235,16 +253,33 @@ def build_pymc(
             if likelihood == "sufficient":
                 parent_linear = linear
                 continue
-            kwargs[name] = PyMCModel.INVLINKS[family.link[name].name](linear.rows())
+            rows = linear.rows()
+            if not whole:
+                rows = rows[kept] if getattr(rows, "ndim", np.ndim(rows)) else rows
+            kwargs[name] = PyMCModel.INVLINKS[family.link[name].name](rows)
         if likelihood == "sufficient":
             _sufficient_likelihood(
-                parent_linear, observed.astype(float), kwargs["sigma"], len(observed)
+                parent_linear, observed.astype(float), kwargs["sigma"], n_rows, kept
             )
             return model_pm
         if hasattr(family, "transform_backend_kwargs"):
             kwargs = family.transform_backend_kwargs(kwargs)
-        pymc_distribution(family.likelihood)(response.alias or response.name, **kwargs)
+        if weighted:
+            _weighted_likelihood(family, kwargs, n_rows)
+        else:
+            pymc_distribution(family.likelihood)(response.alias or response.name, **kwargs)
     return model_pm
+
+
+def _weighted_likelihood(family, kwargs: dict, n_rows: int):
+    """``pm.Potential``: the sum over rows of weight × log-likelihood (weights in `CV_WEIGHTS`)."""
+    kwargs = dict(kwargs)
+    observed = kwargs.pop("observed")
+    kwargs.pop("dims", None)
+    weights = pm.Data(CV_WEIGHTS, np.ones(n_rows), dims=(OBS,))
+    distribution = pymc_distribution(family.likelihood).dist(**kwargs)
+    logp = pm.logp(distribution, observed)
+    return pm.Potential("cv_log_likelihood__", pt.sum(pt.switch(weights > 0, weights * logp, 0.0)))
 
 
 def public_variables(dataset):
@@ -255,8 +290,9 @@ def public_variables(dataset):
 def settings(model: bmb.Model) -> dict | None:
     """How hierpool writes this model's PyMC model, or None when Bambi's own is sampled.
 
-    ``{"correlated": [factors], "eta": float, "likelihood": "rows" | "sufficient"}``, set by
-    `hierpool.models.build_model` (``correlated: true``) and `use_sufficient_statistics`.
+    ``{"correlated": [factors], "eta": float, "likelihood": "rows" | "sufficient",
+    "held_out": rows or None, "weighted": bool}``, set by `hierpool.models.build_model` (``correlated: true``),
+    `hierpool.fit.choose_likelihood` and `hierpool.crossval` (rows left out of a refit).
     """
     return getattr(model, "hierpool_pymc", None)
 
@@ -275,6 +311,8 @@ def plan(model: bmb.Model, **changes) -> dict:
         "correlated": [],
         "eta": correlated.DEFAULT_ETA,
         "likelihood": "rows",
+        "held_out": None,
+        "weighted": False,
     }
     model.hierpool_pymc = {**current, **changes}
     model.hierpool_pymc_cache = {}
@@ -295,6 +333,8 @@ def pymc_model(model: bmb.Model, likelihood: str | None = None) -> pm.Model:
             eta=plan_["eta"],
             noncentered=bool(model.noncentered),
             likelihood=likelihood,
+            held_out=plan_.get("held_out"),
+            weighted=bool(plan_.get("weighted")),
         )
     return cache[likelihood]
 

@@ -203,6 +203,12 @@ def headline(
 
     cleaning = outputs.read_json("data", "cleaning_summary.json")
     compare = outputs.read_csv("compare", "compare.csv").sort_values("rank")
+    loo_table = outputs.read_csv("compare", "loo.csv")
+    methods = (
+        {}
+        if loo_table is None or "elpd_method" not in loo_table
+        else dict(zip(loo_table["model"], loo_table["elpd_method"]))
+    )
     verdict = outputs.read_json("diagnostics", "convergence.json")
     variance = outputs.read_json("variance", "variance_summary.json") or {}
     predictor = cleaning["predictor"]
@@ -241,6 +247,8 @@ def headline(
             "elpd_diff": None if runner is None else float(runner["elpd_diff"]),
             "dse": None if runner is None else float(runner["dse"]),
             "unreliable": compare.loc[~compare["loo_reliable"].astype(bool), "model"].tolist(),
+            # how each model's elpd was computed: PSIS, PSIS + exact refits, K-fold CV
+            "methods": methods,
         },
         "icc": None
         if icc is None

@@ -51,6 +51,15 @@ def dataset_benchmarks(dataset):
     names += [] if stages["shrinkage"] else ["shrinkage"]
     names += ["recovery"] if is_simulated(dataset) else []
     files = [f"benchmarks/{dataset}/{name}.tsv" for name in names]
+    files += [
+        f"benchmarks/{dataset}/checking/{name}.tsv"
+        for name in ("loso", "prior_sensitivity", "new_site", "calibration")
+    ]
+    files += [
+        path.replace("results/", "benchmarks/", 1).replace(".json", ".tsv")
+        for kind in ("loo", "loso")
+        for path in checking_refits(dataset, kind)
+    ]
     return files + expand(
         "benchmarks/{dataset}/fit/{model}.tsv",
         dataset=dataset,
@@ -67,7 +76,12 @@ def report_inputs(wildcards):
         for name in ("headline.json", "changes.json", "config_used.json", "timings.csv")
     ]
     files += data_targets(dataset) + list(
-        rules.diagnostics.output + rules.compare.output
+        rules.diagnostics.output
+        + rules.compare.output
+        + rules.loso.output
+        + rules.prior_sensitivity.output
+        + rules.new_site.output
+        + rules.calibration.output
     )
     files += expand(
         "results/{dataset}/fits/{model}_{table}",

@@ -1,3 +1,4 @@
+import json
 import sys
 from pathlib import Path
 
@@ -109,6 +110,10 @@ def fit_targets(dataset):
     return [
         f"results/{dataset}/diagnostics/convergence.json",
         f"results/{dataset}/compare/compare.csv",
+        f"results/{dataset}/checking/loso.csv",
+        f"results/{dataset}/checking/prior_sensitivity.csv",
+        f"results/{dataset}/checking/new_site.csv",
+        f"results/{dataset}/checking/loo_pit.csv",
     ]
 
 
@@ -141,3 +146,29 @@ def all_targets():
         targets += analysis_targets(dataset)
         targets.append(f"results/{dataset}/report.html")
     return targets
+
+
+def refit_runtime(wildcards, input, threads, attempt):
+    """A refit batch's time limit (minutes): a fit's, once per refit in the batch."""
+    plan = json.loads(Path(input.plan).read_text())
+    n_units = len(plan["batches"][int(wildcards.batch)])
+    return n_units * fit_runtime(wildcards, input, threads, attempt)
+
+
+def checking_plan(dataset, model, kind):
+    """The refit plan of one model (loo or loso), once its checkpoint has run."""
+    checkpoint_ = checkpoints.loo_plan if kind == "loo" else checkpoints.loso_plan
+    path = checkpoint_.get(dataset=dataset, model=model).output.plan
+    return json.loads(Path(path).read_text())
+
+
+def checking_refits(dataset, kind, models=None):
+    """Every refit batch's output of a dataset's models (kind: loo or loso), as their plans list them."""
+    files = []
+    for model in models or hpconfig.dataset_models(config, dataset):
+        plan = checking_plan(dataset, model, kind)
+        files += [
+            f"results/{dataset}/checking/{kind}/{model}/batch{i}.json"
+            for i in range(len(plan["batches"]))
+        ]
+    return files

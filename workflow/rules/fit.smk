@@ -64,6 +64,12 @@ rule compare:
             "results/{{dataset}}/fits/{model}.loo.nc",
             model=hpconfig.dataset_models(config, w.dataset),
         ),
+        # the remedies for high Pareto k (checking.smk): each model's plan and its refits
+        plans=lambda w: expand(
+            "results/{{dataset}}/checking/loo/{model}/plan.json",
+            model=hpconfig.dataset_models(config, w.dataset),
+        ),
+        refits=lambda w: checking_refits(w.dataset, "loo"),
     output:
         loo="results/{dataset}/compare/loo.csv",
         compare="results/{dataset}/compare/compare.csv",

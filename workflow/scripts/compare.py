@@ -1,12 +1,16 @@
-"""Snakemake glue: the per-model PSIS-LOO (computed by the fit jobs), Pareto-k diagnostics, stacking comparison table and plot."""
+"""Snakemake glue: each model's PSIS-LOO with its high-k observations refitted exactly (or by K-fold), Pareto-k table, stacking comparison and plot."""
 
 from hierpool.smk import run_logged
 
 
 def main(smk):
+    import json
+    from pathlib import Path
+
     import pandas as pd
 
     from hierpool import compare as cmp
+    from hierpool import crossval
     from hierpool.clean import load_clean
     from hierpool.io import write_csv
     from hierpool.loo import load_loo
@@ -14,16 +18,29 @@ def main(smk):
 
     group = smk.params.columns["group"]
     data = load_clean(smk.input.data, group)
-    loos, rows, bad = {}, [], []
-    for model, path in zip(smk.params.models, smk.input.loos):
-        loos[model] = load_loo(path)
-        rows.append(cmp.loo_summary(model, loos[model]))
-        bad.append(cmp.bad_observations(model, loos[model], data, group))
-    table = cmp.compare(loos)
+    refits = {}
+    for path in smk.input.refits:
+        batch = json.loads(Path(path).read_text())
+        refits.setdefault(batch["model"], []).extend(batch["units"])
+    loos, reliable, rows, bad = {}, {}, [], []
+    for model, loo_path, plan_path in zip(smk.params.models, smk.input.loos, smk.input.plans):
+        psis = load_loo(loo_path)
+        plan = json.loads(Path(plan_path).read_text())
+        loos[model], methods = crossval.remedied_loo(psis, plan, refits.get(model, []))
+        rows.append(
+            {
+                **cmp.loo_summary(model, psis, loos[model], methods),
+                **crossval.refit_quality(refits.get(model, [])),
+            }
+        )
+        reliable[model] = rows[-1]["loo_reliable"]
+        bad.append(cmp.bad_observations(model, psis, data, group, loos[model], methods))
+    table = cmp.compare(loos, reliable)
     write_csv(smk.output.loo, pd.DataFrame(rows))
     write_csv(smk.output.compare, table)
     write_csv(smk.output.bad_k, pd.concat(bad, ignore_index=True))
     save_figure(loo_comparison(table, smk.wildcards.dataset), smk.output.plot)
+    print(pd.DataFrame(rows)[["model", "elpd_psis", "elpd_loo", "elpd_method", "k_high"]])
     print(table.to_string())
 
 

@@ -4,6 +4,7 @@ from hierpool.smk import run_logged
 
 
 def main(smk):
+    from hierpool.calibration import loo_pit
     from hierpool.clean import load_clean
     from hierpool.config import resolve_target_accept
     from hierpool.diagnostics import fit_diagnostics
@@ -30,8 +31,9 @@ def main(smk):
     )
     idata, loo = fit(model, sampler, cores=smk.threads)
     diag = fit_diagnostics(idata)
+    pit = loo_pit(model, idata, int(sampler["seed"]) + 3, float(sampler.get("chunk_mb", 64)))
     save(idata, smk.output.fit)
-    save_loo(loo, smk.output.loo)
+    save_loo(loo, smk.output.loo, pit=pit)
     write_json(
         smk.output.priors,
         {

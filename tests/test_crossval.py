@@ -1,0 +1,240 @@
+"""Cross-validation by refitting: plans, folds, held-out likelihoods, and exact LOO against PSIS."""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+
+from hierpool import crossval, pymc_model
+from hierpool.fit import fit
+from hierpool.models import build_model
+
+
+def test_the_pareto_threshold_depends_on_the_number_of_draws():
+    assert crossval.pareto_threshold(8000) == pytest.approx(0.7)
+    assert crossval.pareto_threshold(200) == pytest.approx(1 - 1 / np.log10(200))
+    k = np.array([0.2, 0.6, 0.9, 0.68])
+    assert crossval.high_k(k, 8000).tolist() == [2]
+    assert crossval.high_k(k, 200).tolist() == [2, 3, 1]  # 0.565 for 200 draws; highest first
+
+
+def test_the_plan_chooses_exact_refits_then_k_fold():
+    k = np.array([0.1, 0.9, 0.2, 0.8])
+    assert crossval.loo_plan(k[[0, 2]], 8000, 10, 10, 1)["method"] == "psis"
+    exact = crossval.loo_plan(k, 8000, 10, 10, 1)
+    assert exact["method"] == "exact" and exact["units"] == ["obs1", "obs3"]
+    kfold = crossval.loo_plan(k, 8000, 1, 5, 1)
+    assert kfold["method"] == "kfold" and kfold["units"] == [f"fold{i}" for i in range(1, 6)]
+    assert crossval.loo_plan(k, 8000, 1, 0, 1)["method"] == "unresolved"
+    assert crossval.batches(kfold["units"], 2) == [
+        ["fold1", "fold2"],
+        ["fold3", "fold4"],
+        ["fold5"],
+    ]
+
+
+def test_k_fold_spreads_every_site_over_the_folds():
+    groups = np.repeat(["a", "b", "c"], [2, 9, 30])
+    fold = crossval.kfold_assignment(groups, 4, seed=3)
+    assert set(fold) == {1, 2, 3, 4}
+    assert np.bincount(fold)[1:].max() - np.bincount(fold)[1:].min() <= 1  # balanced
+    for site in "abc":
+        counts = np.bincount(fold[groups == site], minlength=5)[1:]
+        assert counts.max() - counts.min() <= 1  # each site spread evenly
+    assert (crossval.kfold_assignment(groups, 4, seed=3) == fold).all()
+    plan = {"folds": 4, "seed": 3}
+    rows = [crossval.held_out_rows(f"fold{k}", plan, groups) for k in range(1, 5)]
+    assert sorted(np.concatenate(rows).tolist()) == list(range(len(groups)))
+
+
+def test_site_folds_are_one_per_site_up_to_the_maximum():
+    sites = [f"s{i}" for i in range(7)]
+    assert crossval.site_folds(sites, 10, 1) == {s: i + 1 for i, s in enumerate(sorted(sites))}
+    grouped = crossval.site_folds(sites, 3, 1)
+    assert sorted(set(grouped.values())) == [1, 2, 3]
+    assert sorted(np.bincount(list(grouped.values()))[1:]) == [2, 2, 3]
+    plan = crossval.loso_plan("varying_intercepts", sites * 2, 3, 1)
+    held = crossval.held_out_rows("site1", plan, np.array(sites * 2))
+    assert {(sites * 2)[i] for i in held} == {s for s, k in grouped.items() if k == 1}
+    none = crossval.loso_plan("no_pooling", sites, 3, 1)
+    assert none["method"] == "none" and "cannot predict a new site" in none["reason"]
+    assert crossval.loso_plan("complete_pooling", sites, 0, 1)["method"] == "none"
+
+
+def test_held_out_elpd_is_the_log_mean_density_pointwise_and_jointly_per_site():
+    rng = np.random.default_rng(0)
+    log_lik = rng.normal(-1, 0.3, size=(500, 4))
+    pointwise, sites = crossval.held_out_elpd(log_lik, ["a", "a", "b", "a"])
+    np.testing.assert_allclose(pointwise, np.log(np.exp(log_lik).mean(0)), rtol=1e-12)
+    joint_a = np.log(np.exp(log_lik[:, [0, 1, 3]].sum(1)).mean())
+    a = sites.set_index("site").loc["a"]
+    assert a["elpd_joint"] == pytest.approx(joint_a, rel=1e-12)
+    assert a["elpd"] == pytest.approx(pointwise[[0, 1, 3]].sum(), rel=1e-12)
+    assert sites.set_index("site")["n"].to_dict() == {"a": 3, "b": 1}
+
+
+def test_remedied_loo_replaces_the_refitted_values_and_keeps_lppd():
+    rng = np.random.default_rng(1)
+    ll = rng.normal(-1.0, 0.05, size=(2, 500, 20))
+    ll[:, :, 4] = rng.standard_t(df=1, size=(2, 500)) * 5 - 20
+    psis = az.loo(
+        az.from_dict(posterior={"m": np.zeros((2, 500))}, log_likelihood={"y": ll}), pointwise=True
+    )
+    plan = crossval.loo_plan(psis.pareto_k.values, 1000, 10, 10, 1)
+    assert 4 in plan["high"]
+    refits = [{"rows": [i], "elpd": [-30.0]} for i in plan["high"]]
+    fixed, methods = crossval.remedied_loo(psis, plan, refits)
+    assert fixed.loo_i.values[4] == -30.0 and methods[4] == "exact"
+    assert not fixed.warning and (methods[plan["high"]] == "exact").all()
+    lppd = float(psis.elpd_loo + psis.p_loo)
+    assert float(fixed.elpd_loo + fixed.p_loo) == pytest.approx(lppd)
+    assert float(fixed.elpd_loo) == pytest.approx(float(fixed.loo_i.values.sum()))
+    unfixed, methods = crossval.remedied_loo(psis, plan, [])
+    assert unfixed.warning and (methods[plan["high"]] == "unresolved").all()
+
+
+def test_loso_compare_ranks_by_the_sum_of_site_densities():
+    sites = pd.DataFrame(
+        {
+            "model": ["a", "a", "b", "b"],
+            "site": ["s1", "s2", "s1", "s2"],
+            "n": [3, 4, 3, 4],
+            "elpd": [-5.0, -6.0, -4.0, -6.5],
+        }
+    )
+    table = crossval.loso_compare(sites).set_index("model")
+    assert table.loc["b", "rank"] == 0 and table.loc["b", "elpd_loso"] == -10.5
+    assert table.loc["a", "elpd_diff"] == pytest.approx(0.5)
+    assert table.loc["a", "dse"] == pytest.approx((2 * np.var([-1.0, 0.5])) ** 0.5)
+
+
+@pytest.fixture(scope="module")
+def outlier_data():
+    """6 sites of 8; observation 3 is 3.5 residual SDs off its line: PSIS fails on it."""
+    rng = np.random.default_rng(1)
+    site = np.repeat(np.arange(6), 8)
+    x = rng.normal(size=site.size)
+    y = 1 + 0.5 * x + rng.normal(0, 0.5, 6)[site] + rng.normal(0, 0.5, site.size)
+    y[3] += 3.5
+    return pd.DataFrame({"y": y, "x": x, "site": pd.Categorical(site.astype(str))})
+
+
+# Priors fixed (not scaled from the data), so that the model without a row has the same priors
+PRIORS = {
+    "Intercept": {"dist": "Normal", "mu": 0, "sigma": 5},
+    "x": {"dist": "Normal", "mu": 0, "sigma": 5},
+    "1|site": {"dist": "Normal", "mu": 0, "sigma": {"dist": "HalfNormal", "sigma": 1}},
+    "sigma": {"dist": "HalfNormal", "sigma": 1},
+}
+SPEC = {"name": "vi", "formula": "y ~ x + (1|site)", "family": "gaussian", "priors": PRIORS}
+
+
+@pytest.mark.parametrize(
+    "formula, family",
+    [
+        ("y ~ x + (1|site)", "gaussian"),
+        ("y ~ x + (x|site)", "gaussian"),
+        ("b ~ x + (1|site)", "bernoulli"),
+    ],
+)
+def test_a_held_out_likelihood_is_the_full_one_without_those_rows(outlier_data, formula, family):
+    data = outlier_data.assign(b=(outlier_data["y"] > 1).astype(int))
+    model = build_model({"name": "m", "formula": formula, "family": family}, data, 1.0)
+    held = np.array([3, 10, 11])
+    full = pymc_model.build_pymc(model)
+    kept = pymc_model.build_pymc(model, held_out=held)
+    weighted = pymc_model.build_pymc(model, weighted=True)
+    weights = np.ones(len(data))
+    weights[held] = 0
+    weighted.set_data(pymc_model.CV_WEIGHTS, weights)
+    point = {k: v + 0.2 for k, v in full.initial_point(random_seed=2).items()}
+    response = full.observed_RVs[0]
+    pointwise = full.compile_fn(full.logp(vars=[response], sum=False)[0], inputs=full.value_vars)(
+        {k: point[k] for k in [v.name for v in full.value_vars]}
+    )
+    expected = full.compile_logp()(point) - pointwise[held].sum()
+    assert kept.compile_logp()(point) == pytest.approx(expected, rel=1e-10)
+    assert weighted.compile_logp()(point) == pytest.approx(expected, rel=1e-10)
+
+
+def test_the_exact_refit_moves_elpd_from_psis_to_the_true_leave_one_out_value(outlier_data):
+    """The influential observation: PSIS's elpd, the remedy's (weighted refit) and an independent
+    exact value (Bambi fitted on the data without the row, then predicting it)."""
+    sampler = {
+        "backend": "nutpie",
+        "draws": 1000,
+        "tune": 1000,
+        "chains": 4,
+        "seed": 5,
+        "target_accept": 0.95,
+    }
+    sampler.update(prior_predictive_draws=10, posterior_predictive_draws=20)
+    model = build_model(SPEC, outlier_data, 1.0)
+    _, psis = fit(model, sampler)
+    plan = crossval.loo_plan(psis.pareto_k.values, 4000, 10, 10, 1)
+    assert 3 in plan["high"], f"PSIS does not flag the outlier (k = {float(psis.pareto_k[3]):.2f})"
+    refit_model = build_model(SPEC, outlier_data, 1.0)
+    (result,) = [
+        r for r in crossval.run_batch(refit_model, sampler, plan, ["obs3"], outlier_data["site"])
+    ]
+    remedy = result["elpd"][0]
+    # independently: Bambi's own model of the other 47 rows (same priors), then row 3's density
+    rest = outlier_data.drop(index=3).reset_index(drop=True)
+    other = build_model(SPEC, rest, 1.0)
+    idata = other.fit(
+        draws=1000, tune=1000, chains=4, random_seed=6, progressbar=False, inference_method="nutpie"
+    )
+    row = outlier_data.iloc[[3]]
+    ll = other.compute_log_likelihood(idata, data=row, inplace=False).log_likelihood["y"].values
+    exact = float(crossval.log_mean_exp(ll.reshape(-1)))
+    # Monte Carlo SE of a log mean density (delta method, draws taken as independent)
+    density = np.exp(ll.reshape(-1) - ll.max())
+    mc_se = float(density.std() / density.mean() / np.sqrt(density.size))
+    psis_value = float(psis.loo_i.values[3])
+    print(f"PSIS {psis_value:.2f}, remedy {remedy:.2f}, exact {exact:.2f} (MC SE {mc_se:.2f})")
+    assert abs(remedy - exact) < 0.5 * abs(psis_value - exact), (psis_value, remedy, exact)
+    assert abs(remedy - exact) < max(4 * mc_se, 0.2), (remedy, exact, mc_se)
+
+
+def test_loo_pit_equals_arviz_on_the_same_draws(outlier_data):
+    from hierpool import calibration
+
+    sampler = {
+        "backend": "nutpie",
+        "draws": 300,
+        "tune": 300,
+        "chains": 2,
+        "seed": 5,
+        "target_accept": 0.9,
+    }
+    sampler.update(
+        prior_predictive_draws=10, posterior_predictive_draws=600, keep_log_likelihood="always"
+    )
+    model = build_model({"name": "vi", "formula": "y ~ x + (1|site)"}, outlier_data, 1.0)
+    idata, _ = fit(model, sampler)
+    assert (
+        idata.posterior_predictive.sizes["draw"] == 300
+    )  # every draw: ArviZ's loo_pit can use them
+    ours = calibration.loo_pit(model, idata, seed=0, budget_mb=0.001)  # many chunks
+    theirs = az.loo_pit(idata, y="y")
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    summary = calibration.uniformity(ours)
+    assert summary["n"] == len(outlier_data) and 0 <= summary["ks"] <= 1
+    table = calibration.ppc_by_site(idata, outlier_data["site"].astype(str).to_numpy())
+    assert set(table["statistic"]) == {"mean", "sd"} and len(table) == 12
+    assert table["p_value"].between(0, 1).all()
+
+
+def test_pit_of_ties_is_randomised_within_the_tied_mass():
+    replicated = np.array([[0.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0]])  # draws × rows
+    pit = calibration_pit(replicated, np.array([1.0, 1.0]), np.array([0.5, 0.0]))
+    # row 0: P(rep < 1) = 0.5, P(rep = 1) = 0.5 → 0.5 + 0.5 × 0.5; row 1: P(rep < 1) = 0.25
+    np.testing.assert_allclose(pit, [0.75, 0.25])
+
+
+def calibration_pit(replicated, observed, u):
+    from hierpool import calibration
+
+    return calibration.pit_values(np.zeros_like(replicated), replicated, observed, u)

@@ -1,0 +1,38 @@
+"""Snakemake glue: the refits a model's checking needs (hierpool.crossval): loo_plan or loso_plan."""
+
+from hierpool.smk import run_logged
+
+
+def main(smk):
+    from hierpool import crossval
+    from hierpool.io import write_json
+
+    settings = dict(smk.params.settings)
+    if smk.rule == "loo_plan":
+        from hierpool.loo import load_loo
+
+        psis = load_loo(smk.input.loo)
+        plan = crossval.loo_plan(
+            psis.pareto_k.values,
+            int(psis.n_samples),
+            int(settings["max_refits"]),
+            int(settings["kfold_folds"]),
+            int(settings["seed"]),
+        )
+    else:
+        from hierpool.clean import load_clean
+        from hierpool.roles import model_roles
+
+        columns = dict(smk.params.columns)
+        data = load_clean(smk.input.data, columns["group"])
+        role = model_roles(smk.params.formula, columns["group"], columns.get("predictor")).role
+        plan = crossval.loso_plan(
+            role, data[columns["group"]], int(settings["loso_folds"]), int(settings["seed"])
+        )
+    plan["model"] = smk.wildcards.model
+    plan["batches"] = crossval.batches(plan["units"], int(settings["refits_per_job"]))
+    write_json(smk.output.plan, plan)
+    print({k: v for k, v in plan.items() if k not in ("site_folds", "batches")})
+
+
+run_logged(snakemake, main)  # noqa: F821
