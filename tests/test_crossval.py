@@ -137,10 +137,15 @@ SPEC = {"name": "vi", "formula": "y ~ x + (1|site)", "family": "gaussian", "prio
         ("y ~ x + (1|site)", "gaussian"),
         ("y ~ x + (x|site)", "gaussian"),
         ("b ~ x + (1|site)", "bernoulli"),
+        ("p(k, n) ~ x + (1|site)", "binomial"),
     ],
 )
 def test_a_held_out_likelihood_is_the_full_one_without_those_rows(outlier_data, formula, family):
-    data = outlier_data.assign(b=(outlier_data["y"] > 1).astype(int))
+    data = outlier_data.assign(
+        b=(outlier_data["y"] > 1).astype(int),
+        k=(outlier_data["y"] > 0).astype(int) + (outlier_data["y"] > 1).astype(int),
+        n=2,
+    )
     model = build_model({"name": "m", "formula": formula, "family": family}, data, 1.0)
     held = np.array([3, 10, 11])
     full = pymc_model.build_pymc(model)
@@ -238,3 +243,21 @@ def calibration_pit(replicated, observed, u):
     from hierpool import calibration
 
     return calibration.pit_values(np.zeros_like(replicated), replicated, observed, u)
+
+
+def test_known_standard_errors_leave_a_school_out_of_the_likelihood():
+    from pathlib import Path
+
+    data = pd.read_csv(Path(__file__).resolve().parents[1] / "data/raw/eight_schools.csv")
+    data["school"] = data["school"].astype("category")
+    spec = {"name": "p", "formula": "estimate ~ 1 + (1|school)", "known_se": "se"}
+    model = build_model(spec, data, 1.0)
+    full = pymc_model.build_pymc(model)
+    kept = pymc_model.build_pymc(model, held_out=np.array([0, 5]))
+    point = {k: v + 0.1 for k, v in full.initial_point(random_seed=1).items()}
+    response = full.observed_RVs[0]
+    pointwise = full.compile_fn(
+        full.logp(vars=[response], sum=False)[0], inputs=full.value_vars, on_unused_input="ignore"
+    )(point)
+    expected = full.compile_logp()(point) - pointwise[[0, 5]].sum()
+    assert kept.compile_logp()(point) == pytest.approx(expected, rel=1e-10)
