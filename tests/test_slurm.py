@@ -59,13 +59,16 @@ CONFIG = {  # one small simulated dataset, two models (enough for every analysis
         "prior_predictive_draws": 20,
         "posterior_predictive_draws": 40,
     },
+    # few refits for the high Pareto k (they run as cluster jobs); no leave-one-site-out
+    "checking": {"max_refits": 2, "kfold_folds": 2, "loso_folds": 0},
 }
 # Everything but the HTML report (a local rule either way, and the slowest to render).
 TARGETS = ["results/tiny/report/headline.json"]
-LOCAL_RULES = {"simulate", "diagnostics", "headline"}
+LOCAL_RULES = {"simulate", "diagnostics", "headline", "loo_plan"}
 CLUSTER_RULES = {
     "clean",
     "fit",
+    "refit",
     "compare",
     "variance_partition",
     "shrinkage",

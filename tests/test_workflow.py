@@ -41,9 +41,7 @@ def test_dry_run_of_the_default_config_plans_every_stage():
         # model checking (checking.smk); the refits follow their checkpoints' plans
         "loo_plan",
         "loso_plan",
-        "prior_sensitivity",
-        "new_site",
-        "calibration",
+        "model_checks",
     }
     assert stages <= planned, stages - planned
     assert "results/radon/fits/varying_slopes.nc" in out and "results/radon/fits/uranium.nc" in out

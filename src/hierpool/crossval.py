@@ -19,13 +19,20 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-UNIT_PREFIX = {"exact": "obs", "kfold": "fold", "loso": "site"}
 METHOD_LABELS = {
     "psis": "PSIS",
     "exact": "exact refit",
     "kfold": "K-fold",
     "unresolved": "PSIS (unreliable)",
 }
+
+
+def read_pareto_k(path) -> tuple[np.ndarray, int]:
+    """Pareto k per observation and the number of draws from a fit's ``.loo.nc`` (`hierpool.loo.save_loo`)."""
+    import xarray as xr
+
+    with xr.open_dataset(path) as ds:
+        return ds["pareto_k"].values.copy(), int(ds.attrs["n_samples"])
 
 
 def pareto_threshold(n_samples: int) -> float:

@@ -79,9 +79,7 @@ def report_inputs(wildcards):
         rules.diagnostics.output
         + rules.compare.output
         + rules.loso.output
-        + rules.prior_sensitivity.output
-        + rules.new_site.output
-        + rules.calibration.output
+        + rules.model_checks.output
     )
     files += expand(
         "results/{dataset}/fits/{model}_{table}",

@@ -112,75 +112,39 @@ rule loso:
         "../scripts/loso.py"
 
 
-rule prior_sensitivity:
-    input:
-        fits=analysis_fits,
-    output:
-        table="results/{dataset}/checking/prior_sensitivity.csv",
-    log:
-        "logs/{dataset}/checking/prior_sensitivity.log",
-    benchmark:
-        "benchmarks/{dataset}/checking/prior_sensitivity.tsv"
-    conda:
-        "../../environment.yml"
-    resources:
-        mem_mb=fits_mem_mb(2000),
-        runtime=10,
-    params:
-        models=lambda w: hpconfig.dataset_models(config, w.dataset),
-    script:
-        "../scripts/prior_sensitivity.py"
-
-
-rule new_site:
+# The checks that need no refit, from the saved fits: one job per dataset, each fit opened once.
+rule model_checks:
     input:
         data="results/{dataset}/data/clean.csv",
         summary="results/{dataset}/data/cleaning_summary.json",
-        fits=analysis_fits,
-    output:
-        table="results/{dataset}/checking/new_site.csv",
-        plot="results/{dataset}/figures/new_site.png",
-    log:
-        "logs/{dataset}/checking/new_site.log",
-    benchmark:
-        "benchmarks/{dataset}/checking/new_site.tsv"
-    conda:
-        "../../environment.yml"
-    resources:
-        mem_mb=fits_mem_mb(2000),
-        runtime=10,
-    params:
-        models=lambda w: analysis_params(w)["models"],
-        columns=lambda w: analysis_params(w)["columns"],
-        seed=lambda w: hpconfig.checking_settings(config, w.dataset)["seed"],
-    script:
-        "../scripts/new_site.py"
-
-
-rule calibration:
-    input:
-        data="results/{dataset}/data/clean.csv",
         fits=analysis_fits,
         loos=lambda w: expand(
             "results/{{dataset}}/fits/{model}.loo.nc",
             model=hpconfig.dataset_models(config, w.dataset),
         ),
     output:
+        # power-scaling prior sensitivity (hierpool.sensitivity)
+        sensitivity="results/{dataset}/checking/prior_sensitivity.csv",
+        # predictions for a new site (hierpool.newsite)
+        new_site="results/{dataset}/checking/new_site.csv",
+        new_site_plot="results/{dataset}/figures/new_site.png",
+        # calibration: LOO-PIT (from the fit jobs) and checks by site (hierpool.calibration)
         pit="results/{dataset}/checking/loo_pit.csv",
         ppc="results/{dataset}/checking/ppc_sites.csv",
         pit_plot="results/{dataset}/figures/loo_pit.png",
         ppc_plot="results/{dataset}/figures/ppc_sites.png",
     log:
-        "logs/{dataset}/checking/calibration.log",
+        "logs/{dataset}/checking/model_checks.log",
     benchmark:
-        "benchmarks/{dataset}/checking/calibration.tsv"
+        "benchmarks/{dataset}/checking/model_checks.tsv"
     conda:
         "../../environment.yml"
     resources:
         mem_mb=fits_mem_mb(2000),
-        runtime=10,
+        runtime=20,
     params:
         models=lambda w: analysis_params(w)["models"],
         columns=lambda w: analysis_params(w)["columns"],
+        seed=lambda w: hpconfig.checking_settings(config, w.dataset)["seed"],
     script:
-        "../scripts/calibration.py"
+        "../scripts/model_checks.py"

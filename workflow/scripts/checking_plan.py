@@ -9,12 +9,10 @@ def main(smk):
 
     settings = dict(smk.params.settings)
     if smk.rule == "loo_plan":
-        from hierpool.loo import load_loo
-
-        psis = load_loo(smk.input.loo)
+        pareto_k, n_samples = crossval.read_pareto_k(smk.input.loo)
         plan = crossval.loo_plan(
-            psis.pareto_k.values,
-            int(psis.n_samples),
+            pareto_k,
+            n_samples,
             int(settings["max_refits"]),
             int(settings["kfold_folds"]),
             int(settings["seed"]),
