@@ -103,7 +103,7 @@ def pit_table(pits: dict, sites: np.ndarray, min_site_rows: int = MIN_SITE_ROWS)
     return pd.DataFrame(rows)
 
 
-def site_statistics(
+def site_mean_and_sd(
     values: np.ndarray, sites: np.ndarray, order: list[str]
 ) -> dict[str, np.ndarray]:
     """Per site, the mean and SD of ``values`` (rows on the last axis; any leading draw axes)."""
@@ -131,8 +131,8 @@ def ppc_by_site(idata, sites: np.ndarray) -> pd.DataFrame:
     observed = np.asarray(idata.observed_data[name].values, dtype=float)
     predictive = idata.posterior_predictive
     rep = predictive[list(predictive.data_vars)[0]].stack(s=("chain", "draw")).transpose("s", OBS)
-    obs_stats = site_statistics(observed, sites, order)
-    rep_stats = site_statistics(rep.values.astype(float), sites, order)
+    obs_stats = site_mean_and_sd(observed, sites, order)
+    rep_stats = site_mean_and_sd(rep.values.astype(float), sites, order)
     counts = pd.Series(sites).value_counts()
     rows = []
     for stat in ("mean", "sd"):
