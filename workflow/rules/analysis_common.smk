@@ -53,7 +53,7 @@ def dataset_benchmarks(dataset):
     files = [f"benchmarks/{dataset}/{name}.tsv" for name in names]
     files += [
         f"benchmarks/{dataset}/checking/{name}.tsv"
-        for name in ("loso", "prior_sensitivity", "new_site", "calibration")
+        for name in ("loso", "model_checks")
     ]
     files += [
         path.replace("results/", "benchmarks/", 1).replace(".json", ".tsv")
