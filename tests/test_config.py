@@ -305,6 +305,7 @@ def test_schema_fills_top_level_defaults_of_minimal_config(schema):
         "checking",
     }
     assert config["checking"]["max_refits"] == 10 and config["checking"]["loso_folds"] == 10
+    assert config["checking"]["max_moment_match"] == 100
     assert config["site_sd_prior_scale"] == 1.0
     assert config["cleaning"] == {
         "min_obs_per_site": 2,

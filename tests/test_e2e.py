@@ -18,6 +18,8 @@ from conftest import (
     snakemake_command,
 )
 
+from hierpool.loo import load_moment_match
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = [
     "complete_pooling",
@@ -153,12 +155,19 @@ def test_diagnostics_and_comparison_cover_every_model(workdir):
 
 
 def test_high_pareto_k_is_refitted_and_new_sites_are_predicted(workdir):
-    """radon (.test config: checking on, 200 draws): every high-k observation gets a refit's elpd."""
+    """radon (.test config: checking on, 200 draws): every high-k observation gets a remedy's elpd
+    (moment matching in the fit job, then refits for what it left)."""
     loo = pd.read_csv(workdir / "results/radon/compare/loo.csv").set_index("model")
     bad = pd.read_csv(workdir / "results/radon/compare/pareto_k_bad.csv")
     assert (bad["pareto_k"] > loo["k_threshold"].iloc[0]).all() and len(bad) > 0
-    assert set(bad["method"]) <= {"exact refit", "K-fold"}, "every flagged observation remedied"
+    remedies = {"moment matching", "exact refit", "K-fold"}
+    assert set(bad["method"]) <= remedies, "every flagged observation remedied"
     assert loo["loo_reliable"].all()
+    assert loo["n_moment_matched"].sum() > 0, loo["moment_matching"]
+    for model, row in loo.iterrows():
+        matched = load_moment_match(workdir / f"results/radon/fits/{model}.loo.nc")
+        fixed = sum(k <= row["k_threshold"] for k in matched["pareto_k"])
+        assert row["elpd_method"] == "K-fold CV" or row["n_moment_matched"] == fixed, model
     assert loo.loc["no_pooling", "elpd_method"] == "K-fold CV"  # dozens of high k: 2-fold CV
     for model, row in loo.iterrows():
         plan = json.loads((workdir / f"results/radon/checking/loo/{model}/plan.json").read_text())

@@ -37,6 +37,8 @@ def method_label(methods: np.ndarray) -> str:
     if counts.get("kfold", 0) == len(methods):
         return "K-fold CV"
     parts = ["PSIS"]
+    if counts.get("moment_match", 0):
+        parts.append(f"{int(counts['moment_match'])} moment-matched")
     if counts.get("exact", 0):
         n = int(counts["exact"])
         parts.append(f"{n} exact refit{'s' if n > 1 else ''}")
@@ -67,6 +69,7 @@ def loo_summary(model: str, psis: az.ELPDData, remedied=None, methods=None) -> d
         "max_k": float(np.nanmax(k)),
         "k_threshold": threshold,
         "k_high": int((k > threshold).sum()),
+        "n_moment_matched": int((methods == "moment_match").sum()),
         "n_exact": int((methods == "exact").sum()),
         "n_kfold": int((methods == "kfold").sum()),
         "loo_reliable": bool(not (methods == "unresolved").any()),
@@ -117,6 +120,6 @@ def compare(loos: dict[str, az.ELPDData], reliable: dict[str, bool] | None = Non
     table["flag"] = np.where(
         table["loo_reliable"],
         "",
-        "Pareto k above the threshold, not resolved by refits: elpd unreliable for this model",
+        "Pareto k above the threshold, not resolved by moment matching or refits: elpd unreliable for this model",
     )
     return table

@@ -21,6 +21,7 @@ from scipy.special import logsumexp
 
 METHOD_LABELS = {
     "psis": "PSIS",
+    "moment_match": "moment matching",
     "exact": "exact refit",
     "kfold": "K-fold",
     "unresolved": "PSIS (unreliable)",
@@ -28,11 +29,15 @@ METHOD_LABELS = {
 
 
 def read_pareto_k(path) -> tuple[np.ndarray, int]:
-    """Pareto k per observation and the number of draws from a fit's ``.loo.nc`` (`hierpool.loo.save_loo`)."""
+    """Pareto k per observation (after moment matching, where it ran) and the number of draws, from a fit's ``.loo.nc`` (`hierpool.loo.save_loo`)."""
     import xarray as xr
 
     with xr.open_dataset(path) as ds:
-        return ds["pareto_k"].values.copy(), int(ds.attrs["n_samples"])
+        k = ds["pareto_k"].values.copy()
+        if "pareto_k_mm" in ds:
+            matched = ds["pareto_k_mm"].values
+            k = np.where(np.isnan(matched), k, matched)
+        return k, int(ds.attrs["n_samples"])
 
 
 def pareto_threshold(n_samples: int) -> float:
@@ -293,17 +298,22 @@ def refit_quality(units: list[dict]) -> dict:
     }
 
 
-def remedied_loo(psis, plan: dict, refits: list[dict]):
-    """The model's LOO with the high-k observations' PSIS values replaced by the refits' exact ones.
+def remedied_loo(psis, plan: dict, refits: list[dict], matched: dict | None = None):
+    """The model's LOO with the high-k observations' PSIS values replaced by the remedies' ones.
+
+    The chain: moment matching (in the fit job) for the observations it brings below the
+    threshold, then the refits' exact (or K-fold) values for those left in ``plan["high"]``.
 
     Parameters
     ----------
     psis : arviz.ELPDData
         The fit's pointwise PSIS-LOO.
     plan : dict
-        From `loo_plan`.
+        From `loo_plan` (on the Pareto k after moment matching).
     refits : list of dict
         One per unit in the plan: ``{"rows": [...], "elpd": [...]}`` (what the refit jobs write).
+    matched : dict, optional
+        ``{"rows", "elpd", "pareto_k"}`` of the moment matching (`hierpool.loo.load_moment_match`).
 
     Returns
     -------
@@ -317,6 +327,11 @@ def remedied_loo(psis, plan: dict, refits: list[dict]):
 
     loo_i = psis.loo_i.values.astype(float).copy()
     method = np.full(loo_i.size, "psis", dtype=object)
+    if matched is not None and len(matched["rows"]):
+        rows = np.asarray(matched["rows"], dtype=int)
+        fixed = np.asarray(matched["pareto_k"], dtype=float) <= plan["threshold"]
+        loo_i[rows[fixed]] = np.asarray(matched["elpd"], dtype=float)[fixed]
+        method[rows[fixed]] = "moment_match"
     method[plan["high"]] = "unresolved"
     for refit_ in refits:
         rows = np.asarray(refit_["rows"], dtype=int)

@@ -32,11 +32,19 @@ KEEP_LOG_LIKELIHOOD_MAX = (
 )
 
 
-def sample(model: bmb.Model, sampler: dict, cores: int = 1, compiled=None) -> az.InferenceData:
+def sample(
+    model: bmb.Model,
+    sampler: dict,
+    cores: int = 1,
+    compiled=None,
+    keep_unconstrained: bool = False,
+) -> az.InferenceData:
     """Run NUTS with the configured backend (``nutpie`` or ``pymc``).
 
     ``compiled``: nutpie's compilation of hierpool's PyMC model of ``model``, to sample it
     without compiling again (cross-validation refits, `hierpool.crossval`).
+    ``keep_unconstrained``: nutpie also returns every draw in its unconstrained space (what
+    moment matching transforms, `hierpool.momentmatch.UNCONSTRAINED` in ``sample_stats``).
     """
     backend = sampler.get("backend", "nutpie")
     kwargs = dict(
@@ -53,6 +61,11 @@ def sample(model: bmb.Model, sampler: dict, cores: int = 1, compiled=None) -> az
         # Learns correlations (e.g. intercept vs site effects) that a diagonal mass matrix cannot;
         # it broke chains on 5 sites (docs/performance.md), so `auto` uses it for centred models only.
         kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
+    if backend == "nutpie" and keep_unconstrained:
+        kwargs["nuts_sampler_kwargs"] = {
+            **kwargs.get("nuts_sampler_kwargs", {}),
+            "store_unconstrained": True,
+        }
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*BLAS.*")
         if pymc_model.settings(model) is None:
@@ -294,8 +307,13 @@ def record_model(model: bmb.Model, idata: az.InferenceData) -> None:
     )
 
 
-def fit(model: bmb.Model, sampler: dict, cores: int = 1) -> tuple[az.InferenceData, az.ELPDData]:
+def fit(
+    model: bmb.Model, sampler: dict, cores: int = 1, keep_unconstrained: bool = False
+) -> tuple[az.InferenceData, az.ELPDData]:
     """Sample, compute PSIS-LOO, add posterior predictive and prior draws; record timings in attrs.
+
+    ``keep_unconstrained``: keep nutpie's unconstrained draws for moment matching
+    (`hierpool.momentmatch.remedy`); `save` does not write them.
 
     Returns
     -------
@@ -307,7 +325,7 @@ def fit(model: bmb.Model, sampler: dict, cores: int = 1) -> tuple[az.InferenceDa
     likelihood = choose_likelihood(model, sampler)
     _log.info("likelihood: %s", likelihood)
     start = time.perf_counter()
-    idata = sample(model, sampler, cores=cores)
+    idata = sample(model, sampler, cores=cores, keep_unconstrained=keep_unconstrained)
     sampling_wall = time.perf_counter() - start
     drop_warmup(idata)
     drop_per_observation(idata)
@@ -366,8 +384,12 @@ def shrink_large_groups(idata: az.InferenceData) -> None:
 
 
 def save(idata: az.InferenceData, path) -> None:
-    """Write netCDF atomically (compressed), per-observation groups in float32."""
+    """Write netCDF atomically (compressed), per-observation groups in float32, without the unconstrained draws."""
     from hierpool.io import atomic_write
+    from hierpool.momentmatch import UNCONSTRAINED
+
+    if "sample_stats" in idata.groups() and UNCONSTRAINED in idata.sample_stats:
+        idata.sample_stats = idata.sample_stats.drop_vars(UNCONSTRAINED)
 
     shrink_large_groups(idata)
     atomic_write(path, lambda p: idata.to_netcdf(str(p), compress=True))

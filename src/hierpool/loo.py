@@ -281,8 +281,12 @@ def posterior_predictive_chunked(
     return out[0] if len(out) == 1 else xr.concat(out, dim=OBS, combine_attrs="override")
 
 
-def save_loo(result: az.ELPDData, path, pit=None) -> None:
-    """Write the pointwise values (``loo_i``, ``pareto_k``, and ``loo_pit`` if given) and the scalars (as attributes) to netCDF."""
+def save_loo(result: az.ELPDData, path, pit=None, matched: dict | None = None) -> None:
+    """Write the pointwise PSIS values (``loo_i``, ``pareto_k``), the scalars (as attributes) and, if given, ``loo_pit`` and the moment matching.
+
+    ``matched`` (`hierpool.momentmatch.remedy`): ``loo_i_mm`` and ``pareto_k_mm`` where an
+    observation was moment-matched (NaN elsewhere) and its note as ``moment_match_note``.
+    """
     from hierpool.io import atomic_write
 
     attrs = {k: (int(result[k]) if k == "warning" else result[k]) for k in SCALARS}
@@ -290,8 +294,33 @@ def save_loo(result: az.ELPDData, path, pit=None) -> None:
     variables = {"loo_i": loo_i, "pareto_k": result.pareto_k.reset_coords(drop=True)}
     if pit is not None:
         variables["loo_pit"] = loo_i.copy(data=np.asarray(pit, dtype=float))
+    if matched is not None:
+        rows = np.asarray(matched["rows"], dtype=int)
+        for name, key in (("loo_i_mm", "elpd"), ("pareto_k_mm", "pareto_k")):
+            values = np.full(loo_i.size, np.nan)
+            values[rows] = matched[key]
+            variables[name] = loo_i.copy(data=values)
+        attrs["moment_match_note"] = matched["note"]
     ds = xr.Dataset(variables, attrs=attrs)
     atomic_write(path, lambda p: ds.to_netcdf(str(p)))
+
+
+def load_moment_match(path) -> dict | None:
+    """What :func:`save_loo` stored of the moment matching: ``rows``, ``elpd``, ``pareto_k``, ``note`` (None if it did not run)."""
+    with xr.open_dataset(path) as ds:
+        if "moment_match_note" not in ds.attrs:
+            return None
+        note = str(ds.attrs["moment_match_note"])
+        if "pareto_k_mm" not in ds:
+            return {"rows": [], "elpd": [], "pareto_k": [], "note": note}
+        k = ds["pareto_k_mm"].values
+        rows = np.flatnonzero(~np.isnan(k))
+        return {
+            "rows": rows.tolist(),
+            "elpd": ds["loo_i_mm"].values[rows].tolist(),
+            "pareto_k": k[rows].tolist(),
+            "note": note,
+        }
 
 
 def load_pit(path) -> np.ndarray | None:

@@ -52,8 +52,7 @@ def dataset_benchmarks(dataset):
     names += ["recovery"] if is_simulated(dataset) else []
     files = [f"benchmarks/{dataset}/{name}.tsv" for name in names]
     files += [
-        f"benchmarks/{dataset}/checking/{name}.tsv"
-        for name in ("loso", "model_checks")
+        f"benchmarks/{dataset}/checking/{name}.tsv" for name in ("loso", "model_checks")
     ]
     files += [
         path.replace("results/", "benchmarks/", 1).replace(".json", ".tsv")

@@ -33,6 +33,9 @@ rule fit:
             hpconfig.dataset_columns(config, w.dataset)
         ),
         site_sd_prior_scale=config["site_sd_prior_scale"],
+        max_moment_match=lambda w: hpconfig.checking_settings(config, w.dataset)[
+            "max_moment_match"
+        ],
     script:
         "../scripts/fit.py"
 

@@ -13,7 +13,7 @@ def main(smk):
     from hierpool import crossval
     from hierpool.clean import load_clean
     from hierpool.io import write_csv
-    from hierpool.loo import load_loo
+    from hierpool.loo import load_loo, load_moment_match
     from hierpool.plots import loo_comparison, save_figure
 
     group = smk.params.columns["group"]
@@ -26,11 +26,13 @@ def main(smk):
     for model, loo_path, plan_path in zip(smk.params.models, smk.input.loos, smk.input.plans):
         psis = load_loo(loo_path)
         plan = json.loads(Path(plan_path).read_text())
-        loos[model], methods = crossval.remedied_loo(psis, plan, refits.get(model, []))
+        matched = load_moment_match(loo_path)
+        loos[model], methods = crossval.remedied_loo(psis, plan, refits.get(model, []), matched)
         rows.append(
             {
                 **cmp.loo_summary(model, psis, loos[model], methods),
                 **crossval.refit_quality(refits.get(model, [])),
+                "moment_matching": matched["note"] if matched else "off",
             }
         )
         reliable[model] = rows[-1]["loo_reliable"]

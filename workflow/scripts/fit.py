@@ -12,6 +12,7 @@ def main(smk):
     from hierpool.io import write_csv, write_json
     from hierpool.loo import save_loo
     from hierpool.models import build_model
+    from hierpool.momentmatch import drop_unconstrained, remedy
     from hierpool.priors import priors_used
     from hierpool.summaries import coefficient_table
 
@@ -29,11 +30,15 @@ def main(smk):
     print(
         f"target_accept: {sampler['target_accept']} (configured: {smk.params.sampler['target_accept']})"
     )
-    idata, loo = fit(model, sampler, cores=smk.threads)
+    max_moment_match = int(smk.params.max_moment_match)
+    idata, loo = fit(model, sampler, cores=smk.threads, keep_unconstrained=max_moment_match > 0)
+    matched = remedy(model, idata, loo, max_moment_match)  # high k: the first remedy
+    print("moment matching:", matched["note"])
+    drop_unconstrained(idata)
     diag = fit_diagnostics(idata)
     pit = loo_pit(model, idata, int(sampler["seed"]) + 3, float(sampler.get("chunk_mb", 64)))
     save(idata, smk.output.fit)
-    save_loo(loo, smk.output.loo, pit=pit)
+    save_loo(loo, smk.output.loo, pit=pit, matched=matched)
     write_json(
         smk.output.priors,
         {
