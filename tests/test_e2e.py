@@ -221,6 +221,11 @@ def test_calibration_new_site_and_prior_sensitivity_for_every_dataset(workdir):
         sens = pd.read_csv(results / "checking/prior_sensitivity.csv")
         assert {"model", "parameter", "prior", "likelihood", "prior_dominated"} <= set(sens)
         assert sens["site_sd"].any()  # every dataset has a model with a site SD
+        if dataset == "tiny":  # a correlated block's SDs too (its Cholesky factor is not kept)
+            block = sens[sens["model"] == "varying_slopes_correlated"]
+            assert (
+                block["site_sd"].sum() == 2 and block["parameter"].str.startswith("site_corr").any()
+            )
         html = report_text(workdir, dataset)
         for heading in ("Calibration", "Prior sensitivity", "Predictions for a new site"):
             assert heading in html, (dataset, heading)

@@ -76,3 +76,28 @@ def test_the_population_slope_of_radon_is_not_flagged():
     assert table.loc["floor", "prior"] < sensitivity.THRESHOLD, table
     assert not table.loc["floor", "prior_dominated"]
     assert table.loc["floor", "likelihood"] > table.loc["floor", "prior"]
+
+
+def test_a_correlated_blocks_site_sds_and_correlation_get_their_prior():
+    """The block's Cholesky factor is not in the posterior: its prior is the SD priors and LKJ(eta)."""
+    from hierpool.priors import sd_prior
+
+    data, _ = simulate(SimulationSpec(n_sites=5, site_size={"min": 10, "max": 40}, seed=3))
+    spec = {"name": "vsc", "formula": "scontrol ~ stress + (stress|site)", "correlated": True}
+    model = build_model(spec, data, 1.0)
+    idata, _ = fit(model, SAMPLER)
+    lp, post = idata.log_prior, idata.posterior
+    assert {"1|site_sigma", "stress|site_sigma", "site_corr"} <= set(lp.data_vars)
+    groups = model.components["mu"].group_specific_terms
+    for name in ("1|site", "stress|site"):
+        scale = float(sd_prior(groups[name]).args["sigma"])
+        np.testing.assert_allclose(
+            lp[f"{name}_sigma"], stats.halfnorm.logpdf(post[f"{name}_sigma"], scale=scale)
+        )
+    eta = float(model.hierpool_pymc["eta"])
+    r = post["site_corr"].squeeze(drop=True)
+    np.testing.assert_allclose(lp["site_corr"], (eta - 1) * np.log(1 - r**2), rtol=1e-8)
+    table = sensitivity.power_scaling(idata).set_index("parameter")
+    site_sds = table[table["site_sd"]]
+    assert {"1|site_sigma", "stress|site_sigma"} <= set(site_sds.index)
+    assert (site_sds["prior"] >= sensitivity.THRESHOLD).any(), table

@@ -269,11 +269,12 @@ def known_se_predictive(
 
 
 def add_log_prior(model: bmb.Model, idata: az.InferenceData) -> None:
-    """The ``log_prior`` group: each population-level parameter's log prior density per draw."""
+    """The ``log_prior`` group: each population-level parameter's log prior density per draw (a correlated block's SDs and correlations included)."""
     model_pm = (
         model.backend.model if pymc_model.settings(model) is None else pymc_model.pymc_model(model)
     )
-    idata.add_groups(log_prior=sensitivity.log_prior(model_pm, idata.posterior))
+    priors = sensitivity.log_prior(model_pm, idata.posterior)
+    idata.add_groups(log_prior=priors.merge(sensitivity.block_log_prior(model, idata.posterior)))
 
 
 def add_prior(model: bmb.Model, idata: az.InferenceData, draws: int, seed: int) -> None:

@@ -2,7 +2,8 @@
 
 Each fit stores, per draw, the log prior density of its population-level parameters (group
 ``log_prior``: intercept, slopes, between-site SDs, residual SD and other family parameters;
-not the site effects, whose "prior" is the model's hierarchy) and its total log-likelihood
+not the site effects, whose "prior" is the model's hierarchy; a correlated block's SDs and
+correlation through `block_log_prior`) and its total log-likelihood
 (``sample_stats.hierpool_log_likelihood``). Scaling the prior or the likelihood by a power
 near 1 and measuring, by importance weighting, how far each posterior moves (the cumulative
 Jensen-Shannon distance per unit of log power) tells whether the prior or the data decide it:
@@ -67,6 +68,48 @@ def log_prior(model_pm, posterior: xr.Dataset) -> xr.Dataset:
         values = _per_draw_logp(model_pm, rv, posterior[rv.name].values)
         if values is not None:
             out[rv.name] = (SAMPLE_DIMS, values)
+    return xr.Dataset(out, coords={d: posterior[d].values for d in SAMPLE_DIMS})
+
+
+def block_log_prior(model, posterior: xr.Dataset) -> xr.Dataset:
+    """Per draw, the log prior density of each correlated block's site SDs and correlations.
+
+    A correlated block (`hierpool.correlated`) has one free variable, its packed Cholesky
+    factor, which the posterior does not keep; its prior is, as specified, each term's SD prior
+    on ``<term>_sigma`` and LKJ(eta) on the correlation matrix, whose log density is
+    (eta − 1) log det R up to a constant (``<factor>_corr``). Empty for other models.
+    """
+    import pymc as pm
+
+    from hierpool import correlated, pymc_model
+    from hierpool.priors import pymc_distribution, sd_prior
+
+    plan = pymc_model.settings(model)
+    out = {}
+    if not plan or not plan["correlated"]:
+        return xr.Dataset(out)
+    groups = model.components[model.family.likelihood.parent].group_specific_terms
+    for factor, names in correlated.correlated_blocks(model).items():
+        if factor not in plan["correlated"]:
+            continue
+        for name in names:
+            sd_name = f"{name}_sigma"
+            if sd_name not in posterior:
+                continue
+            prior = sd_prior(groups[name])
+            draws = posterior[sd_name].transpose(*SAMPLE_DIMS).values
+            dist = pymc_distribution(prior).dist(**prior.args)
+            out[sd_name] = (SAMPLE_DIMS, pm.logp(dist, draws).eval())
+        corr_name = f"{factor}_corr"
+        if corr_name in posterior and plan["eta"] != 1:
+            pairs = posterior[corr_name].transpose(*SAMPLE_DIMS, ...).values
+            k = len(names)
+            rows, cols = correlated.corr_pairs(k)
+            matrix = np.broadcast_to(np.eye(k), (*pairs.shape[:2], k, k)).copy()
+            matrix[..., rows, cols] = pairs
+            matrix[..., cols, rows] = pairs
+            _, logdet = np.linalg.slogdet(matrix)
+            out[corr_name] = (SAMPLE_DIMS, (float(plan["eta"]) - 1.0) * logdet)
     return xr.Dataset(out, coords={d: posterior[d].values for d in SAMPLE_DIMS})
 
 
