@@ -387,10 +387,9 @@ def shrink_large_groups(idata: az.InferenceData) -> None:
 def save(idata: az.InferenceData, path) -> None:
     """Write netCDF atomically (compressed), per-observation groups in float32, without the unconstrained draws."""
     from hierpool.io import atomic_write
-    from hierpool.momentmatch import UNCONSTRAINED
+    from hierpool.momentmatch import drop_unconstrained
 
-    if "sample_stats" in idata.groups() and UNCONSTRAINED in idata.sample_stats:
-        idata.sample_stats = idata.sample_stats.drop_vars(UNCONSTRAINED)
+    drop_unconstrained(idata)
 
     shrink_large_groups(idata)
     atomic_write(path, lambda p: idata.to_netcdf(str(p), compress=True))

@@ -153,8 +153,7 @@ def moment_match(
     Returns
     -------
     dict
-        ``rows``, ``elpd_psis``, ``k_psis`` (before), ``elpd``, ``pareto_k`` (after), arrays in
-        the order of ``rows``.
+        ``rows``, ``elpd`` and ``pareto_k`` after matching, arrays in the order of ``rows``.
     """
     import arviz_stats
 
@@ -192,8 +191,6 @@ def moment_match(
             )
     return {
         "rows": rows,
-        "elpd_psis": before.elpd_i.values.astype(float).copy(),
-        "k_psis": before.pareto_k.values.astype(float).copy(),
         "elpd": after.elpd_i.values.astype(float).copy(),
         "pareto_k": after.pareto_k.values.astype(float).copy(),
     }
@@ -231,8 +228,8 @@ def remedy(model, idata, psis, max_obs: int) -> dict:
     Returns
     -------
     dict
-        ``rows``, ``elpd``, ``pareto_k`` (after matching, one per matched row), ``k_psis``,
-        ``threshold`` and ``note`` (what was done, in words, or why not).
+        ``rows``, ``elpd``, ``pareto_k`` (after matching, one per matched row), ``threshold``
+        and ``note`` (what was done, in words, or why not).
     """
     from hierpool.crossval import high_k, pareto_threshold
     from hierpool.loo import relative_ess
@@ -241,7 +238,7 @@ def remedy(model, idata, psis, max_obs: int) -> dict:
     threshold = pareto_threshold(n_samples)
     k = np.asarray(psis.pareto_k, dtype=float).ravel()
     high = high_k(k, n_samples)
-    record = {"rows": [], "elpd": [], "pareto_k": [], "k_psis": [], "threshold": threshold}
+    record = {"rows": [], "elpd": [], "pareto_k": [], "threshold": threshold}
     upars = unconstrained_draws(idata)
     if high.size == 0:
         return {**record, "note": "not needed: no Pareto k above the threshold"}
@@ -277,6 +274,5 @@ def remedy(model, idata, psis, max_obs: int) -> dict:
         "rows": rows.tolist(),
         "elpd": out["elpd"].tolist(),
         "pareto_k": out["pareto_k"].tolist(),
-        "k_psis": k[rows].tolist(),
         "note": note,
     }
