@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hierpool.effects import ATTRS
+from hierpool.fitinfo import ATTRS
 
 COLS = {"outcome": "scontrol", "predictor": "stress", "group": "site"}
 
@@ -169,7 +169,7 @@ def make_fit(
     prior_values = {k: v for k, v in values.items() if np.ndim(v) <= 1}
     groups["prior"] = posterior_dataset(role, sites, columns, 1, 40, seed + 1, 1.0, **prior_values)
     if predictive:
-        from hierpool.effects import mu_draws
+        from hierpool.posterior import mu_draws
 
         idata = az.InferenceData(posterior=post)
         mu = mu_draws(idata, data, columns)[:, : min(draws, 30)]

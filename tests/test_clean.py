@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hierpool.clean import MISSING_VALUES, CleaningOptions, file_sha256, load_clean, read_raw
+from hierpool.clean import CleaningOptions, file_sha256, load_clean, read_raw
 from hierpool.clean import clean as clean_strict
 from hierpool.errors import DataError
 from hierpool.io import write_csv
+from hierpool.values import MISSING_VALUES
 
 COLS = {"outcome": "y", "predictor": "x", "group": "site"}
 RADON_COLS = {"outcome": "log_radon", "predictor": "floor", "group": "county"}
@@ -1004,7 +1005,7 @@ def test_summary_data_without_a_predictor():
 
 
 def test_mapped_columns_lists_every_role_then_covariates():
-    from hierpool.clean import mapped_columns
+    from hierpool.columns import mapped_columns
 
     assert mapped_columns({"group": "g", "se": "s", "outcome": "y", "trials": "n"}, ["age"]) == [
         "y",

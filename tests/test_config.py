@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from hierpool import config as hc
+from hierpool import schema as schema_module
 from hierpool.errors import ConfigError
 from hierpool.simulate import DEFAULT_COLUMNS, SimulationSpec
 
@@ -417,7 +418,7 @@ def test_schema_rejects_bad_dataset_name_and_no_datasets(config, schema):
 
 
 def test_nested_config_text_is_converted_by_the_schema_types(schema):
-    loaded = hc.load_schema(schema)
+    loaded = schema_module.load_schema(schema)
     given = {
         "sampler": {
             "draws": "500",
@@ -439,7 +440,7 @@ def test_nested_config_text_is_converted_by_the_schema_types(schema):
             },
         },
     }
-    out = hc.coerce_by_schema(given, loaded)
+    out = schema_module.coerce_by_schema(given, loaded)
     assert out["sampler"] == {
         "draws": 500,
         "target_accept": 0.9,
@@ -462,8 +463,8 @@ def test_nested_config_text_is_converted_by_the_schema_types(schema):
 
 
 def test_text_that_is_not_of_the_type_is_left_for_the_schema_to_report(schema):
-    out = hc.coerce_by_schema(
-        {"sampler": {"draws": "many", "chains": "2.5"}}, hc.load_schema(schema)
+    out = schema_module.coerce_by_schema(
+        {"sampler": {"draws": "many", "chains": "2.5"}}, schema_module.load_schema(schema)
     )
     assert out == {"sampler": {"draws": "many", "chains": "2.5"}}
 
@@ -746,4 +747,4 @@ def test_trials_or_se_mapped_to_a_used_column_stop_at_the_config(config, tmp_pat
 def test_the_schemas_families_are_the_supported_ones(schema):
     from hierpool.families import FAMILIES
 
-    assert hc.load_schema(schema)["definitions"]["family"]["enum"] == list(FAMILIES)
+    assert schema_module.load_schema(schema)["definitions"]["family"]["enum"] == list(FAMILIES)

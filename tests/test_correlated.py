@@ -7,8 +7,7 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from hierpool import correlated, pymc_model
-from hierpool import variance as va
+from hierpool import correlated, pymc_model, variance
 from hierpool.errors import ModelError
 from hierpool.models import build_model
 from hierpool.simulate import SimulationSpec, simulate
@@ -95,7 +94,7 @@ def test_a_categorical_slope_is_refused_with_advice(data):
 def test_vpc_includes_the_covariance_term():
     sd0, sd1, rho, sigma2 = 0.5, 0.2, -0.6, 0.36
     x = np.array([-2.0, 0.0, 1.0, 3.0])
-    var = va.between_site_variance(sd0, sd1, rho, x)
+    var = variance.between_site_variance(sd0, sd1, rho, x)
     cov = np.array([[sd0**2, rho * sd0 * sd1], [rho * sd0 * sd1, sd1**2]])
     by_hand = np.array([np.array([1, xi]) @ cov @ np.array([1, xi]) for xi in x])
     np.testing.assert_allclose(var, by_hand)
@@ -104,7 +103,7 @@ def test_vpc_includes_the_covariance_term():
         (sd0**2 + 2 * rho * sd0 * sd1 * x + sd1**2 * x**2)
         / (sd0**2 + 2 * rho * sd0 * sd1 * x + sd1**2 * x**2 + sigma2),
     )
-    assert va.between_site_variance(sd0, sd1, 0.0, 2.0) == pytest.approx(sd0**2 + 4 * sd1**2)
+    assert variance.between_site_variance(sd0, sd1, 0.0, 2.0) == pytest.approx(sd0**2 + 4 * sd1**2)
 
 
 def test_a_binomial_correlated_model_builds_with_bambis_likelihood():
@@ -130,8 +129,7 @@ def test_a_binomial_correlated_model_builds_with_bambis_likelihood():
 
 def test_a_simulated_correlation_of_0_6_is_covered_and_sites_are_recovered_as_well():
     """40 sites of 10: the 95% HDI covers the true correlation, site effects at least as close."""
-    from hierpool import effects as ef
-    from hierpool import summaries as sm
+    from hierpool import posterior, summaries
     from hierpool.fit import record_model, sample
 
     frame, truth = simulate(
@@ -158,15 +156,15 @@ def test_a_simulated_correlation_of_0_6_is_covered_and_sites_are_recovered_as_we
         idata = sample(model, {**sampler, "backend": "nutpie"}, cores=2)
         record_model(model, idata)
         assert int(idata.sample_stats["diverging"].sum()) == 0
-        lines = ef.site_lines(idata, columns)
+        lines = posterior.site_lines(idata, columns)
         means = np.column_stack([v.mean(("chain", "draw")).values for v in lines])
         errors[is_correlated] = float(np.sqrt(np.mean((means - true) ** 2)))
         if is_correlated:
-            rho = sm.summarise(ef.site_correlation(idata, columns))
+            rho = summaries.summarise(posterior.site_correlation(idata, columns))
             assert rho["hdi_low"] <= 0.6 <= rho["hdi_high"]
             assert rho["mean"] > 0.2
         else:
-            assert ef.site_correlation(idata, columns) is None
+            assert posterior.site_correlation(idata, columns) is None
     assert errors[True] <= errors[False]
 
 

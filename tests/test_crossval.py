@@ -1,4 +1,4 @@
-"""Cross-validation by refitting: plans, folds, held-out likelihoods, and exact LOO against PSIS."""
+"""Cross-validation by refitting: held-out likelihoods, remedied LOO, and exact LOO against PSIS."""
 
 from __future__ import annotations
 
@@ -7,60 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hierpool import crossval, pymc_model
+from hierpool import crossval, pymc_model, refitplan
 from hierpool.fit import fit
 from hierpool.models import build_model
-
-
-def test_the_pareto_threshold_depends_on_the_number_of_draws():
-    assert crossval.pareto_threshold(8000) == pytest.approx(0.7)
-    assert crossval.pareto_threshold(200) == pytest.approx(1 - 1 / np.log10(200))
-    k = np.array([0.2, 0.6, 0.9, 0.68])
-    assert crossval.high_k(k, 8000).tolist() == [2]
-    assert crossval.high_k(k, 200).tolist() == [2, 3, 1]  # 0.565 for 200 draws; highest first
-
-
-def test_the_plan_chooses_exact_refits_then_k_fold():
-    k = np.array([0.1, 0.9, 0.2, 0.8])
-    assert crossval.loo_plan(k[[0, 2]], 8000, 10, 10, 1)["method"] == "psis"
-    exact = crossval.loo_plan(k, 8000, 10, 10, 1)
-    assert exact["method"] == "exact" and exact["units"] == ["obs1", "obs3"]
-    kfold = crossval.loo_plan(k, 8000, 1, 5, 1)
-    assert kfold["method"] == "kfold" and kfold["units"] == [f"fold{i}" for i in range(1, 6)]
-    assert crossval.loo_plan(k, 8000, 1, 0, 1)["method"] == "unresolved"
-    assert crossval.batches(kfold["units"], 2) == [
-        ["fold1", "fold2"],
-        ["fold3", "fold4"],
-        ["fold5"],
-    ]
-
-
-def test_k_fold_spreads_every_site_over_the_folds():
-    groups = np.repeat(["a", "b", "c"], [2, 9, 30])
-    fold = crossval.kfold_assignment(groups, 4, seed=3)
-    assert set(fold) == {1, 2, 3, 4}
-    assert np.bincount(fold)[1:].max() - np.bincount(fold)[1:].min() <= 1  # balanced
-    for site in "abc":
-        counts = np.bincount(fold[groups == site], minlength=5)[1:]
-        assert counts.max() - counts.min() <= 1  # each site spread evenly
-    assert (crossval.kfold_assignment(groups, 4, seed=3) == fold).all()
-    plan = {"folds": 4, "seed": 3}
-    rows = [crossval.held_out_rows(f"fold{k}", plan, groups) for k in range(1, 5)]
-    assert sorted(np.concatenate(rows).tolist()) == list(range(len(groups)))
-
-
-def test_site_folds_are_one_per_site_up_to_the_maximum():
-    sites = [f"s{i}" for i in range(7)]
-    assert crossval.site_folds(sites, 10, 1) == {s: i + 1 for i, s in enumerate(sorted(sites))}
-    grouped = crossval.site_folds(sites, 3, 1)
-    assert sorted(set(grouped.values())) == [1, 2, 3]
-    assert sorted(np.bincount(list(grouped.values()))[1:]) == [2, 2, 3]
-    plan = crossval.loso_plan("varying_intercepts", sites * 2, 3, 1)
-    held = crossval.held_out_rows("site1", plan, np.array(sites * 2))
-    assert {(sites * 2)[i] for i in held} == {s for s, k in grouped.items() if k == 1}
-    none = crossval.loso_plan("no_pooling", sites, 3, 1)
-    assert none["method"] == "none" and "cannot predict a new site" in none["reason"]
-    assert crossval.loso_plan("complete_pooling", sites, 0, 1)["method"] == "none"
 
 
 def test_held_out_elpd_is_the_log_mean_density_pointwise_and_jointly_per_site():
@@ -82,7 +31,7 @@ def test_remedied_loo_replaces_the_refitted_values_and_keeps_lppd():
     psis = az.loo(
         az.from_dict(posterior={"m": np.zeros((2, 500))}, log_likelihood={"y": ll}), pointwise=True
     )
-    plan = crossval.loo_plan(psis.pareto_k.values, 1000, 10, 10, 1)
+    plan = refitplan.loo_plan(psis.pareto_k.values, 1000, 10, 10, 1)
     assert 4 in plan["high"]
     refits = [{"rows": [i], "elpd": [-30.0]} for i in plan["high"]]
     fixed, methods = crossval.remedied_loo(psis, plan, refits)
@@ -209,7 +158,7 @@ def test_the_remedies_move_elpd_from_psis_to_the_exact_leave_one_out_value():
     model = build_model(spec, data, 1.0)
     fitted, psis = fit(model, sampler, keep_unconstrained=True)
     k_psis = float(psis.pareto_k[0])
-    plan = crossval.loo_plan(psis.pareto_k.values, 4000, 10, 10, 1)
+    plan = refitplan.loo_plan(psis.pareto_k.values, 4000, 10, 10, 1)
     assert plan["high"] == [0], psis.pareto_k.values
     exact = _exact_loo_known_se(x, y, np.ones(n), 5.0, 0)
     matched = momentmatch.remedy(model, fitted, psis, 10)
@@ -224,7 +173,7 @@ def test_the_remedies_move_elpd_from_psis_to_the_exact_leave_one_out_value():
         f"PSIS {psis_value:.3f} (k {k_psis:.2f}), moment matching {moment:.3f} (k {k_moment:.2f}), "
         f"exact refit {refit:.3f}, closed form {exact:.3f}"
     )
-    assert k_moment < crossval.pareto_threshold(4000) < k_psis
+    assert k_moment < refitplan.pareto_threshold(4000) < k_psis
     assert abs(moment - exact) < 0.5 * abs(psis_value - exact), (psis_value, moment, exact)
     assert abs(refit - exact) < 0.1, (refit, exact)  # a thin-tailed predictive: small MC error
 

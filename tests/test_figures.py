@@ -16,8 +16,8 @@ from analysis_fixtures import make_data, make_fit  # noqa: E402
 from hierpool import figures as fg  # noqa: E402
 from hierpool import shrinkage as sh  # noqa: E402
 from hierpool import variance as va  # noqa: E402
-from hierpool.effects import PredictorScale  # noqa: E402
-from hierpool.plots import save_figure  # noqa: E402
+from hierpool.figures.style import save_figure  # noqa: E402
+from hierpool.fitinfo import PredictorScale  # noqa: E402
 
 # Unusual names, so a hard-coded "site"/"stress" label would show.
 COLS = {"outcome": "wellbeing", "predictor": "hours_slept", "group": "clinic"}

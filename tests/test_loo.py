@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hierpool import compare as cmp
-from hierpool import loo
+from hierpool import compare, loo
 from hierpool.fit import (
     KEEP_LOG_LIKELIHOOD_MAX,
     drop_per_observation,
@@ -178,7 +177,7 @@ def test_stored_loo_round_trips_and_compares_like_the_fits(slopes_fit, poisson_f
         got[numeric].astype(float).values, want[numeric].astype(float).values, rtol=0, atol=1e-8
     )
     assert (got["warning"] == want["warning"]).all() and (got["scale"] == want["scale"]).all()
-    assert cmp.compare(stored)["model"].tolist() == want.index.tolist()
+    assert compare.compare(stored)["model"].tolist() == want.index.tolist()
 
 
 def test_saved_fit_keeps_the_log_likelihood_only_where_asked(slopes_fit, tmp_path):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from hierpool import crossval, momentmatch
+from hierpool import crossval, momentmatch, refitplan
 from hierpool.loo import load_moment_match, save_loo
 from hierpool.models import build_model
 
@@ -95,7 +95,7 @@ def _psis(seed=1):
 
 def test_the_loo_file_keeps_the_matching_and_the_plan_reads_k_after_it(tmp_path):
     psis = _psis()
-    high = crossval.high_k(psis.pareto_k.values, 1000)
+    high = refitplan.high_k(psis.pareto_k.values, 1000)
     assert set(high) >= {4, 9}
     matched = {
         "rows": [4, 9],
@@ -108,9 +108,9 @@ def test_the_loo_file_keeps_the_matching_and_the_plan_reads_k_after_it(tmp_path)
     back = load_moment_match(path)
     assert back["rows"] == [4, 9] and back["note"] == matched["note"]
     np.testing.assert_allclose(back["elpd"], [-25.0, -26.0])
-    k, n_samples = crossval.read_pareto_k(path)
+    k, n_samples = refitplan.read_pareto_k(path)
     assert k[4] == pytest.approx(0.3) and k[9] == pytest.approx(0.9) and n_samples == 1000
-    plan = crossval.loo_plan(k, n_samples, 10, 10, 1)
+    plan = refitplan.loo_plan(k, n_samples, 10, 10, 1)
     assert 4 not in plan["high"] and 9 in plan["high"]
     refits = [{"rows": [i], "elpd": [-30.0]} for i in plan["high"]]
     fixed, methods = crossval.remedied_loo(psis, plan, refits, back)

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from analysis_fixtures import make_fit
 
-from hierpool import recovery as rc
+from hierpool import recovery
 from hierpool.clean import CleaningOptions, clean
-from hierpool.effects import PredictorScale
+from hierpool.fitinfo import PredictorScale
 from hierpool.simulate import DEFAULT_COLUMNS as COLS
 from hierpool.simulate import SimulationSpec, simulate
 
@@ -32,7 +32,9 @@ def small_truth(center_sites=None):
 
 
 def test_true_population_is_converted_to_the_centre():
-    table = rc.true_population(small_truth(), PredictorScale(center=3.0)).set_index("parameter")
+    table = recovery.true_population(small_truth(), PredictorScale(center=3.0)).set_index(
+        "parameter"
+    )
     assert table.loc["intercept", "truth"] == pytest.approx(3.5 - 0.4 * 3.0)
     assert table.loc["intercept", "truth_spec"] == 3.5
     # var(b0 + 3 b1) = 0.25 + 9 * 0.04 + 2 * 0.5 * 3 * 0.5 * 0.2
@@ -49,11 +51,13 @@ def test_true_population_is_converted_to_the_centre():
 
 
 def test_no_conversion_when_the_predictor_is_not_centred():
-    table = rc.true_population(small_truth(), PredictorScale(center=0.0)).set_index("parameter")
+    table = recovery.true_population(small_truth(), PredictorScale(center=0.0)).set_index(
+        "parameter"
+    )
     assert table.loc["intercept", "truth"] == 3.5 and table.loc[
         "sd_intercept", "truth"
     ] == pytest.approx(0.5)
-    sites = rc.true_site_effects(small_truth(), PredictorScale(center=2.0))
+    sites = recovery.true_site_effects(small_truth(), PredictorScale(center=2.0))
     np.testing.assert_allclose(sites["intercept"], [2.0, 3.4, 1.7])
 
 
@@ -72,7 +76,7 @@ def data_for(truth, center=3.0, seed=0):
 def test_population_intervals_catch_the_converted_truth_but_not_the_spec_value():
     truth = small_truth()
     scale = PredictorScale(center=3.0)
-    target = rc.true_population(truth, scale).set_index("parameter")["truth"]
+    target = recovery.true_population(truth, scale).set_index("parameter")["truth"]
     data = data_for(truth)
     at_truth = make_fit(
         "varying_slopes",
@@ -98,7 +102,7 @@ def test_population_intervals_catch_the_converted_truth_but_not_the_spec_value()
         draws=300,
         predictive=False,
     )
-    table = rc.population_recovery(
+    table = recovery.population_recovery(
         {"ok": at_truth, "uncentred": at_spec}, truth, COLS, scale
     ).set_index(["model", "parameter"])
     assert table.xs("ok")["in_95"].all() and table.xs("ok")["in_90"].all()
@@ -111,7 +115,7 @@ def test_population_intervals_catch_the_converted_truth_but_not_the_spec_value()
 def test_site_recovery_rmse_coverage_and_verdict_with_known_errors():
     truth = small_truth()
     scale = PredictorScale(center=3.0)
-    true_sites = rc.true_site_effects(truth, scale)
+    true_sites = recovery.true_site_effects(truth, scale)
     data = data_for(truth)
     big, small = np.array([0.6, -0.6, 0.3]), np.array([0.1, -0.1, 0.05])
     fits = {
@@ -132,7 +136,7 @@ def test_site_recovery_rmse_coverage_and_verdict_with_known_errors():
             predictive=False,
         ),
     }
-    sites = rc.site_recovery(fits, data, truth, COLS, scale)
+    sites = recovery.site_recovery(fits, data, truth, COLS, scale)
     assert set(zip(sites["model"], sites["parameter"])) == {
         ("np", "intercept"),
         ("np", "slope"),
@@ -141,7 +145,7 @@ def test_site_recovery_rmse_coverage_and_verdict_with_known_errors():
     assert (
         ~sites["in_90"] | sites["in_95"]
     ).all()  # inside the 90% interval implies inside the 95% one
-    summary = rc.site_recovery_summary(sites).set_index(["model", "parameter"])
+    summary = recovery.site_recovery_summary(sites).set_index(["model", "parameter"])
     assert summary.loc[("np", "intercept"), "rmse"] == pytest.approx(
         np.sqrt(np.mean(big**2)), abs=0.005
     )
@@ -151,8 +155,8 @@ def test_site_recovery_rmse_coverage_and_verdict_with_known_errors():
     assert (
         summary.loc[("np", "intercept"), "coverage_95"] == 0.0
     )  # errors of 0.3+ against intervals of about ±0.02
-    verdict = rc.recovery_verdict(
-        rc.population_recovery(fits, truth, COLS, scale), summary.reset_index()
+    verdict = recovery.recovery_verdict(
+        recovery.population_recovery(fits, truth, COLS, scale), summary.reset_index()
     )
     assert verdict["no_vs_partial_pooling"]["intercept"]["partial_pooling_lower"] == {
         "varying_intercepts": True
@@ -164,7 +168,7 @@ def test_site_recovery_refuses_data_without_the_truths_sites():
     truth = small_truth()
     data = data_for(small_truth([("x1", 3, 1.0, 0.0), ("x2", 3, 1.0, 0.0)]))
     with pytest.raises(ValueError, match="truth.json"):
-        rc.site_recovery(
+        recovery.site_recovery(
             {"vi": make_fit("varying_intercepts", data, predictive=False)},
             data,
             truth,
@@ -180,7 +184,7 @@ def oracle_fits(data, truth, scale, draws=400, seed=0):
     No pooling: N(r_j, sigma^2 / n_j), the site's own mean moved to the centre.
     """
     rng = np.random.default_rng(seed)
-    target = rc.true_population(truth, scale).set_index("parameter")["truth"]
+    target = recovery.true_population(truth, scale).set_index("parameter")["truth"]
     alpha, beta, tau, sigma = (
         target["intercept"],
         target["slope"],
@@ -241,8 +245,8 @@ def test_recovery_on_simulated_data_with_exact_posteriors():
         3.0, abs=0.2
     )  # the intercept truth must move by slope * centre = -1.2
     fits = oracle_fits(data, truth, scale)
-    sites = rc.site_recovery(fits, data, truth, COLS, scale)
-    summary = rc.site_recovery_summary(sites).set_index(["model", "parameter"])
+    sites = recovery.site_recovery(fits, data, truth, COLS, scale)
+    summary = recovery.site_recovery_summary(sites).set_index(["model", "parameter"])
     assert (
         summary.loc[("varying_intercepts", "intercept"), "rmse"]
         < summary.loc[("no_pooling", "intercept"), "rmse"]

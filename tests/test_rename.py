@@ -6,10 +6,8 @@ import pandas as pd
 import pytest
 from analysis_fixtures import COLS, four_fits, ladder_formula, make_data
 
-from hierpool import r2, roles
-from hierpool import shrinkage as sh
-from hierpool import variance as va
-from hierpool.effects import PredictorScale
+from hierpool import r2, roles, shrinkage, variance
+from hierpool.fitinfo import PredictorScale
 
 RENAMED = {
     "complete_pooling": "one_line",
@@ -48,14 +46,15 @@ def test_every_analysis_table_has_the_same_numbers_after_renaming(both):
     data, fits, renamed = both
     scale = PredictorScale()
     for compute in (
-        lambda f: va.icc_table(f, COLS, data=data),
+        lambda f: variance.icc_table(f, COLS, data=data),
         lambda f: r2.r2_table(f, data, COLS),
-        lambda f: va.vpc_curve(f, COLS, scale, -1.0, 1.0, n=5, data=data),
-        lambda f: va.between_site_sd(f, COLS, scale, {"low": -1.0, "high": 1.0}, data=data),
-        lambda f: sh.site_estimates(f, data, COLS, scale),
+        lambda f: variance.vpc_curve(f, COLS, scale, -1.0, 1.0, n=5, data=data),
+        lambda f: variance.between_site_sd(f, COLS, scale, {"low": -1.0, "high": 1.0}, data=data),
+        lambda f: shrinkage.site_estimates(f, data, COLS, scale),
     ):
         pd.testing.assert_frame_equal(_numbers(compute(fits)), _numbers(compute(renamed)))
     pd.testing.assert_frame_equal(
-        sh.shrinkage_table(fits, data, COLS, scale), sh.shrinkage_table(renamed, data, COLS, scale)
+        shrinkage.shrinkage_table(fits, data, COLS, scale),
+        shrinkage.shrinkage_table(renamed, data, COLS, scale),
     )
-    assert set(va.not_applicable(renamed, COLS)) == {"one_line", "own"}
+    assert set(variance.not_applicable(renamed, COLS)) == {"one_line", "own"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hierpool import resources as hr
+from hierpool import resources
 
 DEFAULT = {
     "chains": 4,
@@ -25,12 +25,12 @@ TINY = {
 def test_count_rows_counts_data_lines_with_or_without_a_final_newline(tmp_path):
     path = tmp_path / "clean.csv"
     path.write_text("y,x,site\n1,2,a\n3,4,b\n")
-    assert hr.count_rows(path) == 2
+    assert resources.count_rows(path) == 2
     path.write_text("y,x,site\n1,2,a\n3,4,b")
-    assert hr.count_rows(path) == 2
+    assert resources.count_rows(path) == 2
     path.write_text("y,x,site\n")
-    assert hr.count_rows(path) == 0
-    assert hr.count_rows(tmp_path / "missing.csv") is None
+    assert resources.count_rows(path) == 0
+    assert resources.count_rows(tmp_path / "missing.csv") is None
 
 
 @pytest.mark.parametrize(
@@ -46,7 +46,7 @@ def test_count_rows_counts_data_lines_with_or_without_a_final_newline(tmp_path):
     ],
 )
 def test_varying_effects_per_observation(formula, effects):
-    assert hr.varying_effects(formula) == effects
+    assert resources.varying_effects(formula) == effects
 
 
 # Peak RSS measured on the workflow's fit code path (docs/performance.md, "Running on SLURM"):
@@ -68,58 +68,60 @@ def test_fit_memory_covers_the_measured_peak_with_modest_headroom(
     rows, chains, draws, formula, measured
 ):
     sampler = {**DEFAULT, "chains": chains, "draws": draws}
-    asked = hr.fit_mem_mb(rows, formula, sampler)
+    asked = resources.fit_mem_mb(rows, formula, sampler)
     assert measured < asked < 2.5 * measured + 1000, (asked, measured)
-    assert asked % hr.ROUND_MB == 0
+    assert asked % resources.ROUND_MB == 0
 
 
 def test_fit_memory_grows_with_rows_draws_chains_and_varying_effects():
-    base = hr.fit_mem_mb(10_000, "y ~ x + (1|site)", DEFAULT)
-    assert hr.fit_mem_mb(100_000, "y ~ x + (1|site)", DEFAULT) > 5 * base
-    assert hr.fit_mem_mb(10_000, "y ~ x + (1|site)", {**DEFAULT, "draws": 4000}) > 1.5 * base
-    assert hr.fit_mem_mb(10_000, "y ~ x + (1|site)", {**DEFAULT, "chains": 8}) > 1.5 * base
-    assert hr.fit_mem_mb(10_000, "y ~ x + (x|site)", DEFAULT) > 1.5 * base
+    base = resources.fit_mem_mb(10_000, "y ~ x + (1|site)", DEFAULT)
+    assert resources.fit_mem_mb(100_000, "y ~ x + (1|site)", DEFAULT) > 5 * base
+    assert resources.fit_mem_mb(10_000, "y ~ x + (1|site)", {**DEFAULT, "draws": 4000}) > 1.5 * base
+    assert resources.fit_mem_mb(10_000, "y ~ x + (1|site)", {**DEFAULT, "chains": 8}) > 1.5 * base
+    assert resources.fit_mem_mb(10_000, "y ~ x + (x|site)", DEFAULT) > 1.5 * base
     assert (
-        hr.fit_mem_mb(10_000, "y ~ x + (1|site)", {**DEFAULT, "tune": 5000}) == base
+        resources.fit_mem_mb(10_000, "y ~ x + (1|site)", {**DEFAULT, "tune": 5000}) == base
     )  # warm-up is not kept
 
 
 def test_fit_memory_of_the_tiny_test_config_is_small_and_a_retry_asks_for_more():
-    first = hr.fit_mem_mb(150, "y ~ x + (x|site)", TINY)
+    first = resources.fit_mem_mb(150, "y ~ x + (x|site)", TINY)
     assert first <= 1250
     assert (
-        2 * first - hr.ROUND_MB
-        <= hr.fit_mem_mb(150, "y ~ x + (x|site)", TINY, attempt=2)
+        2 * first - resources.ROUND_MB
+        <= resources.fit_mem_mb(150, "y ~ x + (x|site)", TINY, attempt=2)
         <= 2 * first
     )
 
 
 def test_fit_memory_before_the_data_exist_uses_a_fallback():
-    assert hr.fit_mem_mb(None, "y ~ x", DEFAULT) == hr.fit_mem_mb(
-        hr.FALLBACK_ROWS, "y ~ x", DEFAULT
+    assert resources.fit_mem_mb(None, "y ~ x", DEFAULT) == resources.fit_mem_mb(
+        resources.FALLBACK_ROWS, "y ~ x", DEFAULT
     )
 
 
 def test_fit_runtime_grows_with_the_work_per_thread():
     assert (
-        hr.RUNTIME_FIXED_MIN
-        <= hr.fit_runtime_min(100, TINY, threads=2)
-        <= hr.RUNTIME_FIXED_MIN + hr.ROUND_MIN
+        resources.RUNTIME_FIXED_MIN
+        <= resources.fit_runtime_min(100, TINY, threads=2)
+        <= resources.RUNTIME_FIXED_MIN + resources.ROUND_MIN
     )
-    big = hr.fit_runtime_min(100_000, DEFAULT, threads=4)
-    assert big > 60 and big % hr.ROUND_MIN == 0
-    assert hr.fit_runtime_min(100_000, DEFAULT, threads=1) > 3 * big  # 4 chains one after the other
-    assert hr.fit_runtime_min(100_000, DEFAULT, threads=4, attempt=2) == 2 * big
+    big = resources.fit_runtime_min(100_000, DEFAULT, threads=4)
+    assert big > 60 and big % resources.ROUND_MIN == 0
+    assert (
+        resources.fit_runtime_min(100_000, DEFAULT, threads=1) > 3 * big
+    )  # 4 chains one after the other
+    assert resources.fit_runtime_min(100_000, DEFAULT, threads=4, attempt=2) == 2 * big
 
 
 def test_memory_from_the_size_of_the_saved_fits(tmp_path):
     fits = [tmp_path / "a.nc", tmp_path / "b.nc"]
     for path in fits:
         path.write_bytes(b"x" * 500_000)
-    assert hr.size_mb(fits) == pytest.approx(1.0)
-    assert hr.size_mb(fits + [tmp_path / "missing.nc"]) == pytest.approx(1.0)
-    assert hr.from_input_size_mb(1.0, floor_mb=2000) == 2000
+    assert resources.size_mb(fits) == pytest.approx(1.0)
+    assert resources.size_mb(fits + [tmp_path / "missing.nc"]) == pytest.approx(1.0)
+    assert resources.from_input_size_mb(1.0, floor_mb=2000) == 2000
     assert (
-        hr.from_input_size_mb(1000.0, floor_mb=2000) == 7000
+        resources.from_input_size_mb(1000.0, floor_mb=2000) == 7000
     )  # 800 + 6 x 1000, rounded up to 250 MB
-    assert hr.from_input_size_mb(1000.0, floor_mb=2000, attempt=2) == 13750
+    assert resources.from_input_size_mb(1000.0, floor_mb=2000, attempt=2) == 13750

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from analysis_fixtures import COLS, make_data, make_fit
 
-from hierpool import shrinkage as sh
-from hierpool import summaries as sm
-from hierpool.effects import PredictorScale
+from hierpool import shrinkage, summaries
+from hierpool.fitinfo import PredictorScale
 
 SCALE = PredictorScale(center=3.0, scale=1.0)
 
@@ -18,12 +17,12 @@ def test_weights_are_exact_for_fixed_variances():
     fit = make_fit(
         "varying_intercepts", data, sigma=1.0, sd_intercept=0.5, spread=0.0, predictive=False
     )  # sigma^2/sd^2 = 4
-    w = sh.weight_draws(fit, [1, 4, 16], COLS, sites=["s1", "s2", "s3"])
+    w = shrinkage.weight_draws(fit, [1, 4, 16], COLS, sites=["s1", "s2", "s3"])
     assert w.dims == ("chain", "draw", "site")
     np.testing.assert_allclose(w.values[0, 0], [0.2, 0.5, 0.8])
     np.testing.assert_allclose(w.values, np.broadcast_to([0.2, 0.5, 0.8], w.shape))
     with pytest.raises(ValueError):
-        sh.weight_draws(make_fit("no_pooling", data, predictive=False), [1, 4, 16], COLS)
+        shrinkage.weight_draws(make_fit("no_pooling", data, predictive=False), [1, 4, 16], COLS)
 
 
 def consistent_fits(data, alpha, beta, sigma, tau, draws=200, seed=0):
@@ -40,7 +39,7 @@ def consistent_fits(data, alpha, beta, sigma, tau, draws=200, seed=0):
     b = beta + 0.02 * rng.standard_normal(shape)
     s = sigma * np.exp(0.05 * rng.standard_normal(shape))
     t = tau * np.exp(0.1 * rng.standard_normal(shape))
-    counts = sm.site_counts(data, COLS)
+    counts = summaries.site_counts(data, COLS)
     n = counts["n"].to_numpy()
     xbar = data.groupby("site", observed=True)["stress"].mean().to_numpy()  # model scale
     ybar = counts["observed_mean"].to_numpy()
@@ -86,10 +85,10 @@ def data():
 
 def test_exact_check_is_zero_when_the_fit_obeys_the_identity(data):
     fits, w = consistent_fits(data, alpha=1.8, beta=-0.4, sigma=0.6, tau=0.5)
-    table = sh.shrinkage_table(fits, data, COLS, SCALE)
+    table = shrinkage.shrinkage_table(fits, data, COLS, SCALE)
     np.testing.assert_allclose(table["deviation_exact"], 0.0, atol=1e-12)
     np.testing.assert_allclose(table.sort_values("site")["weight_mean"], w.mean(axis=(0, 1)))
-    summary = sh.shrinkage_summary(table)
+    summary = shrinkage.shrinkage_summary(table)
     assert summary["max_abs_deviation_exact"] < 1e-12
     # plug-in differs only through averaging products of uncertain values: small but not zero
     assert 0 < summary["max_abs_deviation_plugin"] < 0.05
@@ -101,9 +100,9 @@ def test_exact_check_finds_a_site_that_breaks_the_identity(data):
     post["1|site"].loc[{"site__factor_dim": "s3"}] = (
         post["1|site"].sel(site__factor_dim="s3") + 0.25
     )
-    table = sh.shrinkage_table(fits, data, COLS, SCALE).set_index("site")
+    table = shrinkage.shrinkage_table(fits, data, COLS, SCALE).set_index("site")
     assert table.loc["s3", "deviation_exact"] == pytest.approx(0.25)
-    summary = sh.shrinkage_summary(table.reset_index())
+    summary = shrinkage.shrinkage_summary(table.reset_index())
     assert summary["max_abs_deviation_exact_site"] == "s3"
     assert summary["max_abs_deviation_exact"] == pytest.approx(0.25)
 
@@ -121,7 +120,7 @@ def test_plugin_check_differs_when_site_slopes_differ_from_the_common_one():
     fits["no_pooling"].posterior["site"].loc[{"site_dim": "s1"}] = (
         fits["no_pooling"].posterior["site"].sel(site_dim="s1") + 2.0
     )  # ybar - (-1.4) * 2 instead of ybar - (-0.4) * 2
-    table = sh.shrinkage_table(fits, data, COLS, SCALE).set_index("site")
+    table = shrinkage.shrinkage_table(fits, data, COLS, SCALE).set_index("site")
     assert abs(table.loc["s1", "deviation_exact"]) < 1e-12
     assert abs(table.loc["s1", "deviation_plugin"]) > 1.0  # w * 2.0 with w close to 1
     assert abs(table.loc["s2", "deviation_plugin"]) < 0.05
@@ -141,7 +140,7 @@ def test_table_columns_order_and_like_with_like(data):
     fits["complete_pooling"] = make_fit(
         "complete_pooling", data, intercept=1.7, slope=-0.3, spread=0.0, predictive=False
     )
-    table = sh.shrinkage_table(fits, data, COLS, SCALE)
+    table = shrinkage.shrinkage_table(fits, data, COLS, SCALE)
     assert table["n"].tolist() == sorted(table["n"])
     for column in (
         "site",
@@ -181,14 +180,14 @@ def test_table_columns_order_and_like_with_like(data):
 def test_shrinkage_needs_no_pooling_and_varying_intercepts(data):
     fits = {"vi": make_fit("varying_intercepts", data, predictive=False)}
     with pytest.raises(ValueError, match="no_pooling"):
-        sh.shrinkage_table(fits, data, COLS, SCALE)
+        shrinkage.shrinkage_table(fits, data, COLS, SCALE)
 
 
 def test_site_estimates_long_table_and_identified_flags():
     data = make_data([4, 6])
     data.loc[data["site"] == "s1", "stress"] = 0.7  # s1's predictor never varies
     fits = {m: make_fit(m, data, predictive=False) for m in ("no_pooling", "varying_slopes")}
-    est = sh.site_estimates(fits, data, COLS, SCALE)
+    est = shrinkage.site_estimates(fits, data, COLS, SCALE)
     assert list(est.columns) == [
         "model",
         "role",

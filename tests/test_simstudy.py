@@ -16,7 +16,8 @@ import pytest
 import yaml
 from conftest import copy_workflow
 
-from hierpool import simstudy as ss
+from hierpool import schema as hpschema
+from hierpool import simstudy
 from hierpool.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,13 +31,13 @@ def frame(groups: dict[str, list[float]]) -> pd.DataFrame:
 
 
 def test_no_pooling_is_each_sites_sample_mean_and_complete_pooling_the_grand_mean():
-    summary = ss.site_summaries(frame({"a": [1, 2, 3], "b": [10, 12], "c": [0, 0, 0, 4]}))
+    summary = simstudy.site_summaries(frame({"a": [1, 2, 3], "b": [10, 12], "c": [0, 0, 0, 4]}))
     assert summary["site"].tolist() == ["a", "b", "c"]
-    np.testing.assert_allclose(ss.no_pooling(summary), [2.0, 11.0, 1.0])
-    np.testing.assert_allclose(ss.complete_pooling(summary), np.full(3, (6 + 22 + 4) / 9))
+    np.testing.assert_allclose(simstudy.no_pooling(summary), [2.0, 11.0, 1.0])
+    np.testing.assert_allclose(simstudy.complete_pooling(summary), np.full(3, (6 + 22 + 4) / 9))
     np.testing.assert_allclose(summary["s2"], [1.0, 2.0, 4.0])
     # pooled within-site variance: sum (n_j - 1) s2_j / (N - J) = (2*1 + 1*2 + 3*4) / 6
-    assert ss.pooled_sigma2(summary) == pytest.approx(16 / 6)
+    assert simstudy.pooled_sigma2(summary) == pytest.approx(16 / 6)
 
 
 def test_dersimonian_laird_matches_a_hand_computation_and_truncates_at_zero():
@@ -44,17 +45,17 @@ def test_dersimonian_laird_matches_a_hand_computation_and_truncates_at_zero():
     fixed = (0 * 2 + 1 * 4 + 3 * 1) / 7
     q = 2 * fixed**2 + 4 * (1 - fixed) ** 2 + 1 * (3 - fixed) ** 2
     expected = (q - 2) / (7 - (4 + 16 + 1) / 7)
-    assert ss.dersimonian_laird_tau2(ybar, v) == pytest.approx(expected)
-    assert ss.dersimonian_laird_tau2([1.0, 1.01, 0.99], [1.0, 1.0, 1.0]) == 0.0
+    assert simstudy.dersimonian_laird_tau2(ybar, v) == pytest.approx(expected)
+    assert simstudy.dersimonian_laird_tau2([1.0, 1.01, 0.99], [1.0, 1.0, 1.0]) == 0.0
 
 
 def test_dersimonian_laird_ignores_site_order_and_scales_with_the_data():
     ybar, v = np.array([0.0, 1.0, 3.0, -2.0]), np.array([0.5, 0.25, 1.0, 0.1])
-    tau2 = ss.dersimonian_laird_tau2(ybar, v)
+    tau2 = simstudy.dersimonian_laird_tau2(ybar, v)
     order = [2, 0, 3, 1]
-    assert ss.dersimonian_laird_tau2(ybar[order], v[order]) == pytest.approx(tau2)
+    assert simstudy.dersimonian_laird_tau2(ybar[order], v[order]) == pytest.approx(tau2)
     # y in other units (times c, shifted): tau^2 in those units, the shift ignored
-    assert ss.dersimonian_laird_tau2(3 * ybar + 7, 9 * v) == pytest.approx(9 * tau2)
+    assert simstudy.dersimonian_laird_tau2(3 * ybar + 7, 9 * v) == pytest.approx(9 * tau2)
 
 
 def test_empirical_bayes_with_known_variances_is_the_closed_form():
@@ -67,7 +68,7 @@ def test_empirical_bayes_with_known_variances_is_the_closed_form():
         }
     )
     tau2, sigma2 = 0.25, 1.0
-    out, hyper = ss.empirical_bayes(summary, levels=(0.9,), tau2=tau2, sigma2=sigma2)
+    out, hyper = simstudy.empirical_bayes(summary, levels=(0.9,), tau2=tau2, sigma2=sigma2)
     v = sigma2 / summary["n"].to_numpy()
     weight = tau2 / (tau2 + v)
     mu = np.sum(summary["ybar"] / (tau2 + v)) / np.sum(1 / (tau2 + v))
@@ -84,11 +85,11 @@ def test_empirical_bayes_shrinks_fully_to_the_grand_mean_when_tau2_is_estimated_
     data = frame(
         {"a": [0.0, 2.0, 1.0], "b": [1.1, 0.9, 3.0, -1.0], "c": [1.0, 1.5, 0.5]}
     )  # site means 1, 1, 1
-    summary = ss.site_summaries(data)
-    out, hyper = ss.empirical_bayes(summary)
+    summary = simstudy.site_summaries(data)
+    out, hyper = simstudy.empirical_bayes(summary)
     assert hyper["tau2"] == 0.0
     np.testing.assert_allclose(out["weight"], 0.0)
-    np.testing.assert_allclose(out["estimate"], ss.complete_pooling(summary))
+    np.testing.assert_allclose(out["estimate"], simstudy.complete_pooling(summary))
     np.testing.assert_allclose(
         out["hi_0.95"] - out["lo_0.95"], 0.0
     )  # the plug-in interval collapses
@@ -96,10 +97,10 @@ def test_empirical_bayes_shrinks_fully_to_the_grand_mean_when_tau2_is_estimated_
 
 def test_empirical_bayes_barely_shrinks_large_sites_when_sites_differ_a_lot():
     rng = np.random.default_rng(1)
-    data, truth = ss.simulate_replicate(3.0, [500] * 10, seed=int(rng.integers(1000)))
-    out, hyper = ss.empirical_bayes(ss.site_summaries(data))
+    data, truth = simstudy.simulate_replicate(3.0, [500] * 10, seed=int(rng.integers(1000)))
+    out, hyper = simstudy.empirical_bayes(simstudy.site_summaries(data))
     assert hyper["tau2"] > 1 and (out["weight"] > 0.99).all()
-    np.testing.assert_allclose(out["estimate"], ss.site_summaries(data)["ybar"], atol=0.02)
+    np.testing.assert_allclose(out["estimate"], simstudy.site_summaries(data)["ybar"], atol=0.02)
 
 
 def fake_fit(rng, sites=("a", "b", "c"), chains=2, draws=200, divergent=3):
@@ -108,7 +109,7 @@ def fake_fit(rng, sites=("a", "b", "c"), chains=2, draws=200, divergent=3):
 
     diverging = np.zeros((chains, draws), bool)
     diverging.flat[:divergent] = True
-    from hierpool.effects import stamp
+    from hierpool.fitinfo import stamp
 
     return stamp(
         az.from_dict(
@@ -122,14 +123,14 @@ def fake_fit(rng, sites=("a", "b", "c"), chains=2, draws=200, divergent=3):
             coords={"site__factor_dim": list(sites)},
             sample_stats={"diverging": diverging},
         ),
-        ss.PARTIAL_POOLING_FORMULA,
+        simstudy.PARTIAL_POOLING_FORMULA,
     )
 
 
 def test_summarise_fit_reads_site_means_tau_and_sigma_from_bambis_names():
     idata = fake_fit(np.random.default_rng(1))
     data = frame({"a": [0.0] * 2, "b": [0.0] * 3, "c": [0.0] * 4})
-    sites, info = ss.summarise_fit(idata, data, levels=(0.9,))
+    sites, info = simstudy.summarise_fit(idata, data, levels=(0.9,))
     post = idata.posterior
     theta = (post["Intercept"] + post["1|site"]).values.reshape(-1, 3)
     assert sites["site"].tolist() == ["a", "b", "c"]
@@ -153,30 +154,30 @@ def test_summarise_fit_reads_site_means_tau_and_sigma_from_bambis_names():
 
 
 def test_seeds_are_deterministic_distinct_and_independent_of_the_rest_of_the_grid():
-    seed = ss.derive_seed(20261121, 0.5, "unbalanced", 30, 2)
+    seed = simstudy.derive_seed(20261121, 0.5, "unbalanced", 30, 2)
     assert (
         seed
-        == ss.derive_seed(20261121, 0.5, "unbalanced", 30, 2)
-        == ss.derive_seed(20261121, 0.5, "unbalanced", "30", "2")
+        == simstudy.derive_seed(20261121, 0.5, "unbalanced", 30, 2)
+        == simstudy.derive_seed(20261121, 0.5, "unbalanced", "30", "2")
     )
     assert seed == 23267165  # pinned: a change here changes every published number
     others = {
-        ss.derive_seed(20261121, t, d, j, r)
+        simstudy.derive_seed(20261121, t, d, j, r)
         for t in (0.05, 0.5)
         for d in ("small", "unbalanced")
         for j in (8, 30)
         for r in (1, 2, 3)
     }
     assert len(others) == 24
-    assert ss.derive_seed(1, 0.5, "unbalanced", 30, 2) != seed
-    assert ss.derive_seed(20261121, 1, "small", 8, 1) == ss.derive_seed(
+    assert simstudy.derive_seed(1, 0.5, "unbalanced", 30, 2) != seed
+    assert simstudy.derive_seed(20261121, 1, "small", 8, 1) == simstudy.derive_seed(
         20261121, 1.0, "small", 8, 1
     )
 
 
 def test_grid_frame_expands_every_cell_and_replicate():
     grid = {"tau": [0.05, 1], "design": ["small", "unbalanced"], "n_sites": [8], "replicates": 3}
-    cells = ss.grid_frame(grid)
+    cells = simstudy.grid_frame(grid)
     assert list(cells.columns) == ["tau", "design", "n_sites", "replicate"]
     assert (
         len(cells) == 12
@@ -186,20 +187,20 @@ def test_grid_frame_expands_every_cell_and_replicate():
 
 
 def test_site_sizes_cycle_a_list_and_repeat_an_integer():
-    assert ss.site_sizes([5, 50, 500], 8).tolist() == [5, 50, 500, 5, 50, 500, 5, 50]
-    assert ss.site_sizes(5, 3).tolist() == [5, 5, 5]
+    assert simstudy.site_sizes([5, 50, 500], 8).tolist() == [5, 50, 500, 5, 50, 500, 5, 50]
+    assert simstudy.site_sizes(5, 3).tolist() == [5, 5, 5]
     with pytest.raises(ValueError):
-        ss.site_sizes(1, 3)
+        simstudy.site_sizes(1, 3)
 
 
 def test_simulate_replicate_is_reproducible_and_matches_its_truth():
-    data, truth = ss.simulate_replicate(0.5, [5, 50, 500], mu=2.0, sigma=1.0, seed=11)
-    again, _ = ss.simulate_replicate(0.5, [5, 50, 500], mu=2.0, sigma=1.0, seed=11)
+    data, truth = simstudy.simulate_replicate(0.5, [5, 50, 500], mu=2.0, sigma=1.0, seed=11)
+    again, _ = simstudy.simulate_replicate(0.5, [5, 50, 500], mu=2.0, sigma=1.0, seed=11)
     pd.testing.assert_frame_equal(data, again)
     assert len(data) == 555 and truth["n"].tolist() == [5, 50, 500]
     big = data[data["site"] == truth["site"].iloc[2]]["y"]
     assert abs(big.mean() - truth["theta"].iloc[2]) < 0.2
-    zero, truth0 = ss.simulate_replicate(0.0, [3, 3], mu=1.5, seed=1)
+    zero, truth0 = simstudy.simulate_replicate(0.0, [3, 3], mu=1.5, seed=1)
     np.testing.assert_allclose(truth0["theta"], 1.5)
 
 
@@ -220,9 +221,9 @@ def test_study_settings_resolve_the_grid_and_name_bad_keys():
             "target_accept": 0.9,
         },
     }
-    study = ss.study_settings({"simulation_study": block, "site_sd_prior_scale": 0.5})
+    study = simstudy.study_settings({"simulation_study": block, "site_sd_prior_scale": 0.5})
     assert study["grid_name"] == "quick" and study["site_sd_prior_scale"] == 0.5
-    setup = ss.replicate_setup(
+    setup = simstudy.replicate_setup(
         study,
         {
             "tau": np.float64(0.5),
@@ -231,12 +232,14 @@ def test_study_settings_resolve_the_grid_and_name_bad_keys():
             "replicate": np.int64(1),
         },
     )
-    assert setup["sizes"] == [5] * 8 and setup["seed"] == ss.derive_seed(3, 0.5, "small", 8, 1)
+    assert setup["sizes"] == [5] * 8 and setup["seed"] == simstudy.derive_seed(
+        3, 0.5, "small", 8, 1
+    )
     assert setup["sampler"]["seed"] != setup["seed"] and type(setup["n_sites"]) is int
     with pytest.raises(ConfigError, match="simulation_study.grid"):
-        ss.study_settings({"simulation_study": {**block, "grid": "huge"}})
+        simstudy.study_settings({"simulation_study": {**block, "grid": "huge"}})
     with pytest.raises(ConfigError, match="designs"):
-        ss.study_settings(
+        simstudy.study_settings(
             {
                 "simulation_study": {
                     **block,
@@ -256,14 +259,13 @@ def test_the_shipped_config_and_the_schema_defaults_define_both_grids():
     validate(minimal, schema)
     assert minimal["simulation_study"] == {**shipped["simulation_study"], "grid": "default"}
     # what the workflow puts in place of an absent block: the same as validating an empty one
-    block_schema = yaml.safe_load(Path(schema).read_text())["properties"]["simulation_study"]
-    assert ss.schema_defaults(block_schema) == minimal["simulation_study"]
+    assert hpschema.defaults("simulation_study") == minimal["simulation_study"]
     for name in ("default", "quick"):
-        study = ss.study_settings(
+        study = simstudy.study_settings(
             {**minimal, "simulation_study": {**minimal["simulation_study"], "grid": name}}
         )
-        assert len(ss.grid_frame(study["grid"])) > 0
-        record = ss.study_record(study)
+        assert len(simstudy.grid_frame(study["grid"])) > 0
+        record = simstudy.study_record(study)
         assert (
             record["name"] == name
             and set(record["designs"]) == set(record["design"])
@@ -278,7 +280,7 @@ def test_the_shipped_config_and_the_schema_defaults_define_both_grids():
 
 def fake_full_bayes(data, sampler, scale, levels, cores):
     """Full Bayes stand-in: the EB answer with wider intervals (no sampling), and a tau posterior around EB's tau."""
-    eb, hyper = ss.empirical_bayes(ss.site_summaries(data), levels)
+    eb, hyper = simstudy.empirical_bayes(simstudy.site_summaries(data), levels)
     out = eb.rename(columns={"weight": "pooling"}).assign(
         pooling=lambda f: 1 - f["pooling"], sd=lambda f: f["sd"] * 2
     )
@@ -314,7 +316,7 @@ def small_setup(tau=0.5, design=(5, 50, 500), n_sites=9, replicate=1, seed=5):
         "n_sites": n_sites,
         "replicate": replicate,
         "seed": seed,
-        "sizes": ss.site_sizes(list(design), n_sites).tolist(),
+        "sizes": simstudy.site_sizes(list(design), n_sites).tolist(),
         "mu": 0.0,
         "sigma": 1.0,
         "levels": [0.9, 0.95],
@@ -324,9 +326,9 @@ def small_setup(tau=0.5, design=(5, 50, 500), n_sites=9, replicate=1, seed=5):
 
 
 def test_run_replicate_scores_every_estimator_against_the_true_means():
-    sites, record = ss.run_replicate(small_setup(), fit_full_bayes=fake_full_bayes)
+    sites, record = simstudy.run_replicate(small_setup(), fit_full_bayes=fake_full_bayes)
     assert len(sites) == 9 and {"tau", "design", "n_sites", "replicate"} <= set(sites.columns)
-    for name in ss.ESTIMATORS:
+    for name in simstudy.ESTIMATORS:
         np.testing.assert_allclose(sites[f"se_{name}"], (sites[name] - sites["theta"]) ** 2)
         assert record[f"mse_{name}"] == pytest.approx(sites[f"se_{name}"].mean())
     np.testing.assert_allclose(sites["no_pooling"], sites["ybar"])
@@ -345,11 +347,11 @@ def test_run_replicate_scores_every_estimator_against_the_true_means():
 
 
 def test_mc_se_is_the_standard_error_over_replicates():
-    assert ss.mc_se([1.0, 2.0, 3.0, 4.0]) == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)
-    assert math.isnan(ss.mc_se([1.0]))
+    assert simstudy.mc_se([1.0, 2.0, 3.0, 4.0]) == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)
+    assert math.isnan(simstudy.mc_se([1.0]))
     # a constant denominator: the ratio's SE is the numerator's SE divided by it
-    assert ss.ratio_mc_se([1.0, 2.0, 3.0, 4.0], [2.0] * 4) == pytest.approx(
-        ss.mc_se([1, 2, 3, 4]) / 2
+    assert simstudy.ratio_mc_se([1.0, 2.0, 3.0, 4.0], [2.0] * 4) == pytest.approx(
+        simstudy.mc_se([1, 2, 3, 4]) / 2
     )
 
 
@@ -360,7 +362,7 @@ def test_ratio_mc_se_matches_the_spread_of_simulated_ratios():
         b = rng.gamma(4.0, 0.25, size=20)
         a = 0.6 * b + rng.normal(0, 0.1, size=20)
         ratios.append(a.mean() / b.mean())
-        ses.append(ss.ratio_mc_se(a, b))
+        ses.append(simstudy.ratio_mc_se(a, b))
     assert np.mean(ses) == pytest.approx(np.std(ratios), rel=0.1)
 
 
@@ -368,7 +370,7 @@ def synthetic_replicates() -> tuple[pd.DataFrame, pd.DataFrame]:
     recs, sites = [], []
     for tau in (0.05, 1.0):
         for rep in (1, 2, 3):
-            s, r = ss.run_replicate(
+            s, r = simstudy.run_replicate(
                 small_setup(tau=tau, replicate=rep, seed=rep + int(tau * 100)),
                 fit_full_bayes=fake_full_bayes,
             )
@@ -379,9 +381,9 @@ def synthetic_replicates() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_aggregate_tables_have_one_row_per_cell_and_estimator_with_mc_se():
     replicates, sites = synthetic_replicates()
-    tables = ss.aggregate(replicates, sites)
+    tables = simstudy.aggregate(replicates, sites)
     mse = tables["mse"]
-    assert len(mse) == 2 * 4 and set(mse["estimator"]) == set(ss.ESTIMATORS)
+    assert len(mse) == 2 * 4 and set(mse["estimator"]) == set(simstudy.ESTIMATORS)
     cell = replicates[replicates["tau"] == 1.0]
     row = mse[(mse["tau"] == 1.0) & (mse["estimator"] == "complete_pooling")].iloc[0]
     assert row["mse"] == pytest.approx(cell["mse_complete_pooling"].mean())
@@ -403,8 +405,8 @@ def test_aggregate_tables_have_one_row_per_cell_and_estimator_with_mc_se():
 
 def test_findings_state_numbers_taken_from_the_tables():
     replicates, sites = synthetic_replicates()
-    tables = ss.aggregate(replicates, sites)
-    found = ss.findings(tables, "synthetic")
+    tables = simstudy.aggregate(replicates, sites)
+    found = simstudy.findings(tables, "synthetic")
     mse = tables["mse"]
     fb_low = mse[(mse["tau"] == 0.05) & (mse["estimator"] == "full_bayes")][
         "relative_to_no_pooling"
@@ -430,7 +432,7 @@ def test_render_rule_report_passes_absolute_paths_and_the_rules_own_params(
 ):
     from types import SimpleNamespace
 
-    from hierpool import render
+    from hierpool.report import render
 
     calls = []
 
@@ -491,7 +493,7 @@ def test_quick_grid_writes_every_table_figure_and_finding(quick_study):
     ]
     cells = len(grid["tau"]) * len(grid["design"]) * len(grid["n_sites"])
     mse = pd.read_csv(out / "summary/mse.csv")
-    assert mse.shape == (cells * 4, 11) and set(mse["estimator"]) == set(ss.ESTIMATORS)
+    assert mse.shape == (cells * 4, 11) and set(mse["estimator"]) == set(simstudy.ESTIMATORS)
     assert (mse["replicates"] == grid["replicates"]).all() and mse["mc_se"].notna().all()
     assert len(pd.read_csv(out / "summary/replicates.csv")) == cells * grid["replicates"]
     assert len(pd.read_csv(out / "summary/coverage.csv")) == cells * 2 * 2

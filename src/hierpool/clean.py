@@ -12,44 +12,44 @@ The raw file is only read, never written.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from hierpool import schema
+from hierpool.columns import EXTRA_ROLES, check_columns, mapped_roles
 from hierpool.errors import DataError
 from hierpool.labels import label_notes, normalise_labels, sort_key
 from hierpool.outcomes import OUTCOME_KINDS, _check_outcome_values, binary_outcome
 from hierpool.rawfile import preview, read_raw  # noqa: F401  (read_raw: part of this module's API)
-from hierpool.values import MISSING_VALUES, _is_missing, check_number_format, parse_numeric
+from hierpool.values import _is_missing, check_number_format, parse_numeric
 
-ROLES = ("outcome", "predictor", "group")
-REQUIRED_ROLES = ("outcome", "group")
-EXTRA_ROLES = ("trials", "se")  # optional numeric columns kept in the tidy data
-# Two-label outcomes that map to 0/1 by themselves (case-insensitive): (label for 0, label for 1).
+_DEFAULTS = schema.defaults("cleaning")
 
 
 @dataclass(frozen=True)
 class CleaningOptions:
     """How to clean: missing values, site-label merging, minimum rows per site, the predictor's transform.
 
-    The defaults here equal the config schema's (`workflow/schemas/config.schema.yaml`).
+    The config keys' defaults are the config schema's (`hierpool.schema.defaults`).
+    ``decimal`` and ``thousands`` come from the dataset's file format, not the ``cleaning`` block.
     ``outcome_kind`` (continuous, binary, binomial, count) is not a config key: it follows from the
     models' family (`hierpool.config.outcome_kind`). ``positive_label`` is the text label coded 1
     of a binary outcome.
     """
 
-    min_obs_per_site: int = 2
-    center: bool = True
-    scale: bool = False
-    covariates: tuple[str, ...] = field(default_factory=tuple)
-    missing_values: tuple[str, ...] = MISSING_VALUES
-    group_missing_values: tuple[str, ...] = ("",)
-    merge_case: bool = True
-    merge_integer_codes: bool = True
-    positive_label: str | None = None
-    max_dropped_share: float = 0.05
+    min_obs_per_site: int = _DEFAULTS["min_obs_per_site"]
+    center: bool = _DEFAULTS["center"]
+    scale: bool = _DEFAULTS["scale"]
+    covariates: tuple[str, ...] = tuple(_DEFAULTS["covariates"])
+    missing_values: tuple[str, ...] = tuple(_DEFAULTS["missing_values"])
+    group_missing_values: tuple[str, ...] = tuple(_DEFAULTS["group_missing_values"])
+    merge_case: bool = _DEFAULTS["merge_case"]
+    merge_integer_codes: bool = _DEFAULTS["merge_integer_codes"]
+    positive_label: str | None = _DEFAULTS["positive_label"]
+    max_dropped_share: float = _DEFAULTS["max_dropped_share"]
     decimal: str = "."
     thousands: str | None = None
     outcome_kind: str = "continuous"
@@ -103,52 +103,6 @@ def check_dropped_share(
         "Fix the file (or the `columns`, `missing_values`, `decimal` settings), or, if dropping them is right, raise "
         "`cleaning.max_dropped_share` for this dataset."
     )
-
-
-def mapped_column_clashes(columns: dict, covariates=()) -> str:
-    """A sentence naming the roles mapped to one and the same column, or "" when every column is distinct."""
-    roles: dict[str, list[str]] = {}
-    for role, name in [*columns.items(), *(("covariate", c) for c in covariates)]:
-        roles.setdefault(str(name), []).append(role)
-    clashes = [
-        f"{' and '.join(r)} are both mapped to column {n!r}" for n, r in roles.items() if len(r) > 1
-    ]
-    return "; ".join(clashes)
-
-
-def mapped_roles(columns: dict) -> list[tuple[str, str]]:
-    """(role, column) for every role the mapping has, in the order outcome, predictor, group, trials, se."""
-    return [(role, columns[role]) for role in (*ROLES, *EXTRA_ROLES) if columns.get(role)]
-
-
-def mapped_columns(columns: dict, covariates=()) -> list[str]:
-    """The file columns cleaning reads: every mapped role, then the covariates."""
-    return [name for _, name in mapped_roles(columns)] + list(covariates)
-
-
-def check_columns(frame: pd.DataFrame, columns: dict, source: str, covariates=()) -> None:
-    missing_roles = [role for role in REQUIRED_ROLES if not columns.get(role)]
-    if missing_roles:
-        raise DataError(
-            f"{source}: the column mapping has no {missing_roles}; set columns.outcome and columns.group "
-            "(and columns.predictor, unless the data have none)."
-        )
-    roles = mapped_roles(columns)
-    wanted = roles + [("covariate", c) for c in covariates]
-    same = mapped_column_clashes(dict(roles), covariates)
-    if same:
-        raise DataError(
-            f"{source}: {same}. Map each role to its own column in the dataset's `columns`."
-        )
-    existing = frame.attrs.get("file_columns", [c for c in frame.columns if c])
-    for role, name in wanted:
-        if name not in existing:
-            close = [c for c in existing if c.lower() == str(name).lower()]
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise DataError(
-                f"{source}: the {role} column {name!r} is not in the file.{hint} "
-                f"Columns that exist: {preview(existing, 30)}. Fix the dataset's `columns` mapping in the config."
-            )
 
 
 def _numeric_column(

@@ -6,10 +6,10 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from hierpool.crossval import METHOD_LABELS, pareto_threshold
+from hierpool.refitplan import METHOD_LABELS, pareto_threshold
 
 # Classic Pareto-k bins (Vehtari et al. 2017): good, ok, bad, very bad. Whether PSIS is reliable
-# for an observation is judged against the sample-size threshold (crossval.pareto_threshold).
+# for an observation is judged against the sample-size threshold (refitplan.pareto_threshold).
 K_BINS = [(-np.inf, 0.5, "good"), (0.5, 0.7, "ok"), (0.7, 1.0, "bad"), (1.0, np.inf, "very bad")]
 
 

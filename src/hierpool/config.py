@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import codecs
 import copy
-import re
 import string
 from pathlib import Path
 
-from hierpool.clean import mapped_column_clashes
+from hierpool import schema
+from hierpool.columns import mapped_column_clashes
 from hierpool.errors import ConfigError
 from hierpool.families import OUTCOME_KIND
 from hierpool.simulate import DEFAULT_COLUMNS
@@ -35,112 +35,6 @@ def canonical(obj):
     if isinstance(obj, (list, tuple)):
         return [canonical(v) for v in obj]
     return obj
-
-
-_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
-_BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
-
-
-def load_schema(path) -> dict:
-    """The workflow's JSON schema (YAML) as a dict."""
-    import yaml
-
-    return yaml.safe_load(Path(path).read_text())
-
-
-def _schema_types(schema: dict, root: dict) -> set[str]:
-    """Every JSON type a (sub)schema allows, following `$ref` and `oneOf`/`anyOf`."""
-    schema = _resolve(schema, root)
-    types = schema.get("type", [])
-    found = {types} if isinstance(types, str) else set(types)
-    for key in ("oneOf", "anyOf"):
-        for option in schema.get(key, []):
-            found |= _schema_types(option, root)
-    return found
-
-
-def _resolve(schema: dict, root: dict) -> dict:
-    while isinstance(schema, dict) and "$ref" in schema:
-        target = root
-        for part in schema["$ref"].lstrip("#/").split("/"):
-            target = target[part]
-        local = {k: v for k, v in schema.items() if k != "$ref"}
-        merged = {**target, **local}
-        if "properties" in target and "properties" in local:  # e.g. defaults next to a $ref
-            names = {**target["properties"], **local["properties"]}
-            merged["properties"] = {
-                n: {**target["properties"].get(n, {}), **local["properties"].get(n, {})}
-                for n in names
-            }
-        schema = merged
-    return schema if isinstance(schema, dict) else {}
-
-
-def _coerce_scalar(value: str, types: set[str]):
-    text = value.strip()
-    if "integer" in types and _INTEGER.fullmatch(text):
-        return int(text)
-    if "number" in types:
-        try:
-            return float(text)
-        except ValueError:
-            pass
-    if "boolean" in types and text.lower() in _BOOLEANS:
-        return _BOOLEANS[text.lower()]
-    if "null" in types and text.lower() in {"null", "~", "none", ""}:
-        return None
-    return value
-
-
-def coerce_by_schema(value, schema: dict, root: dict | None = None):
-    """Turn text into the numbers, booleans and nulls the schema asks for, everywhere in ``value``.
-
-    Snakemake reads nested ``--config`` values (``sampler='{draws: 500}'``) as strings; a string
-    is converted only where the schema does not allow a string, so typed YAML is left as it is.
-
-    Parameters
-    ----------
-    value : Any
-        The config (or part of it) as Snakemake parsed it.
-    schema : dict
-        The JSON schema for ``value``.
-    root : dict, optional
-        The whole schema, for ``$ref`` look-ups (defaults to ``schema``).
-
-    Returns
-    -------
-    Any
-        A copy of ``value`` with convertible strings converted; anything else unchanged (the
-        schema's validation then reports it).
-    """
-    root = schema if root is None else root
-    schema = _resolve(schema, root)
-    types = _schema_types(schema, root)
-    if isinstance(value, str):
-        return value if "string" in types or not types else _coerce_scalar(value, types)
-    options = [_resolve(o, root) for key in ("oneOf", "anyOf") for o in schema.get(key, [])]
-    if isinstance(value, dict):
-        object_schema = next(
-            (o for o in [schema, *options] if "properties" in o or "additionalProperties" in o),
-            schema,
-        )
-        properties = object_schema.get("properties", {})
-        extra = object_schema.get("additionalProperties")
-        out = {}
-        for key, item in value.items():
-            sub = properties.get(key, extra if isinstance(extra, dict) else None)
-            out[key] = coerce_by_schema(item, sub, root) if isinstance(sub, dict) else item
-        return out
-    if isinstance(value, list):
-        array_schema = next(
-            (o for o in [schema, *options] if isinstance(o.get("items"), dict)), None
-        )
-        return (
-            [coerce_by_schema(v, array_schema["items"], root) for v in value]
-            if array_schema
-            else value
-        )
-    return value
 
 
 def dataset_columns(config: dict, dataset: str) -> dict:
@@ -415,7 +309,9 @@ def check_config(config: dict) -> None:
                 raise ConfigError(
                     f"datasets.{dataset}.simulate.site_size: min ({size['min']}) is larger than max ({size['max']})."
                 )
-            if isinstance(size, list) and len(size) != entry["simulate"].get("n_sites", 20):
+            if isinstance(size, list) and len(size) != entry["simulate"].get(
+                "n_sites", schema.defaults("simulate")["n_sites"]
+            ):
                 raise ConfigError(
                     f"datasets.{dataset}.simulate.site_size lists {len(size)} sizes but n_sites is {entry['simulate'].get('n_sites')}."
                 )

@@ -1,6 +1,6 @@
 """Covariates through the formula's own design matrix: the common terms other than the predictor.
 
-`hierpool.effects` holds them at each site's average (a site-level predictor: the site's
+`hierpool.posterior` holds them at each site's average (a site-level predictor: the site's
 value; a categorical covariate: the site's mix of levels) or at the average over all rows.
 The design is built with formulae from the formula's whole common part, so a categorical
 covariate gets the same coding (reference level dropped) as in the fitted model.

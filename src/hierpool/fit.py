@@ -20,7 +20,7 @@ import xarray as xr
 from scipy import stats
 
 from hierpool import loo as hploo
-from hierpool import progress, pymc_model, sensitivity
+from hierpool import progress, pymc_model, schema, sensitivity
 from hierpool.loo import chunked_loo, posterior_predictive_chunked
 from hierpool.models import known_se_column
 
@@ -46,7 +46,8 @@ def sample(
     ``keep_unconstrained``: nutpie also returns every draw in its unconstrained space (what
     moment matching transforms, `hierpool.momentmatch.UNCONSTRAINED` in ``sample_stats``).
     """
-    backend = sampler.get("backend", "nutpie")
+    sampler = schema.filled("sampler", sampler)
+    backend = sampler["backend"]
     kwargs = dict(
         draws=int(sampler["draws"]),
         tune=int(sampler["tune"]),
@@ -57,7 +58,7 @@ def sample(
         progressbar=False,
         inference_method=backend,
     )
-    if backend != "pymc" and uses_low_rank(model, sampler.get("low_rank_mass_matrix", "auto")):
+    if backend != "pymc" and uses_low_rank(model, sampler["low_rank_mass_matrix"]):
         # Learns correlations (e.g. intercept vs site effects) that a diagonal mass matrix cannot;
         # it broke chains on 5 sites (docs/performance.md), so `auto` uses it for centred models only.
         kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
@@ -109,7 +110,8 @@ def _sample_own(model: bmb.Model, kwargs: dict, compiled=None) -> az.InferenceDa
 
 def choose_likelihood(model: bmb.Model, sampler: dict) -> str:
     """Apply ``sampler.likelihood`` (auto, rows, sufficient) to the model; return what it chose and why."""
-    likelihood, why = pymc_model.choose_likelihood(model, sampler.get("likelihood", "auto"))
+    sampler = schema.filled("sampler", sampler)
+    likelihood, why = pymc_model.choose_likelihood(model, sampler["likelihood"])
     if likelihood == "sufficient" or (pymc_model.settings(model) or {}).get("likelihood"):
         pymc_model.plan(model, likelihood=likelihood)
     return f"{likelihood} ({why})"
@@ -159,13 +161,14 @@ def add_log_likelihood(
 
     Returns the LOO and every draw's total log-likelihood (chain, draw).
     """
+    sampler = schema.filled("sampler", sampler)
     post = idata.posterior
     n_values = post.sizes["chain"] * post.sizes["draw"] * len(model.data)
-    keep = keeps_log_likelihood(sampler.get("keep_log_likelihood", "auto"), n_values)
+    keep = keeps_log_likelihood(sampler["keep_log_likelihood"], n_values)
     loo_function = known_se_loo if known_se_column(model) else chunked_loo
     totals = []
     result, log_lik = loo_function(
-        model, post, float(sampler.get("chunk_mb", 64)), keep=keep, totals=totals
+        model, post, float(sampler["chunk_mb"]), keep=keep, totals=totals
     )
     if log_lik is not None:
         idata.add_groups(log_likelihood=log_lik)
@@ -294,8 +297,8 @@ def add_prior(model: bmb.Model, idata: az.InferenceData, draws: int, seed: int) 
 
 
 def record_model(model: bmb.Model, idata: az.InferenceData) -> None:
-    """Stamp the fit with the formula, family and link it was fitted with (hierpool.effects.stamp)."""
-    from hierpool.effects import stamp
+    """Stamp the fit with the formula, family and link it was fitted with (hierpool.fitinfo.stamp)."""
+    from hierpool.fitinfo import stamp
 
     parent = model.family.likelihood.parent
     stamp(
@@ -322,6 +325,7 @@ def fit(
         The fit (with the log-likelihood group only where ``keep_log_likelihood`` keeps it) and
         its pointwise PSIS-LOO, equal to ``az.loo(fit_with_full_log_likelihood, pointwise=True)``.
     """
+    sampler = schema.filled("sampler", sampler)
     seed = int(sampler["seed"])
     likelihood = choose_likelihood(model, sampler)
     _log.info("likelihood: %s", likelihood)
@@ -339,21 +343,21 @@ def fit(
     add_posterior_predictive(
         model,
         idata,
-        predictive_draws(int(sampler.get("posterior_predictive_draws", 500)), len(model.data)),
+        predictive_draws(int(sampler["posterior_predictive_draws"]), len(model.data)),
         seed + 1,
-        float(sampler.get("chunk_mb", 64)),
+        float(sampler["chunk_mb"]),
     )
     drop_per_observation(idata)
     add_prior(
         model,
         idata,
-        predictive_draws(int(sampler.get("prior_predictive_draws", 200)), len(model.data)),
+        predictive_draws(int(sampler["prior_predictive_draws"]), len(model.data)),
         seed + 2,
     )
     record_model(model, idata)
     idata.posterior.attrs.update(
         {
-            "hierpool_backend": sampler.get("backend", "nutpie"),
+            "hierpool_backend": sampler["backend"],
             "hierpool_fit_wall_s": round(sampling_wall, 3),
             "hierpool_target_accept": float(sampler["target_accept"]),
             "hierpool_seed": seed,
@@ -363,7 +367,7 @@ def fit(
     _log.info(
         "sampled in %.1f s (compile included) with %s; log-likelihood and LOO in %.1f s",
         sampling_wall,
-        sampler.get("backend"),
+        sampler["backend"],
         loo_wall,
     )
     return idata, loo

@@ -10,7 +10,7 @@ algorithm; this module gives it what it needs from a fit:
   compiled once from the PyMC model and vectorised over draws (`DensityFunctions`).
 
 It runs inside the fit job, where the compiled model and the draws are at hand; what it could not
-bring under the threshold goes on to exact refits or K-fold (`hierpool.crossval.loo_plan`).
+bring under the threshold goes on to exact refits or K-fold (`hierpool.refitplan.loo_plan`).
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def moment_match(
     reff : float
         Relative efficiency of the draws (as the fit's PSIS-LOO used, `hierpool.loo.relative_ess`).
     threshold : float
-        Pareto k above which PSIS is unreliable (`hierpool.crossval.pareto_threshold`).
+        Pareto k above which PSIS is unreliable (`hierpool.refitplan.pareto_threshold`).
 
     Returns
     -------
@@ -231,8 +231,8 @@ def remedy(model, idata, psis, max_obs: int) -> dict:
         ``rows``, ``elpd``, ``pareto_k`` (after matching, one per matched row), ``threshold``
         and ``note`` (what was done, in words, or why not).
     """
-    from hierpool.crossval import high_k, pareto_threshold
     from hierpool.loo import relative_ess
+    from hierpool.refitplan import high_k, pareto_threshold
 
     n_samples = int(psis.n_samples)
     threshold = pareto_threshold(n_samples)

@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hierpool import effects as ef
-from hierpool import roles
+from hierpool import fitinfo, posterior, roles
 
 LEVELS = (0.5, 0.95)  # the intervals of a predictive distribution: 50% and the report's level
 
@@ -23,9 +22,9 @@ def _nested(factor: str, group: str) -> bool:
     return factor != group and group in factor.split(":")
 
 
-def site_effect_draws(idata, columns: dict, scale: ef.PredictorScale, rng) -> tuple:
+def site_effect_draws(idata, columns: dict, scale: fitinfo.PredictorScale, rng) -> tuple:
     """A new site's intercept and slope (per original unit of the predictor) per draw, shape (chain × draw,)."""
-    sds = ef.site_sds(idata, columns, scale)
+    sds = posterior.site_sds(idata, columns, scale)
     post = idata.posterior
     n_samples = post.sizes["chain"] * post.sizes["draw"]
     z0, z1 = rng.standard_normal((2, n_samples))
@@ -34,11 +33,11 @@ def site_effect_draws(idata, columns: dict, scale: ef.PredictorScale, rng) -> tu
         b1 = np.zeros(n_samples)
     else:
         sd0, sd1 = (s.values.reshape(-1) for s in sds)
-        rho = ef.site_correlation(idata, columns)
+        rho = posterior.site_correlation(idata, columns)
         rho = np.zeros(n_samples) if rho is None else rho.values.reshape(-1)
         b0 = sd0 * z0
         b1 = sd1 * (rho * z0 + np.sqrt(1 - rho**2) * z1)
-    for factor, sd in ef.factor_sds(idata, columns).items():
+    for factor, sd in posterior.factor_sds(idata, columns).items():
         if _nested(factor, columns["group"]):
             b0 = b0 + sd.values.reshape(-1) * rng.standard_normal(n_samples)
     return b0, b1
@@ -63,7 +62,7 @@ def _observations(mu: np.ndarray, family: str, idata, rng) -> np.ndarray | None:
 
 
 def new_site_predictions(
-    idata, columns: dict, scale: ef.PredictorScale, data: pd.DataFrame, grid, seed: int
+    idata, columns: dict, scale: fitinfo.PredictorScale, data: pd.DataFrame, grid, seed: int
 ) -> pd.DataFrame | None:
     """Predictive summaries for a new site along ``grid`` (original units of the predictor); None for no pooling.
 
@@ -76,18 +75,18 @@ def new_site_predictions(
         Binomial outcomes are proportions (expected only); known-SE models give the new site's
         true effect (``expected``).
     """
-    struct = ef.structure(idata, columns)
+    struct = fitinfo.structure(idata, columns)
     if struct.role == "no_pooling":
         return None
     rng = np.random.default_rng(seed)
-    intercept, slope = ef.population_line(idata, columns, scale, data)
+    intercept, slope = posterior.population_line(idata, columns, scale, data)
     b0, b1 = site_effect_draws(idata, columns, scale, rng)
     grid = np.atleast_1d(np.asarray(grid, dtype=float))
     a = intercept.values.reshape(-1) + b0
     b = slope.values.reshape(-1) + b1
     eta = a[:, None] + b[:, None] * (grid[None, :] - scale.center)
-    info = ef.model_info(idata)
-    mu = ef.inverse_link(eta, info["link"])
+    info = fitinfo.model_info(idata)
+    mu = posterior.inverse_link(eta, info["link"])
     quantities = {"expected": mu}
     if not info["known_se"]:
         observed = _observations(mu, info["family"], idata, rng)
@@ -112,7 +111,7 @@ def new_site_predictions(
     return pd.DataFrame(rows)
 
 
-def predictor_grid(data: pd.DataFrame, columns: dict, scale: ef.PredictorScale, n: int = 25):
+def predictor_grid(data: pd.DataFrame, columns: dict, scale: fitinfo.PredictorScale, n: int = 25):
     """Evenly spaced predictor values over the data's range (original units); one value without a predictor."""
     p = columns.get("predictor")
     if not p:
@@ -130,7 +129,7 @@ def dataset_table(fits: dict, columns: dict, scale, data: pd.DataFrame, seed: in
     for model, idata in fits.items():
         table = new_site_predictions(idata, columns, scale, data, grid, seed)
         if table is not None:
-            role = ef.role(idata, columns)
+            role = fitinfo.role(idata, columns)
             parts.append(table.assign(model=model, role=roles.LABELS[role]))
     columns_out = ["model", "role", "x", "quantity", "mean", "q25", "q75", "low", "high"]
     if not parts:

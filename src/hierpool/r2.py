@@ -21,8 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hierpool import effects as ef
-from hierpool import summaries as sm
+from hierpool import fitinfo, posterior, summaries
 from hierpool.summaries import HDI_PROB
 from hierpool.variance import other_factors_variance, residual_variance
 
@@ -39,12 +38,14 @@ def _mu_variance(
     A block's draws × observations array stays near ``budget_mb`` (100,000 rows × 8,000 draws
     would be 6.4 GB at once).
     """
-    post = ef._posterior(idata)
+    post = fitinfo.posterior_dataset(idata)
     per = max(1, int(budget_mb * 2**20 // (8 * max(1, len(data)) * post.sizes["chain"])))
     return np.concatenate(
         [
             _var_over_obs(
-                ef.mu_draws(post.isel(draw=slice(start, start + per)), data, columns, include_site)
+                posterior.mu_draws(
+                    post.isel(draw=slice(start, start + per)), data, columns, include_site
+                )
             )
             for start in range(0, post.sizes["draw"], per)
         ],
@@ -67,14 +68,14 @@ def bayes_r2_draws(
     if kind == "marginal":
         var_fit = _mu_variance(idata, data, columns, include_site=False)
         var_site = np.zeros_like(resid) + np.asarray(other_factors_variance(idata, columns))
-        sds = ef.site_sds(idata, columns)
+        sds = posterior.site_sds(idata, columns)
         if sds is not None:
             p = columns.get("predictor")
             x = (
                 data[p].to_numpy(dtype=float) if p else np.zeros(1)
             )  # model scale: distance from the centre
             sd0, sd1 = (s.values for s in sds)
-            rho = ef.site_correlation(idata, columns)
+            rho = posterior.site_correlation(idata, columns)
             rho = 0.0 if rho is None else rho.values
             var_site = var_site + sd0**2 + 2 * rho * sd0 * sd1 * np.mean(x) + sd1**2 * np.mean(x**2)
         return var_fit / (var_fit + var_site + resid)
@@ -91,7 +92,7 @@ def r2_table(fits: dict, data: pd.DataFrame, columns: dict, prob: float = HDI_PR
     """Conditional and marginal Bayesian R² per model (no pooling: conditional only), on the link scale."""
     rows = []
     for model, idata in fits.items():
-        role = ef.role(idata, columns)
+        role = fitinfo.role(idata, columns)
         resid_text = residual_variance(idata, columns, data)[1]
         for kind in ("conditional", "marginal"):
             if kind == "marginal" and role == "no_pooling":
@@ -101,12 +102,12 @@ def r2_table(fits: dict, data: pd.DataFrame, columns: dict, prob: float = HDI_PR
                     "model": model,
                     "role": role,
                     "kind": kind,
-                    **sm.summarise(bayes_r2_draws(idata, data, columns, kind), prob),
+                    **summaries.summarise(bayes_r2_draws(idata, data, columns, kind), prob),
                     "hdi_prob": prob,
                     "definition": f"{R2_DEFINITIONS[kind]}; residual variance: {resid_text}",
                 }
             )
     return pd.DataFrame(
         rows,
-        columns=["model", "role", "kind", *sm.SUMMARY, "hdi_prob", "definition"],
+        columns=["model", "role", "kind", *summaries.SUMMARY, "hdi_prob", "definition"],
     )

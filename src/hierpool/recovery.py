@@ -27,11 +27,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hierpool import effects as ef
-from hierpool import summaries as sm
-from hierpool.effects import PredictorScale
+from hierpool import fitinfo, posterior, summaries
+from hierpool.fitinfo import PredictorScale
 
-PROBS = (0.90, sm.HDI_PROB)
+PROBS = (0.90, summaries.HDI_PROB)
 
 
 def true_site_effects(truth: dict, scale: PredictorScale) -> pd.DataFrame:
@@ -94,19 +93,19 @@ def true_population(truth: dict, scale: PredictorScale) -> pd.DataFrame:
 def population_draws(idata, columns: dict, scale: PredictorScale) -> dict:
     """The population parameters a fit has, as draws (intercept at the centre, slopes per original unit)."""
     out = {}
-    line = ef.population_line(idata, columns, scale)
+    line = posterior.population_line(idata, columns, scale)
     if line is not None:
         out["intercept"], out["slope"] = line
-    sds = ef.site_sds(idata, columns, scale)
+    sds = posterior.site_sds(idata, columns, scale)
     if sds is not None:
         out["sd_intercept"] = sds[0]
-        if ef.role(idata, columns) == "varying_slopes":
+        if fitinfo.role(idata, columns) == "varying_slopes":
             out["sd_slope"] = sds[1]
-        rho = ef.site_correlation(idata, columns)
+        rho = posterior.site_correlation(idata, columns)
         if rho is not None:
             out["correlation"] = rho
-    if "sigma" in ef._posterior(idata):
-        out["sigma"] = ef.sigma(idata)
+    if "sigma" in fitinfo.posterior_dataset(idata):
+        out["sigma"] = posterior.sigma(idata)
     return out
 
 
@@ -114,7 +113,7 @@ def _interval_columns(draws, truth, probs) -> dict:
     out = {}
     for prob in probs:
         tag = f"{round(prob * 100):d}"
-        s = sm.summarise(draws, prob)
+        s = summaries.summarise(draws, prob)
         out[f"hdi{tag}_low"], out[f"hdi{tag}_high"] = s["hdi_low"], s["hdi_high"]
         out[f"in_{tag}"] = bool(s["hdi_low"] <= truth <= s["hdi_high"])
     return out
@@ -135,7 +134,7 @@ def population_recovery(
             rows.append(
                 {
                     "model": model,
-                    "role": ef.role(idata, columns),
+                    "role": fitinfo.role(idata, columns),
                     "parameter": parameter,
                     "truth_spec": t["truth_spec"],
                     "truth": t["truth"],
@@ -160,7 +159,7 @@ def site_recovery(
     ignores sites. Columns: model, role, parameter, site, n, truth, mean, sd, the HDI
     bounds and in_90/in_95, error (mean - truth).
     """
-    counts = sm.site_counts(data, columns, scale)
+    counts = summaries.site_counts(data, columns, scale)
     true_sites = true_site_effects(truth, scale).set_index("site")
     sites = [s for s in counts["site"] if s in true_sites.index]
     if not sites:
@@ -170,13 +169,13 @@ def site_recovery(
     n = counts.set_index("site").loc[sites, "n"].to_numpy()
     parts = []
     for model, idata in fits.items():
-        kind = ef.role(idata, columns)
-        intercept, slope = ef.site_lines(idata, columns, scale, sites=sites, data=data)
+        kind = fitinfo.role(idata, columns)
+        intercept, slope = posterior.site_lines(idata, columns, scale, sites=sites, data=data)
         params = {"intercept": intercept}
         if kind in ("no_pooling", "varying_slopes", "complete_pooling"):
             params["slope"] = slope
         for parameter, draws in params.items():
-            table = sm.site_summary(draws, probs[-1])[["site", "mean", "sd"]]
+            table = summaries.site_summary(draws, probs[-1])[["site", "mean", "sd"]]
             table.insert(0, "parameter", parameter)
             table.insert(0, "role", kind)
             table.insert(0, "model", model)
@@ -184,7 +183,7 @@ def site_recovery(
             table.insert(5, "truth", true_sites.loc[sites, parameter].to_numpy())
             for prob in probs:
                 tag = f"{round(prob * 100):d}"
-                low, high = sm.hdi_along(draws, prob)
+                low, high = summaries.hdi_along(draws, prob)
                 table[f"hdi{tag}_low"], table[f"hdi{tag}_high"] = low, high
                 table[f"in_{tag}"] = (low <= table["truth"]) & (table["truth"] <= high)
             table["error"] = table["mean"] - table["truth"]

@@ -21,6 +21,8 @@ import math
 import re
 from pathlib import Path
 
+from hierpool import schema
+
 BASE_MB = (
     800  # interpreter, Bambi/PyMC/nutpie imports (~370 MB measured), numba compilation, headroom
 )
@@ -74,9 +76,8 @@ def _round_up(value: float, step: int) -> int:
 
 def _predictive_draws(sampler: dict) -> int:
     """The thinned posterior predictive draws plus the prior (predictive) draws a fit also keeps."""
-    return int(sampler.get("posterior_predictive_draws", 500)) + int(
-        sampler.get("prior_predictive_draws", 200)
-    )
+    sampler = schema.filled("sampler", sampler)
+    return int(sampler["posterior_predictive_draws"]) + int(sampler["prior_predictive_draws"])
 
 
 def fit_mem_mb(rows: int | None, formula: str, sampler: dict, attempt: int = 1) -> int:

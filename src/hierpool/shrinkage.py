@@ -34,10 +34,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hierpool import effects as ef
-from hierpool import roles
-from hierpool import summaries as sm
-from hierpool.effects import PredictorScale
+from hierpool import fitinfo, posterior, roles, summaries
+from hierpool.fitinfo import PredictorScale
 from hierpool.summaries import HDI_PROB
 
 REQUIRED = ("no_pooling", "varying_intercepts")
@@ -45,14 +43,14 @@ REQUIRED = ("no_pooling", "varying_intercepts")
 
 def fits_by_role(fits: dict, columns: dict) -> dict:
     """Map each role to (model, fit) of the first fit that plays it (`roles.first_of_each_role`)."""
-    formulas = {model: ef.model_info(idata)["formula"] for model, idata in fits.items()}
+    formulas = {model: fitinfo.model_info(idata)["formula"] for model, idata in fits.items()}
     first = roles.first_of_each_role(formulas, columns["group"], columns.get("predictor"))
     return {role: (model, fits[model]) for role, model in first.items()}
 
 
 def has_closed_form(idata) -> bool:
     """Whether the Gaussian shrinkage weight applies: a Gaussian outcome (estimated or known residual SD)."""
-    return ef.model_info(idata)["family"] == "gaussian"
+    return fitinfo.model_info(idata)["family"] == "gaussian"
 
 
 def weight_draws(
@@ -63,11 +61,11 @@ def weight_draws(
     ``residual_var`` (per site) replaces sigma_y^2 for summary data with a known SE per row
     (then n_j = 1 and w_j = tau^2 / (tau^2 + se_j^2)).
     """
-    sds = ef.site_sds(idata, columns)
+    sds = posterior.site_sds(idata, columns)
     if sds is None:
         raise ValueError("shrinkage weights need a model with varying intercepts")
     sig2 = (
-        ef.sigma(idata) ** 2
+        posterior.sigma(idata) ** 2
         if residual_var is None
         else xr.DataArray(
             np.asarray(residual_var, float), dims="site", coords={"site": list(sites)}
@@ -94,7 +92,7 @@ def site_estimates(
     of a site whose predictor does not vary, and its intercept unless that constant
     predictor value is the centre itself.
     """
-    counts = sm.site_counts(data, columns, scale)
+    counts = summaries.site_counts(data, columns, scale)
     sites = counts["site"].tolist()
     x = (
         data[columns["predictor"]].to_numpy(float)
@@ -106,10 +104,10 @@ def site_estimates(
     parameters = ("intercept", "slope") if columns.get("predictor") else ("intercept",)
     parts = []
     for model, idata in fits.items():
-        kind = ef.role(idata, columns)
-        intercept, slope = ef.site_lines(idata, columns, scale, sites=sites, data=data)
+        kind = fitinfo.role(idata, columns)
+        intercept, slope = posterior.site_lines(idata, columns, scale, sites=sites, data=data)
         for parameter, draws in zip(parameters, (intercept, slope)):
-            table = sm.site_summary(draws, prob)
+            table = summaries.site_summary(draws, prob)
             table.insert(1, "n", counts["n"].to_numpy())
             if kind == "no_pooling":
                 varies = counts["predictor_varies"].to_numpy()
@@ -124,7 +122,7 @@ def site_estimates(
 
 
 def _mean_and_hdi(draws: xr.DataArray, prob: float, name: str) -> pd.DataFrame:
-    table = sm.site_summary(draws, prob).set_index("site")
+    table = summaries.site_summary(draws, prob).set_index("site")
     return table[["mean", "hdi_low", "hdi_high"]].rename(
         columns=lambda c: name if c == "mean" else f"{name}_{c}"
     )
@@ -152,37 +150,41 @@ def shrinkage_table(
         raise ValueError(
             f"shrinkage needs fits of {list(REQUIRED)}; missing {missing} (have {sorted(by_role)})"
         )
-    counts = sm.site_counts(data, columns, scale)
+    counts = summaries.site_counts(data, columns, scale)
     sites = counts["site"].tolist()
     table = counts.set_index("site")
     has_x = bool(columns.get("predictor"))
 
-    np_a, np_b = ef.site_lines(by_role["no_pooling"][1], columns, scale, sites=sites, data=data)
+    np_a, np_b = posterior.site_lines(
+        by_role["no_pooling"][1], columns, scale, sites=sites, data=data
+    )
     table = table.join(_mean_and_hdi(np_a, prob, "no_pooling_intercept"))
     if has_x:
         table = table.join(_mean_and_hdi(np_b, prob, "no_pooling_slope"))
         table["no_pooling_slope_identified"] = table["predictor_varies"]
 
     vi = by_role["varying_intercepts"][1]
-    vi_a, vi_b = ef.site_lines(vi, columns, scale, sites=sites, data=data)
+    vi_a, vi_b = posterior.site_lines(vi, columns, scale, sites=sites, data=data)
     table = table.join(_mean_and_hdi(vi_a, prob, "varying_intercepts_intercept"))
     if "varying_slopes" in by_role:
-        vs_a, vs_b = ef.site_lines(
+        vs_a, vs_b = posterior.site_lines(
             by_role["varying_slopes"][1], columns, scale, sites=sites, data=data
         )
         table = table.join(_mean_and_hdi(vs_a, prob, "varying_slopes_intercept")).join(
             _mean_and_hdi(vs_b, prob, "varying_slopes_slope")
         )
     if "complete_pooling" in by_role:
-        cp_a, cp_b = ef.population_line(by_role["complete_pooling"][1], columns, scale, data=data)
+        cp_a, cp_b = posterior.population_line(
+            by_role["complete_pooling"][1], columns, scale, data=data
+        )
         table["complete_pooling_intercept"] = float(cp_a.mean())
         table["complete_pooling_slope"] = float(cp_b.mean())
 
     # What site j is pulled towards: its line without its own effect (alpha + covariates at the site's averages).
-    target = vi_a - ef.site_draws(
-        ef._posterior(vi), ef.names(columns)["site_intercept"], columns
+    target = vi_a - posterior.site_draws(
+        fitinfo.posterior_dataset(vi), fitinfo.names(columns)["site_intercept"], columns
     ).sel(site=sites)
-    low, high = sm.hdi_along(target, prob)
+    low, high = summaries.hdi_along(target, prob)
     table["population_intercept"] = target.mean(("chain", "draw")).values
     table["population_intercept_hdi_low"], table["population_intercept_hdi_high"] = low, high
     table["shift"] = table["varying_intercepts_intercept"] - table["no_pooling_intercept"]
@@ -201,7 +203,7 @@ def shrinkage_table(
             table[column] = np.nan
         return table.reset_index().sort_values(["n", "site"], kind="stable").reset_index(drop=True)
 
-    known_se = ef.model_info(vi)["known_se"]
+    known_se = fitinfo.model_info(vi)["known_se"]
     residual = None
     if known_se:
         residual = (
@@ -210,7 +212,7 @@ def shrinkage_table(
             .loc[sites]
         )
     w = weight_draws(vi, counts["n"].to_numpy(), columns, sites=sites, residual_var=residual)
-    w_low, w_high = sm.hdi_along(w, prob)
+    w_low, w_high = summaries.hdi_along(w, prob)
     table["weight_mean"] = w.mean(("chain", "draw")).values
     table["weight_hdi_low"], table["weight_hdi_high"] = w_low, w_high
 

@@ -17,36 +17,46 @@ linear predictor on the link scale (Bambi's default links) and the outcome is dr
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hierpool import schema
 from hierpool.families import DEFAULT_LINK as LINKS
 
 DEFAULT_COLUMNS = {"outcome": "scontrol", "predictor": "stress", "group": "site"}
+_DEFAULTS = schema.defaults("simulate")
 
 
 @dataclass(frozen=True)
 class SimulationSpec:
-    """Everything that defines a simulated dataset; the same spec and seed give the same bytes."""
+    """Everything that defines a simulated dataset; the same spec and seed give the same bytes.
 
-    n_sites: int = 20
-    site_size: Any = field(default_factory=lambda: {"min": 2, "max": 150})
-    intercept: float = 3.5
-    slope: float = -0.4
-    sd_intercept: float = 0.5
-    sd_slope: float = 0.2
-    correlation: float = 0.0
-    sigma: float = 0.6
-    predictor_mean: float = 0.0
-    predictor_sd: float = 1.0
-    seed: int = 20261121
-    family: str = "gaussian"
-    trials: int = 10
-    alpha: float = 5.0
-    nu: float = 4.0
+    The defaults are the config schema's ``simulate`` defaults (`hierpool.schema.defaults`).
+    """
+
+    # the design: how many sites, how many rows each, the seed
+    n_sites: int = _DEFAULTS["n_sites"]
+    site_size: Any = field(default_factory=lambda: copy.deepcopy(_DEFAULTS["site_size"]))
+    seed: int = _DEFAULTS["seed"]
+    # the truth on the link scale: the population line, the site SDs and their correlation
+    intercept: float = _DEFAULTS["intercept"]
+    slope: float = _DEFAULTS["slope"]
+    sd_intercept: float = _DEFAULTS["sd_intercept"]
+    sd_slope: float = _DEFAULTS["sd_slope"]
+    correlation: float = _DEFAULTS["correlation"]
+    # the predictor's distribution
+    predictor_mean: float = _DEFAULTS["predictor_mean"]
+    predictor_sd: float = _DEFAULTS["predictor_sd"]
+    # the outcome: its family, and the parameters of the families that have them
+    family: str = _DEFAULTS["family"]
+    sigma: float = _DEFAULTS["sigma"]  # gaussian, t: residual SD
+    trials: int = _DEFAULTS["trials"]  # binomial
+    alpha: float = _DEFAULTS["alpha"]  # negativebinomial
+    nu: float = _DEFAULTS["nu"]  # t
 
     @classmethod
     def from_config(cls, cfg: dict) -> SimulationSpec:

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hierpool.effects import SAMPLE_DIMS, PredictorScale, _posterior
+from hierpool.fitinfo import PredictorScale, posterior_dataset
+from hierpool.posterior import SAMPLE_DIMS
 
 # The interval level of every summary, table, figure and report sentence: change it here only.
 HDI_PROB = 0.95
@@ -77,7 +78,7 @@ def coefficient_table(idata, columns: dict, prob: float = HDI_PROB) -> pd.DataFr
     Per-site parameters (varying effects and the no-pooling site terms) are left out: they are in
     the site tables. Coefficients are on the model scale (link scale, centred predictor).
     """
-    post = _posterior(idata)
+    post = posterior_dataset(idata)
     group = columns["group"]
     keep = [
         v
@@ -119,7 +120,7 @@ def correlation_table(fits: dict, prob: float = HDI_PROB) -> pd.DataFrame:
     """
     rows = []
     for model, idata in fits.items():
-        post = _posterior(idata)
+        post = posterior_dataset(idata)
         for var in post.data_vars:
             name = str(var)
             for suffix, quantity in (("_corr", "correlation"), ("_cov", "covariance")):

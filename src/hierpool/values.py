@@ -11,10 +11,11 @@ import re
 import numpy as np
 import pandas as pd
 
+from hierpool import schema
 from hierpool.errors import DataError
 from hierpool.rawfile import preview
 
-MISSING_VALUES = ("", "NA", "N/A", "NaN", "NULL", ".", "#N/A", "missing")
+MISSING_VALUES = tuple(schema.defaults("cleaning")["missing_values"])  # the config's default
 _DECIMAL_COMMA = re.compile(r"[+-]?[0-9]*,[0-9]+(?:[eE][+-]?[0-9]+)?")
 _THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(?:[,.' ][0-9]{3})+(?:[.,][0-9]+)?")
 

@@ -23,9 +23,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hierpool import effects as ef
-from hierpool import summaries as sm
-from hierpool.effects import PredictorScale
+from hierpool import fitinfo, posterior, summaries
+from hierpool.fitinfo import PredictorScale
 from hierpool.summaries import HDI_PROB
 
 LATENT = {
@@ -47,34 +46,36 @@ def residual_variance(
     ln(1 + 1/lambda + 1/alpha), with lambda = exp(mean fixed-part prediction + total variance
     of the varying intercepts / 2). Those two need ``data``.
     """
-    info = ef.model_info(idata)
+    info = fitinfo.model_info(idata)
     family, link = info["family"], info["link"]
-    post = ef._posterior(idata)
+    post = fitinfo.posterior_dataset(idata)
     if info["known_se"]:
         if data is None:
             raise ValueError("summary data: pass the data to read the known standard errors")
         value = float(np.mean(data[info["known_se"]].to_numpy(float) ** 2))
-        return ef._zero(post) + value, f"mean known sampling variance se^2 ({value:.4g})"
+        return posterior.zero(post) + value, f"mean known sampling variance se^2 ({value:.4g})"
     if family == "gaussian":
-        return ef.sigma(idata) ** 2, "sigma^2"
+        return posterior.sigma(idata) ** 2, "sigma^2"
     if family == "t":
         nu = post["nu"]
-        return (ef.sigma(idata) ** 2 * (nu / (nu - 2))).where(
+        return (posterior.sigma(idata) ** 2 * (nu / (nu - 2))).where(
             nu > 2
         ), "sigma^2 nu/(nu-2) (undefined where nu <= 2)"
     if family in ("bernoulli", "binomial"):
         if link not in LATENT:
             raise ValueError(f"no latent-scale residual variance for the {link} link")
         value, text = LATENT[link]
-        return ef._zero(post) + value, f"latent scale: {text}"
+        return posterior.zero(post) + value, f"latent scale: {text}"
     if family in ("poisson", "negativebinomial") and link == "log":
         if data is None:
             raise ValueError(
                 f"{family}: pass the data (the residual variance depends on the mean count)"
             )
-        pooled = ef.role(idata, columns) == "no_pooling"
-        eta = ef.mu_draws(idata, data, columns, include_site=pooled).mean(axis=-1)
-        total = sum((sd**2 for sd in ef.factor_sds(idata, columns).values()), ef._zero(post))
+        pooled = fitinfo.role(idata, columns) == "no_pooling"
+        eta = posterior.mu_draws(idata, data, columns, include_site=pooled).mean(axis=-1)
+        total = sum(
+            (sd**2 for sd in posterior.factor_sds(idata, columns).values()), posterior.zero(post)
+        )
         lam = np.exp(eta + total / 2)
         if family == "poisson":
             return np.log1p(
@@ -88,7 +89,7 @@ def residual_variance(
 
 def with_site_effects(fits: dict, columns: dict) -> dict:
     """The fits that have a varying intercept by the site (the ones a variance partition applies to)."""
-    return {m: i for m, i in fits.items() if ef.site_sds(i, columns) is not None}
+    return {m: i for m, i in fits.items() if posterior.site_sds(i, columns) is not None}
 
 
 def not_applicable(fits: dict, columns: dict) -> dict[str, str]:
@@ -99,7 +100,8 @@ def not_applicable(fits: dict, columns: dict) -> dict[str, str]:
     }
     return {
         m: reasons.get(
-            ef.role(i, columns), f"ICC: no varying intercept by {columns['group']!r} in this model"
+            fitinfo.role(i, columns),
+            f"ICC: no varying intercept by {columns['group']!r} in this model",
         )
         for m, i in fits.items()
         if m not in with_site_effects(fits, columns)
@@ -109,7 +111,9 @@ def not_applicable(fits: dict, columns: dict) -> dict[str, str]:
 def other_factors_variance(idata, columns: dict) -> xr.DataArray | float:
     """Summed intercept variances of the grouping factors other than the site."""
     return sum(
-        sd**2 for factor, sd in ef.factor_sds(idata, columns).items() if factor != columns["group"]
+        sd**2
+        for factor, sd in posterior.factor_sds(idata, columns).items()
+        if factor != columns["group"]
     )
 
 
@@ -122,7 +126,7 @@ def icc_draws(
     factor and a Gaussian outcome, sd_site^2 / (sd_site^2 + sigma^2). For a varying-slopes
     model this is the VPC at the predictor's centre.
     """
-    sds = ef.factor_sds(idata, columns)
+    sds = posterior.factor_sds(idata, columns)
     factor = factor or columns["group"]
     if factor not in sds:
         raise ValueError(f"no varying intercept by {factor!r} in this fit: an ICC needs one")
@@ -141,8 +145,8 @@ def icc_table(
     """
     rows = []
     for model, idata in fits.items():
-        role = ef.role(idata, columns)
-        for factor in ef.factor_sds(idata, columns):
+        role = fitinfo.role(idata, columns)
+        for factor in posterior.factor_sds(idata, columns):
             site = factor == columns["group"]
             rows.append(
                 {
@@ -150,7 +154,7 @@ def icc_table(
                     "role": role,
                     "factor": factor,
                     "quantity": "vpc_at_center" if site and role == "varying_slopes" else "icc",
-                    **sm.summarise(icc_draws(idata, columns, data, factor), prob),
+                    **summaries.summarise(icc_draws(idata, columns, data, factor), prob),
                     "hdi_prob": prob,
                     "residual_variance": residual_variance(idata, columns, data)[1],
                 }
@@ -162,7 +166,7 @@ def icc_table(
             "role",
             "factor",
             "quantity",
-            *sm.SUMMARY,
+            *summaries.SUMMARY,
             "hdi_prob",
             "residual_variance",
         ],
@@ -173,13 +177,13 @@ def site_variance_draws(
     idata, columns: dict, x, scale: PredictorScale = PredictorScale()
 ) -> xr.DataArray:
     """Between-site variance of the expected outcome at ORIGINAL predictor values ``x``: dims (chain, draw, x)."""
-    sds = ef.site_sds(idata, columns, scale)
+    sds = posterior.site_sds(idata, columns, scale)
     if sds is None:
         raise ValueError(
             "this fit has no site SDs (complete or no pooling): no between-site variance to partition"
         )
     sd0, sd1 = sds
-    rho = ef.site_correlation(idata, columns)
+    rho = posterior.site_correlation(idata, columns)
     x = np.atleast_1d(np.asarray(x, dtype=float))
     dist = xr.DataArray(
         x - scale.center, dims="x", coords={"x": x}
@@ -223,8 +227,8 @@ def _x_table(
     var_site = site_variance_draws(idata, columns, x, scale)
     vpc = vpc_draws(idata, columns, x, scale, data)
     site_sd = np.sqrt(var_site)
-    vpc_low, vpc_high = sm.hdi_along(vpc, prob)
-    sd_low, sd_high = sm.hdi_along(site_sd, prob)
+    vpc_low, vpc_high = summaries.hdi_along(vpc, prob)
+    sd_low, sd_high = summaries.hdi_along(site_sd, prob)
     x = np.atleast_1d(np.asarray(x, dtype=float))
     return pd.DataFrame(
         {
@@ -267,7 +271,7 @@ def vpc_curve(
     parts = []
     for model, idata in with_site_effects(fits, columns).items():
         table = _x_table(idata, columns, grid, scale, prob, data)
-        table.insert(0, "role", ef.role(idata, columns))
+        table.insert(0, "role", fitinfo.role(idata, columns))
         table.insert(0, "model", model)
         parts.append(table)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -298,7 +302,7 @@ def between_site_sd(
     for model, idata in with_site_effects(fits, columns).items():
         table = _x_table(idata, columns, list(points.values()), scale, prob, data)
         table.insert(0, "point", list(points))
-        table.insert(0, "role", ef.role(idata, columns))
+        table.insert(0, "role", fitinfo.role(idata, columns))
         table.insert(0, "model", model)
         parts.append(table)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -1,4 +1,4 @@
-# Model checking by refitting (hierpool.crossval): exact leave-one-out where PSIS-LOO's Pareto k
+# Model checking by refitting (plans: hierpool.refitplan; refits: hierpool.crossval): exact leave-one-out where PSIS-LOO's Pareto k
 # is too high (K-fold when there are many), and leave-one-site-out cross-validation. A plan
 # (a checkpoint: how many refits depends on the fit) lists the refits; each batch of refits is
 # one job (checking.refits_per_job; 1 fans every refit out to its own cluster job).

@@ -12,14 +12,15 @@ sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 from hierpool import config as hpconfig  # noqa: E402
 from hierpool import resources as hpresources  # noqa: E402
 from hierpool import roles as hproles  # noqa: E402
+from hierpool import schema as hpschema  # noqa: E402
 from hierpool.clean import file_sha256  # noqa: E402
 from hierpool.errors import ConfigError  # noqa: E402
 
 # `--config key='{a: 1}'` gives nested values as text: convert them by the schema's types first.
 config.update(
-    hpconfig.coerce_by_schema(
+    hpschema.coerce_by_schema(
         dict(config),
-        hpconfig.load_schema(workflow.source_path("../schemas/config.schema.yaml")),
+        hpschema.load_schema(workflow.source_path("../schemas/config.schema.yaml")),
     )
 )
 validate(config, schema="../schemas/config.schema.yaml")

@@ -51,7 +51,7 @@ rule headline:
 rule report:
     input:
         qmd="reports/report.qmd",
-        # the report's manifest: it reads these files and no others (hierpool.report.DatasetOutputs)
+        # the report's manifest: it reads these files and no others (hierpool.report.outputs.DatasetOutputs)
         results=report_inputs,
     output:
         html="results/{dataset}/report.html",

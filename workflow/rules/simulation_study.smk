@@ -10,16 +10,13 @@ import os
 
 from snakemake.utils import Paramspace
 
+from hierpool import schema as hpschema
 from hierpool import simstudy
 
 # A config without the block (e.g. a user's own file with --replace-workflow-config): every key
 # takes its schema default. The rest of the config was validated in common.smk.
 if "simulation_study" not in config:
-    config["simulation_study"] = simstudy.schema_defaults(
-        hpconfig.load_schema(workflow.source_path("../schemas/config.schema.yaml"))[
-            "properties"
-        ]["simulation_study"]
-    )
+    config["simulation_study"] = hpschema.defaults("simulation_study")
 
 try:
     SIMSTUDY = simstudy.study_settings(config)

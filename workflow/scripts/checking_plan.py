@@ -1,16 +1,16 @@
-"""Snakemake glue: the refits a model's checking needs (hierpool.crossval): loo_plan or loso_plan."""
+"""Snakemake glue: the refits a model's checking needs (hierpool.refitplan): loo_plan or loso_plan."""
 
-from hierpool.smk import run_logged
+from hierpool.jobs import run_logged
 
 
 def main(smk):
-    from hierpool import crossval
+    from hierpool import refitplan
     from hierpool.io import write_json
 
     settings = dict(smk.params.settings)
     if smk.rule == "loo_plan":
-        pareto_k, n_samples = crossval.read_pareto_k(smk.input.loo)
-        plan = crossval.loo_plan(
+        pareto_k, n_samples = refitplan.read_pareto_k(smk.input.loo)
+        plan = refitplan.loo_plan(
             pareto_k,
             n_samples,
             int(settings["max_refits"]),
@@ -24,11 +24,11 @@ def main(smk):
         columns = dict(smk.params.columns)
         data = load_clean(smk.input.data, columns["group"])
         role = model_roles(smk.params.formula, columns["group"], columns.get("predictor")).role
-        plan = crossval.loso_plan(
+        plan = refitplan.loso_plan(
             role, data[columns["group"]], int(settings["loso_folds"]), int(settings["seed"])
         )
     plan["model"] = smk.wildcards.model
-    plan["batches"] = crossval.batches(plan["units"], int(settings["refits_per_job"]))
+    plan["batches"] = refitplan.batches(plan["units"], int(settings["refits_per_job"]))
     write_json(smk.output.plan, plan)
     print({k: v for k, v in plan.items() if k not in ("site_folds", "batches")})
 

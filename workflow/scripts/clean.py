@@ -1,8 +1,9 @@
 """Snakemake glue: clean one dataset's raw CSV into tidy data plus a cleaning summary."""
 
-from hierpool.clean import CleaningOptions, clean, file_sha256, mapped_columns, read_raw
+from hierpool.clean import CleaningOptions, clean, file_sha256, read_raw
+from hierpool.columns import mapped_columns
 from hierpool.io import write_csv, write_json
-from hierpool.smk import run_logged
+from hierpool.jobs import run_logged
 
 
 def main(smk):

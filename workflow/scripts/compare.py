@@ -1,6 +1,6 @@
 """Snakemake glue: each model's PSIS-LOO with its high-k observations refitted exactly (or by K-fold), Pareto-k table, stacking comparison and plot."""
 
-from hierpool.smk import run_logged
+from hierpool.jobs import run_logged
 
 
 def main(smk):
@@ -9,12 +9,12 @@ def main(smk):
 
     import pandas as pd
 
-    from hierpool import compare as cmp
-    from hierpool import crossval
+    from hierpool import compare, crossval
     from hierpool.clean import load_clean
+    from hierpool.figures import loo_comparison
+    from hierpool.figures.style import save_figure
     from hierpool.io import write_csv
     from hierpool.loo import load_loo, load_moment_match
-    from hierpool.plots import loo_comparison, save_figure
 
     group = smk.params.columns["group"]
     data = load_clean(smk.input.data, group)
@@ -30,14 +30,14 @@ def main(smk):
         loos[model], methods = crossval.remedied_loo(psis, plan, refits.get(model, []), matched)
         rows.append(
             {
-                **cmp.loo_summary(model, psis, loos[model], methods),
+                **compare.loo_summary(model, psis, loos[model], methods),
                 **crossval.refit_quality(refits.get(model, [])),
                 "moment_matching": matched["note"] if matched else "off",
             }
         )
         reliable[model] = rows[-1]["loo_reliable"]
-        bad.append(cmp.bad_observations(model, psis, data, group, loos[model], methods))
-    table = cmp.compare(loos, reliable)
+        bad.append(compare.bad_observations(model, psis, data, group, loos[model], methods))
+    table = compare.compare(loos, reliable)
     write_csv(smk.output.loo, pd.DataFrame(rows))
     write_csv(smk.output.compare, table)
     write_csv(smk.output.bad_k, pd.concat(bad, ignore_index=True))

@@ -1,7 +1,7 @@
 """Snakemake glue: gather per-model diagnostics into one table and apply the convergence policy."""
 
 from hierpool.errors import ModelError
-from hierpool.smk import run_logged
+from hierpool.jobs import run_logged
 
 
 def main(smk):

@@ -1,19 +1,17 @@
 """Snakemake glue: the data, prior/posterior line, forest, posterior predictive and rank-plot figures of a dataset."""
 
-from hierpool.smk import load_analysis, run_logged
+from hierpool.jobs import load_analysis, run_logged
 
 
 def main(smk):
-    from hierpool import effects as ef
-    from hierpool import figures as fg
-    from hierpool import roles
+    from hierpool import figures, fitinfo, posterior, roles
+    from hierpool.figures.style import save_figure
     from hierpool.io import write_csv
-    from hierpool.plots import save_figure
     from hierpool.shrinkage import site_estimates
 
     job = load_analysis(smk)
     columns, data, scale, fits, dataset = job.columns, job.data, job.scale, job.fits, job.dataset
-    formulas = {model: ef.model_info(idata)["formula"] for model, idata in fits.items()}
+    formulas = {model: fitinfo.model_info(idata)["formula"] for model, idata in fits.items()}
     by_role = roles.first_of_each_role(formulas, columns["group"], columns.get("predictor"))
     main_model = roles.main_model(formulas, columns["group"], columns.get("predictor"))
     references = (
@@ -25,20 +23,20 @@ def main(smk):
     has_x = bool(columns.get("predictor"))
     no_x = "the data have no predictor (summary data)"
 
-    save_figure(fg.observations_per_site(data, columns, dataset), smk.output.observations)
+    save_figure(figures.observations_per_site(data, columns, dataset), smk.output.observations)
     if has_x:
         save_figure(
-            fg.outcome_vs_predictor(data, columns, scale, dataset, max_panels=panels),
+            figures.outcome_vs_predictor(data, columns, scale, dataset, max_panels=panels),
             smk.output.scatter,
         )
         save_figure(
-            fg.prior_lines(
+            figures.prior_lines(
                 fits[main_model], data, columns, scale, dataset, main_model, max_panels=panels
             ),
             smk.output.prior_lines,
         )
         save_figure(
-            fg.posterior_lines(
+            figures.posterior_lines(
                 fits[main_model],
                 data,
                 columns,
@@ -52,40 +50,42 @@ def main(smk):
         )
     else:
         save_figure(
-            fg.not_applicable(dataset, "outcome against predictor", no_x), smk.output.scatter
+            figures.not_applicable(dataset, "outcome against predictor", no_x), smk.output.scatter
         )
         save_figure(
-            fg.site_intervals(fits[main_model], data, columns, scale, dataset, main_model, "prior"),
+            figures.site_intervals(
+                fits[main_model], data, columns, scale, dataset, main_model, "prior"
+            ),
             smk.output.prior_lines,
         )
         save_figure(
-            fg.site_intervals(fits[main_model], data, columns, scale, dataset, main_model),
+            figures.site_intervals(fits[main_model], data, columns, scale, dataset, main_model),
             smk.output.posterior_lines,
         )
 
     estimates = site_estimates(fits, data, columns, scale)
     write_csv(smk.output.estimates, estimates)
-    correlated = [m for m, idata in fits.items() if ef.model_info(idata)["correlated"]]
+    correlated = [m for m, idata in fits.items() if fitinfo.model_info(idata)["correlated"]]
     forest_models = tuple(
         dict.fromkeys(m for m in (by_role.get("no_pooling"), main_model, *correlated) if m)
     )
-    population = ef.population_line(fits[main_model], columns, scale, data=data)
+    population = posterior.population_line(fits[main_model], columns, scale, data=data)
     for parameter, path, k in (
         ("intercept", smk.output.forest_intercepts, 0),
         ("slope", smk.output.forest_slopes, 1),
     ):
         if parameter == "slope" and not has_x:
-            save_figure(fg.not_applicable(dataset, "site slopes", no_x), path)
+            save_figure(figures.not_applicable(dataset, "site slopes", no_x), path)
             continue
         pop = float(population[k].mean()) if population is not None else None
         save_figure(
-            fg.forest(
+            figures.forest(
                 estimates, columns, scale, dataset, parameter, models=forest_models, population=pop
             ),
             path,
         )
-    save_figure(fg.ppc(fits, columns, dataset), smk.output.ppc)
-    save_figure(fg.rank_plots(fits, columns, dataset, data), smk.output.rank)
+    save_figure(figures.ppc(fits, columns, dataset), smk.output.ppc)
+    save_figure(figures.rank_plots(fits, columns, dataset, data), smk.output.rank)
     print(f"main model {main_model}; forest plots of {forest_models}")
 
 

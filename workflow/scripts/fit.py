@@ -1,6 +1,6 @@
 """Snakemake glue: build one configured Bambi model, fit it, save InferenceData, PSIS-LOO, priors and diagnostics."""
 
-from hierpool.smk import run_logged
+from hierpool.jobs import run_logged
 
 
 def main(smk):
@@ -36,7 +36,7 @@ def main(smk):
     print("moment matching:", matched["note"])
     drop_unconstrained(idata)
     diag = fit_diagnostics(idata)
-    pit = loo_pit(model, idata, int(sampler["seed"]) + 3, float(sampler.get("chunk_mb", 64)))
+    pit = loo_pit(model, idata, int(sampler["seed"]) + 3, float(sampler["chunk_mb"]))
     save(idata, smk.output.fit)
     save_loo(loo, smk.output.loo, pit=pit, matched=matched)
     write_json(

@@ -2,24 +2,24 @@
 
 from pathlib import Path
 
-from hierpool.smk import load_analysis, run_logged
+from hierpool.jobs import load_analysis, run_logged
 
 
 def main(smk):
-    from hierpool import report as rp
     from hierpool.io import write_json
+    from hierpool.report import headline, outputs
 
     job = load_analysis(smk)
-    outputs = rp.DatasetOutputs(Path(smk.params.results_dir))
-    current = rp.headline(outputs, job.dataset, job.fits, job.columns, job.data)
+    results = outputs.DatasetOutputs(Path(smk.params.results_dir))
+    current = headline.headline(results, job.dataset, job.fits, job.columns, job.data)
     history = Path(
         smk.output.history
     )  # an update() output: Snakemake keeps the previous runs' lines
-    previous = rp.previous_headline(history, current)
+    previous = headline.previous_headline(history, current)
     write_json(smk.output.headline, current)
-    write_json(smk.output.changes, rp.changes(previous, current))
+    write_json(smk.output.changes, headline.changes(previous, current))
     write_json(smk.output.config, dict(smk.params.used))
-    rp.append_history(history, current)
+    headline.append_history(history, current)
     print(current)
 
 

@@ -1,6 +1,6 @@
 """Snakemake glue: leave-one-site-out elpd per model and per site from the refits, with its figure."""
 
-from hierpool.smk import run_logged
+from hierpool.jobs import run_logged
 
 
 def main(smk):
@@ -11,8 +11,8 @@ def main(smk):
 
     from hierpool import crossval
     from hierpool.figures.checking import loso_sites
+    from hierpool.figures.style import model_colors, save_figure
     from hierpool.io import write_csv
-    from hierpool.plots import model_colors, save_figure
     from hierpool.roles import model_roles
 
     refits = {}

@@ -1,7 +1,7 @@
 """Snakemake glue: the checks of the saved fits (no refits): prior sensitivity, new-site predictions,
 LOO-PIT (computed by the fit jobs) and posterior predictive checks by site, tables and figures."""
 
-from hierpool.smk import run_logged
+from hierpool.jobs import run_logged
 
 
 def main(smk):
@@ -10,19 +10,18 @@ def main(smk):
     import arviz as az
     import pandas as pd
 
-    from hierpool import calibration, newsite, sensitivity
-    from hierpool import effects as ef
+    from hierpool import calibration, fitinfo, newsite, sensitivity
     from hierpool.clean import load_clean
     from hierpool.figures.checking import loo_pit_ecdf, new_site, ppc_sites
+    from hierpool.figures.style import model_colors, save_figure
     from hierpool.io import write_csv
     from hierpool.loo import load_pit
-    from hierpool.plots import model_colors, save_figure
 
     columns = dict(smk.params.columns)
     data = load_clean(smk.input.data, columns["group"])
     sites = data[columns["group"]].astype(str).to_numpy()
     with open(smk.input.summary) as f:
-        scale = ef.PredictorScale.from_summary(json.load(f))
+        scale = fitinfo.PredictorScale.from_summary(json.load(f))
     fits = {m: az.from_netcdf(p) for m, p in zip(smk.params.models, smk.input.fits)}
     dataset = smk.wildcards.dataset
 
@@ -30,7 +29,7 @@ def main(smk):
 
     table = newsite.dataset_table(fits, columns, scale, data, int(smk.params.seed))
     write_csv(smk.output.new_site, table)
-    colors = model_colors({m: ef.role(i, columns) for m, i in fits.items()})
+    colors = model_colors({m: fitinfo.role(i, columns) for m, i in fits.items()})
     save_figure(new_site(table, colors, columns, dataset), smk.output.new_site_plot)
 
     pits = {m: load_pit(p) for m, p in zip(smk.params.models, smk.input.loos)}

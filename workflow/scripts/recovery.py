@@ -1,20 +1,20 @@
 """Snakemake glue (simulated datasets): compare population parameters and site effects with the known truth."""
 
-from hierpool.smk import load_analysis, run_logged
+from hierpool.jobs import load_analysis, run_logged
 
 
 def main(smk):
-    from hierpool import recovery as rc
+    from hierpool import recovery
     from hierpool.figures import recovery_sites
+    from hierpool.figures.style import save_figure
     from hierpool.io import read_json, write_csv, write_json
-    from hierpool.plots import save_figure
 
     job = load_analysis(smk)
     truth = read_json(smk.input.truth)
-    population = rc.population_recovery(job.fits, truth, job.columns, job.scale)
-    sites = rc.site_recovery(job.fits, job.data, truth, job.columns, job.scale)
-    summary = rc.site_recovery_summary(sites)
-    verdict = rc.recovery_verdict(population, summary)
+    population = recovery.population_recovery(job.fits, truth, job.columns, job.scale)
+    sites = recovery.site_recovery(job.fits, job.data, truth, job.columns, job.scale)
+    summary = recovery.site_recovery_summary(sites)
+    verdict = recovery.recovery_verdict(population, summary)
     write_csv(smk.output.population, population)
     write_csv(smk.output.sites, sites)
     write_csv(smk.output.summary, summary)

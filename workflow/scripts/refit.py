@@ -1,6 +1,6 @@
 """Snakemake glue: one batch of cross-validation refits (hierpool.crossval.run_batch) of one model."""
 
-from hierpool.smk import run_logged
+from hierpool.jobs import run_logged
 
 
 def main(smk):

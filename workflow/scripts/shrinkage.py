@@ -1,17 +1,17 @@
 """Snakemake glue: per-site estimates of every model, shrinkage weights and the shrinkage check, with figures."""
 
-from hierpool.smk import load_analysis, run_logged
+from hierpool.jobs import load_analysis, run_logged
 
 
 def main(smk):
-    from hierpool import shrinkage as sh
+    from hierpool import shrinkage
     from hierpool.figures import shrinkage_arrows, shrinkage_by_n
+    from hierpool.figures.style import save_figure
     from hierpool.io import write_csv, write_json
-    from hierpool.plots import save_figure
 
     job = load_analysis(smk)
-    table = sh.shrinkage_table(job.fits, job.data, job.columns, job.scale)
-    summary = sh.shrinkage_summary(table)
+    table = shrinkage.shrinkage_table(job.fits, job.data, job.columns, job.scale)
+    summary = shrinkage.shrinkage_summary(table)
     write_csv(smk.output.table, table)
     write_json(smk.output.summary, summary)
     save_figure(shrinkage_by_n(table, job.columns, job.scale, job.dataset), smk.output.by_n_plot)

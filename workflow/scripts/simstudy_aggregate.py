@@ -1,6 +1,6 @@
 """Snakemake glue: gather every replicate of the simulation study into summary tables with Monte Carlo SEs."""
 
-from hierpool.smk import run_logged
+from hierpool.jobs import run_logged
 
 
 def main(smk):

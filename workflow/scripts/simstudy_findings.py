@@ -3,7 +3,7 @@
 The words that state them are written in reports/simulation_study.qmd.
 """
 
-from hierpool.smk import run_logged
+from hierpool.jobs import run_logged
 
 
 def main(smk):

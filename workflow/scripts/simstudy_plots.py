@@ -1,13 +1,13 @@
 """Snakemake glue: figures of the simulation study (MSE against tau, shrinkage against n, full vs empirical Bayes, coverage)."""
 
-from hierpool.smk import run_logged
+from hierpool.jobs import run_logged
 
 
 def main(smk):
     import pandas as pd
 
     from hierpool import simstudy
-    from hierpool.plots import save_figure
+    from hierpool.figures.style import save_figure
 
     mse = pd.read_csv(smk.input.mse)
     sites = pd.read_csv(smk.input.sites)

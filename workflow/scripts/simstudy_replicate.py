@@ -1,6 +1,6 @@
 """Snakemake glue: one replicate of the simulation study (simulate, four estimators, score)."""
 
-from hierpool.smk import run_logged
+from hierpool.jobs import run_logged
 
 
 def main(smk):

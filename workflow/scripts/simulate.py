@@ -1,8 +1,8 @@
 """Snakemake glue: simulate a multi-site dataset and write its data CSV and truth JSON."""
 
 from hierpool.io import write_csv, write_json
+from hierpool.jobs import run_logged
 from hierpool.simulate import SimulationSpec, simulate
-from hierpool.smk import run_logged
 
 
 def main(smk):

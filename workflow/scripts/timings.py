@@ -1,11 +1,11 @@
 """Snakemake glue: one table of the dataset's jobs' wall time and peak memory, from their benchmark files."""
 
-from hierpool.smk import run_logged
+from hierpool.jobs import run_logged
 
 
 def main(smk):
     from hierpool.io import write_csv
-    from hierpool.report import timings_table
+    from hierpool.report.outputs import timings_table
 
     table = timings_table(list(smk.input.benchmarks), smk.params.root)
     write_csv(smk.output.table, table)

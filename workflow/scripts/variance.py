@@ -1,22 +1,22 @@
 """Snakemake glue: ICC, VPC curve, between-site SD, Bayesian R² and site-effect correlations per model, with figures."""
 
-from hierpool.smk import load_analysis, run_logged
+from hierpool.jobs import load_analysis, run_logged
 
 
 def main(smk):
-    from hierpool import variance as va
+    from hierpool import variance
     from hierpool.figures import icc_posterior, not_applicable, vpc_curve
+    from hierpool.figures.style import save_figure
     from hierpool.io import write_csv, write_json
-    from hierpool.plots import save_figure
     from hierpool.r2 import r2_table
     from hierpool.summaries import correlation_table
 
     job = load_analysis(smk)
     columns, data, scale, fits = job.columns, job.data, job.scale, job.fits
     predictor = job.summary["predictor"]
-    icc = va.icc_table(fits, columns, data=data)
+    icc = variance.icc_table(fits, columns, data=data)
     if columns.get("predictor"):
-        curve = va.vpc_curve(
+        curve = variance.vpc_curve(
             fits,
             columns,
             scale,
@@ -25,18 +25,23 @@ def main(smk):
             n=int(smk.params.grid),
             data=data,
         )
-        points = va.predictor_points(data, columns, scale)
+        points = variance.predictor_points(data, columns, scale)
     else:  # summary data: no predictor, one point
-        curve, points = va.vpc_curve(fits, columns, scale, 0.0, 0.0, n=1, data=data), {"all": 0.0}
-    site_sd = va.between_site_sd(fits, columns, scale, points, data=data)
+        curve, points = (
+            variance.vpc_curve(fits, columns, scale, 0.0, 0.0, n=1, data=data),
+            {"all": 0.0},
+        )
+    site_sd = variance.between_site_sd(fits, columns, scale, points, data=data)
     r2 = r2_table(fits, data, columns)
-    skipped = va.not_applicable(fits, columns)
+    skipped = variance.not_applicable(fits, columns)
     write_csv(smk.output.icc, icc)
     write_csv(smk.output.vpc, curve)
     write_csv(smk.output.site_sd, site_sd)
     write_csv(smk.output.r2, r2)
     write_csv(smk.output.correlation, correlation_table(fits))
-    write_json(smk.output.summary, va.variance_summary(icc, r2, site_sd, skipped, columns["group"]))
+    write_json(
+        smk.output.summary, variance.variance_summary(icc, r2, site_sd, skipped, columns["group"])
+    )
     save_figure(icc_posterior(fits, columns, job.dataset, data=data), smk.output.icc_plot)
     if columns.get("predictor"):
         save_figure(vpc_curve(curve, data, columns, scale, job.dataset), smk.output.vpc_plot)

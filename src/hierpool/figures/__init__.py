@@ -1,6 +1,6 @@
 """Report figures: the data, prior and posterior lines, site estimates, checks, variance partition, shrinkage.
 
-Every function returns a matplotlib Figure (save it with `hierpool.plots.save_figure`)
+Every function returns a matplotlib Figure (save it with `hierpool.figures.style.save_figure`)
 with a title and axis labels in the dataset's own variable names; the predictor axis is
 always on the ORIGINAL scale (the model's centring undone). Figures stay readable from 5
 to a few hundred sites: faceted figures show at most ``max_panels`` sites and say which,
@@ -18,8 +18,9 @@ from hierpool.figures._common import (
     not_applicable,
     predictor_label,
 )
-from hierpool.figures.checks import ppc, rank_parameters, rank_plots
+from hierpool.figures.checking import loo_comparison
 from hierpool.figures.data import observations_per_site, outcome_vs_predictor
+from hierpool.figures.diagnostics import ppc, rank_parameters, rank_plots
 from hierpool.figures.lines import posterior_lines, prior_lines, site_intervals
 from hierpool.figures.recovery import recovery_sites
 from hierpool.figures.shrinkage import shrinkage_arrows, shrinkage_by_n
@@ -31,6 +32,7 @@ __all__ = [
     "forest",
     "icc_posterior",
     "intercept_label",
+    "loo_comparison",
     "marker_size",
     "model_label",
     "not_applicable",

@@ -1,6 +1,6 @@
 """Shared pieces of the report figures: site selection, panel grids, labels, line draws.
 
-Importing it applies the figure style of `hierpool.plots` (Agg backend, literal text)."""
+Importing it applies the figure style of `hierpool.figures.style` (Agg backend, literal text)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hierpool import effects as ef
-from hierpool import (
-    plots,  # noqa: F401  (figure style: Agg backend, labels drawn literally)
-    roles,
-)
-from hierpool.effects import PredictorScale
+from hierpool import fitinfo, posterior, roles
+from hierpool.figures import style as _style  # noqa: F401  (figure style: Agg backend, literal labels)
+from hierpool.fitinfo import PredictorScale
 
 
 def model_label(model: str, idata, columns: dict) -> str:
     """A model's name with its role in words, e.g. ``vi: partial pooling (varying intercepts)``."""
-    return f"{model}: {roles.LABELS[ef.role(idata, columns)]}"
+    return f"{model}: {roles.LABELS[fitinfo.role(idata, columns)]}"
 
 
 def choose_sites(
@@ -141,7 +138,7 @@ def _line_draws(
 ) -> xr.DataArray:
     """Expected outcome (response scale: a probability, a rate) on an ORIGINAL-scale grid: dims (chain, draw, [site,] x)."""
     dist = xr.DataArray(np.asarray(grid) - scale.center, dims="x")
-    return xr.apply_ufunc(ef.inverse_link, intercept + slope * dist, kwargs={"link": link})
+    return xr.apply_ufunc(posterior.inverse_link, intercept + slope * dist, kwargs={"link": link})
 
 
 def _thin(da: xr.DataArray, n: int, seed: int = 0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Cross-validation figures: how well each model predicts a new site (leave-one-site-out)."""
+"""Model-checking figures: the LOO comparison, LOO-PIT calibration, leave-one-site-out and new-site predictions, per-site predictive checks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from hierpool import plots  # noqa: F401  (figure style: Agg backend, labels drawn literally)
+from hierpool.figures import style  # noqa: F401  (figure style: Agg backend, labels drawn literally)
 
 
 def loso_sites(sites: pd.DataFrame, colors: dict, dataset: str, ax=None):
@@ -17,7 +17,7 @@ def loso_sites(sites: pd.DataFrame, colors: dict, dataset: str, ax=None):
     sites : DataFrame
         ``checking/loso_sites.csv``: model, site, n, elpd, elpd_per_obs.
     colors : dict
-        Model -> colour (`hierpool.plots.model_colors`).
+        Model -> colour (`hierpool.figures.style.model_colors`).
     dataset : str
         For the title.
     ax : matplotlib Axes, optional
@@ -164,5 +164,35 @@ def ppc_sites(table: pd.DataFrame, dataset: str):
     if models:
         axes[0].legend(fontsize=8, frameon=False)
     _title(fig, f"{dataset}: do the replicated data reproduce each site?", "site mean and SD")
+    fig.tight_layout()
+    return fig
+
+
+def loo_comparison(table: pd.DataFrame, dataset: str):
+    """ELPD-LOO per model with its standard error, best model on top; unreliable models marked."""
+    table = table.sort_values("rank")
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.55 * len(table)))
+    y = range(len(table))[::-1]
+    colors = ["C0" if ok else "C3" for ok in table["loo_reliable"]]
+    ax.errorbar(table["elpd_loo"], list(y), xerr=table["se"], fmt="none", ecolor="0.4", capsize=3)
+    ax.scatter(table["elpd_loo"], list(y), c=colors, zorder=3)
+    labels = [
+        m + ("  (unreliable: Pareto k too high)" if not ok else "")
+        for m, ok in zip(table["model"], table["loo_reliable"])
+    ]
+    ax.set_yticks(list(y), labels)
+    best = table["elpd_loo"].iloc[0]
+    ax.axvline(best, color="0.6", ls="--", lw=1)
+    for yi, (w, d) in zip(y, zip(table["weight"], table["elpd_diff"])):
+        ax.annotate(
+            f"weight {w:.2f}, Δ {d:.1f}",
+            (best, yi),
+            xytext=(6, 6),
+            textcoords="offset points",
+            fontsize=8,
+            color="0.3",
+        )
+    ax.set_xlabel("ELPD-LOO (higher is better; bars: ±1 SE)")
+    ax.set_title(f"{dataset}: model comparison by leave-one-out CV (stacking weights)")
     fig.tight_layout()
     return fig

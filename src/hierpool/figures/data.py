@@ -6,8 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from hierpool import summaries as sm
-from hierpool.effects import PredictorScale
+from hierpool import summaries
 from hierpool.figures._common import (
     _grid,
     _original_x,
@@ -18,11 +17,14 @@ from hierpool.figures._common import (
     predictor_label,
     site_points,
 )
+from hierpool.fitinfo import PredictorScale
 
 
 def observations_per_site(data: pd.DataFrame, columns: dict, dataset: str, max_labels: int = 100):
     """Bar chart of observations per site, sorted by n; site labels shown while there are few enough."""
-    counts = sm.site_counts(data, columns).sort_values(["n", "site"], ascending=[False, True])
+    counts = summaries.site_counts(data, columns).sort_values(
+        ["n", "site"], ascending=[False, True]
+    )
     n_sites = len(counts)
     width = float(np.clip(0.22 * n_sites + 2.5, 6, 14))
     fig, ax = plt.subplots(figsize=(width, 4.2))
@@ -57,7 +59,7 @@ def outcome_vs_predictor(
     data: pd.DataFrame, columns: dict, scale: PredictorScale, dataset: str, max_panels: int = 20
 ):
     """Scatter of outcome against predictor, one panel per site (largest sites first when there are many)."""
-    counts = sm.site_counts(data, columns, scale)
+    counts = summaries.site_counts(data, columns, scale)
     sites, note = choose_sites(counts, max_panels, "largest")
     frames = _site_frames(data, columns)
     n_by_site = counts.set_index("site")["n"]

@@ -7,9 +7,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hierpool import effects as ef
-from hierpool import summaries as sm
-from hierpool.effects import PredictorScale
+from hierpool import fitinfo, posterior, summaries
 from hierpool.figures._common import (
     _discrete_ticks,
     _grid,
@@ -25,7 +23,8 @@ from hierpool.figures._common import (
     predictor_label,
     site_points,
 )
-from hierpool.plots import MODEL_COLORS
+from hierpool.figures.style import MODEL_COLORS
+from hierpool.fitinfo import PredictorScale
 from hierpool.summaries import HDI_PROB
 
 
@@ -37,10 +36,10 @@ def _site_curves(idata, draws, data, columns, scale, max_panels: int, how: str, 
     """
     from types import SimpleNamespace
 
-    counts = sm.site_counts(data, columns, scale)
+    counts = summaries.site_counts(data, columns, scale)
     sites, note = choose_sites(counts, max_panels, how)
-    intercept, slope = ef.site_lines(draws, columns, scale, sites=sites, data=data)
-    link = ef.model_info(idata)["link"]
+    intercept, slope = posterior.site_lines(draws, columns, scale, sites=sites, data=data)
+    link = fitinfo.model_info(idata)["link"]
     x_all = _original_x(data, columns, scale)
     grid = np.linspace(x_all.min(), x_all.max(), n_grid)
     curves = _line_draws(intercept, slope, grid, scale, link).transpose(
@@ -116,9 +115,9 @@ def posterior_lines(
     c = _site_curves(idata, idata, data, columns, scale, max_panels, how, 40)
     sites, note, frames, n_by_site = c.sites, c.note, c.frames, c.n_by_site
     x_all, grid, link, mu = c.x_all, c.grid, c.link, c.curves
-    low, high = sm.hdi_along(mu, prob)
+    low, high = summaries.hdi_along(mu, prob)
     mean = mu.mean(("chain", "draw")).values
-    population = ef.population_line(idata, columns, scale, data=data)
+    population = posterior.population_line(idata, columns, scale, data=data)
     pop_mean = (
         None
         if population is None
@@ -126,7 +125,7 @@ def posterior_lines(
     )
     ref_means = {}
     for label, ref in (references or {}).items():
-        a, b = ef.site_lines(ref, columns, scale, sites=sites, data=data)
+        a, b = posterior.site_lines(ref, columns, scale, sites=sites, data=data)
         ref_means[label] = (
             _line_draws(a, b, grid, scale, link)
             .transpose("chain", "draw", "site", "x")
@@ -138,7 +137,7 @@ def posterior_lines(
     ylim = (y.min() - pad, y.max() + pad)
     fig, axes = _grid(len(sites))
     for k, (ax, site) in enumerate(zip(axes, sites)):
-        color = MODEL_COLORS.get(ef.role(idata, columns), "C0")
+        color = MODEL_COLORS.get(fitinfo.role(idata, columns), "C0")
         ax.fill_between(
             grid, low[k], high[k], color=color, alpha=0.25, lw=0, label=f"{int(prob * 100)}% HDI"
         )
@@ -154,14 +153,18 @@ def posterior_lines(
             # outside it (or its slope, when the predictor never varies there) is the prior talking.
             inside = (grid >= own.min() - 1e-9) & (grid <= own.max() + 1e-9)
             style = dict(
-                color=MODEL_COLORS.get(ef.role(references[label], columns), f"C{j + 4}"),
+                color=MODEL_COLORS.get(fitinfo.role(references[label], columns), f"C{j + 4}"),
                 label=f"{model_label(label, references[label], columns)}: mean (site's range)",
             )
             if inside.sum() >= 2:
                 ax.plot(grid[inside], values[k][inside], ls=":", lw=1.6, **style)
             else:
-                a, b = ef.site_lines(references[label], columns, scale, sites=[site], data=data)
-                at_mean = ef.inverse_link((a + b * (own.mean() - scale.center)).values, link).mean()
+                a, b = posterior.site_lines(
+                    references[label], columns, scale, sites=[site], data=data
+                )
+                at_mean = posterior.inverse_link(
+                    (a + b * (own.mean() - scale.center)).values, link
+                ).mean()
                 ax.plot([own.mean()], [float(at_mean)], marker="D", ms=5, ls="none", **style)
         site_points(ax, part, columns, scale, x_all, alpha=0.6)
         ax.set_title(f"{site} (n={n_by_site[site]})", fontsize=9)
@@ -199,19 +202,19 @@ def site_intervals(
     observed value carries a bar of +-1.96 SE.
     """
     source = idata.prior if group == "prior" else idata
-    intercept, _ = ef.site_lines(
-        source, columns, scale, sites=sm.site_counts(data, columns)["site"], data=data
+    intercept, _ = posterior.site_lines(
+        source, columns, scale, sites=summaries.site_counts(data, columns)["site"], data=data
     )
     mean_draws = xr.apply_ufunc(
-        ef.inverse_link, intercept, kwargs={"link": ef.model_info(idata)["link"]}
+        posterior.inverse_link, intercept, kwargs={"link": fitinfo.model_info(idata)["link"]}
     )
-    table = sm.site_summary(mean_draws, prob)
-    counts = sm.site_counts(data, columns).set_index("site")
+    table = summaries.site_summary(mean_draws, prob)
+    counts = summaries.site_counts(data, columns).set_index("site")
     sites, note = choose_sites(counts.reset_index(), max_rows, "spread")
     table = table.set_index("site").loc[sites]
     y = np.arange(len(sites))[::-1]
     fig, ax = plt.subplots(figsize=(7.5, float(np.clip(0.3 * len(sites) + 1.8, 3.0, 18))))
-    color = "C3" if group == "prior" else MODEL_COLORS.get(ef.role(idata, columns), "C0")
+    color = "C3" if group == "prior" else MODEL_COLORS.get(fitinfo.role(idata, columns), "C0")
     ax.errorbar(
         table["mean"],
         y + 0.12,
@@ -220,7 +223,7 @@ def site_intervals(
         color=color,
         label=f"{model_label(model, idata, columns)} ({group}, {int(prob * 100)}% HDI)",
     )
-    se = ef.model_info(idata)["known_se"]
+    se = fitinfo.model_info(idata)["known_se"]
     observed = counts.loc[sites, "observed_mean"].to_numpy()
     if se:
         half = (

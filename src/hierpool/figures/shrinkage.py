@@ -6,9 +6,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from hierpool.effects import PredictorScale
 from hierpool.figures._common import _plain_log_axis, intercept_label
-from hierpool.plots import MODEL_COLORS
+from hierpool.figures.style import MODEL_COLORS
+from hierpool.fitinfo import PredictorScale
 from hierpool.summaries import HDI_PROB
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 
 from hierpool import roles
-from hierpool.effects import PredictorScale
 from hierpool.figures._common import choose_sites, parameter_label
-from hierpool.plots import model_colors
+from hierpool.figures.style import model_colors
+from hierpool.fitinfo import PredictorScale
 from hierpool.summaries import HDI_PROB
 
 

@@ -6,12 +6,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from hierpool import effects as ef
-from hierpool import summaries as sm
-from hierpool import variance as va
-from hierpool.effects import PredictorScale
+from hierpool import fitinfo, posterior, summaries, variance
 from hierpool.figures._common import _original_x
-from hierpool.plots import model_colors
+from hierpool.figures.style import model_colors
+from hierpool.fitinfo import PredictorScale
 from hierpool.summaries import HDI_PROB
 
 
@@ -23,20 +21,20 @@ def icc_posterior(
     data: pd.DataFrame | None = None,
 ):
     """Posterior density of the ICC (varying intercepts) and of the VPC at the centre (varying slopes)."""
-    models = [m for m, i in fits.items() if ef.site_sds(i, columns) is not None]
+    models = [m for m, i in fits.items() if posterior.site_sds(i, columns) is not None]
     if not models:
         raise ValueError("no fit with site effects: no ICC to plot")
-    draws = {m: va.icc_draws(fits[m], columns, data).values.ravel() for m in models}
+    draws = {m: variance.icc_draws(fits[m], columns, data).values.ravel() for m in models}
     every = np.concatenate(list(draws.values()))
     lo, hi = np.quantile(every, [0.0005, 0.9995])
     pad = 0.1 * (hi - lo if hi > lo else 0.1)
     lo, hi = max(0.0, lo - pad), min(1.0, hi + pad)
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     top = 0.0
-    colors = model_colors({m: ef.role(fits[m], columns) for m in models})
+    colors = model_colors({m: fitinfo.role(fits[m], columns) for m in models})
     for model in models:
-        s = sm.summarise(draws[model], prob)
-        role = ef.role(fits[model], columns)
+        s = summaries.summarise(draws[model], prob)
+        role = fitinfo.role(fits[model], columns)
         color = colors[model]
         what = "ICC" if role == "varying_intercepts" else "VPC at centre"
         bins = {"bins": 60, "range": (lo, hi), "density": True, "color": color}
@@ -56,7 +54,7 @@ def icc_posterior(
     ax.set_ylim(-top * (0.08 + 0.06 * len(models)), top * 1.3)
     ax.set_yticks([t for t in ax.get_yticks() if t >= 0])
     ax.set_xlim(lo, hi)
-    residual = va.residual_variance(fits[models[0]], columns, data)[1]
+    residual = variance.residual_variance(fits[models[0]], columns, data)[1]
     ax.set_xlabel(
         f"between-{columns['group']} share of {columns['outcome']} variance: sd_site² / (sd_site² + residual; {residual})",
         fontsize=8,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 
 import numpy as np
@@ -61,24 +60,6 @@ def site_sizes(design: int | list, n_sites: int) -> np.ndarray:
             "every site needs at least 2 observations (the pooled within-site variance needs them)"
         )
     return sizes
-
-
-def schema_defaults(schema: dict) -> dict:
-    """What an empty object becomes under ``schema``: every property that has a default, nested objects filled likewise.
-
-    The ``simulation_study`` block has no default of its own (a config that sets it keeps its
-    keys); the workflow fills an absent block with this.
-    """
-    out = {}
-    for key, sub in schema.get("properties", {}).items():
-        if "default" in sub:
-            value = copy.deepcopy(sub["default"])
-            out[key] = (
-                {**schema_defaults(sub), **value}
-                if isinstance(value, dict) and "properties" in sub
-                else value
-            )
-    return out
 
 
 def study_settings(config: dict) -> dict:

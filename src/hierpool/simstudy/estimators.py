@@ -121,12 +121,12 @@ def full_bayes(
 
 def summarise_fit(idata, data: pd.DataFrame, levels=(0.9, 0.95)) -> tuple[pd.DataFrame, dict]:
     """The per-site rows and the replicate-level numbers of `full_bayes` from a fit of ``y ~ 1 + (1|site)``."""
-    from hierpool import effects
+    from hierpool import posterior
 
-    theta, _ = effects.site_lines(idata, COLUMNS)
-    tau, _ = effects.site_sds(idata, COLUMNS)
-    sigma = effects.sigma(idata)
-    mu, _ = effects.population_line(idata, COLUMNS)
+    theta, _ = posterior.site_lines(idata, COLUMNS)
+    tau, _ = posterior.site_sds(idata, COLUMNS)
+    sigma = posterior.sigma(idata)
+    mu, _ = posterior.population_line(idata, COLUMNS)
     n = (
         data.groupby("site")["y"]
         .size()

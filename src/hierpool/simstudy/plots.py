@@ -9,10 +9,10 @@ from hierpool.simstudy.design import ESTIMATORS, INTERVAL_METHODS, LABELS
 
 
 def _style():
-    """pyplot with the project's figure style (`hierpool.plots`: Agg backend, labels drawn literally)."""
+    """pyplot with the project's figure style (`hierpool.figures.style`: Agg backend, labels drawn literally)."""
     import matplotlib.pyplot as plt
 
-    from hierpool import plots  # noqa: F401
+    from hierpool.figures import style  # noqa: F401
 
     return plt
 
@@ -35,12 +35,12 @@ def _finish(fig, title: str):
 
 
 def estimator_colors() -> dict[str, str]:
-    """Each estimator in the colour of its model family in the report's figures (`hierpool.plots.MODEL_COLORS`).
+    """Each estimator in the colour of its model family in the report's figures (`hierpool.figures.style.MODEL_COLORS`).
 
     Full Bayes fits varying intercepts; empirical Bayes approximates the same model in
     closed form and takes the next free colour, as lines outside the families do there.
     """
-    from hierpool.plots import MODEL_COLORS
+    from hierpool.figures.style import MODEL_COLORS
 
     return {
         "no_pooling": MODEL_COLORS["no_pooling"],

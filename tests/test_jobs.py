@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from hierpool.errors import DataError
-from hierpool.smk import run_logged
+from hierpool.jobs import run_logged
 
 
 def test_user_error_details_go_to_the_log_not_the_console(tmp_path, capfd):

@@ -1,16 +1,10 @@
-"""What the report says: headline numbers from the pipeline's outputs, what changed since the
-previous run, and escaping helpers so that nothing from the data reaches the HTML as markup.
-
-The report (reports/report.qmd) only reads files the workflow wrote; it fits nothing.
-"""
+"""The numbers the report's summary states, what changed since the previous run, and the versions behind them."""
 
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import subprocess
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -19,10 +13,8 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from hierpool import effects as ef
-from hierpool import roles
-from hierpool import summaries as sm
-from hierpool.io import read_json
+from hierpool import fitinfo, posterior, roles, summaries
+from hierpool.report.outputs import DatasetOutputs
 
 PACKAGES = (
     "hierpool",
@@ -43,147 +35,15 @@ PACKAGES = (
 )
 
 
-_ENTITIES = {char: f"&#{ord(char)};" for char in "&<>\"'\\`*_[]|$#~^:"}
-
-
-def pre_block(text: str) -> str:
-    """Preformatted text (e.g. the configuration as YAML) as an HTML ``<pre>`` block, escaped."""
-    return "<pre>" + html.escape(text) + "</pre>"
-
-
-def esc(value) -> str:
-    """Text from the data or the config, safe to put into Markdown or HTML (outside code spans).
-
-    Every character that HTML or Markdown could read as markup becomes a numeric entity,
-    so a site named ``<script>alert(1)</script>`` is shown as text, never run.
-    """
-    return "".join(_ENTITIES.get(char, char) for char in str(value))
-
-
-def table_html(frame: pd.DataFrame, floatfmt: str = "{:.3g}", index: bool = False) -> str:
-    """A DataFrame as an HTML table with every cell escaped."""
-    formatters = {
-        c: (lambda v, f=floatfmt: "" if pd.isna(v) else f.format(v))
-        for c in frame.columns
-        if pd.api.types.is_float_dtype(frame[c])
-    }
-    return frame.to_html(
-        index=index, escape=True, formatters=formatters, border=0, classes="table", na_rep=""
-    )
-
-
-UNDEFINED = "undefined"
-
-
-def num(value, spec: str = ".2f", undefined: str = UNDEFINED) -> str:
-    """``format(value, spec)``, or ``undefined`` for a statistic that has no value (None, NaN, inf).
-
-    Every number the report prints goes through here: a JSON ``null`` (e.g. a rank correlation
-    when every site has the same size) must read as a word, not crash the report.
-    """
-    if value is None or isinstance(value, str):
-        return undefined if value is None else value
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return undefined
-    if not np.isfinite(number):
-        return undefined
-    return format(int(value) if spec.endswith("d") else number, spec)
-
-
-def fmt_interval(
-    mean: float, low: float, high: float, digits: int = 2, prob: float = sm.HDI_PROB
-) -> str:
-    """``mean (95% HDI low to high)``, the level written from ``prob`` (hierpool.summaries.HDI_PROB)."""
-    spec = f".{digits}f"
-    return f"{num(mean, spec)} ({prob * 100:g}% HDI {num(low, spec)} to {num(high, spec)})"
-
-
-@dataclass(frozen=True)
-class DatasetOutputs:
-    """Paths of one dataset's results, as the workflow lays them out.
-
-    With ``declared`` (the report rule's manifest: paths relative to ``root``) every path asked
-    for must be declared: the report cannot read a file its rule does not list as an input.
-    """
-
-    root: Path
-    declared: frozenset | None = None
-
-    @classmethod
-    def from_manifest(cls, root: Path, manifest: str | Path | None) -> DatasetOutputs:
-        """The outputs of ``root`` restricted to the files listed in the manifest JSON (none given: all)."""
-        if not manifest:
-            return cls(Path(root))
-        return cls(Path(root), frozenset(json.loads(Path(manifest).read_text())["files"]))
-
-    def path(self, *parts: str) -> Path:
-        relative = "/".join(parts)
-        if self.declared is not None and relative not in self.declared:
-            raise KeyError(
-                f"the report reads {relative!r}, which its rule does not declare (workflow/rules/report.smk)"
-            )
-        return self.root.joinpath(*parts)
-
-    def declares(self, *parts: str) -> bool:
-        return self.declared is None or "/".join(parts) in self.declared
-
-    def read_csv(self, *parts: str) -> pd.DataFrame | None:
-        """The table, or None where it is not declared (a stage that does not apply) or absent."""
-        if not self.declares(*parts):
-            return None
-        p = self.path(*parts)
-        return pd.read_csv(p, keep_default_na=False, na_values=[""]) if p.is_file() else None
-
-    def read_json(self, *parts: str):
-        if not self.declares(*parts):
-            return None
-        p = self.path(*parts)
-        return read_json(p) if p.is_file() else None
-
-
-def timings_table(paths, root) -> pd.DataFrame:
-    """Wall time (s) and peak resident memory (MB) of each job, from Snakemake's ``benchmark:`` files.
-
-    ``stage`` is the file's folder or name under ``root`` (``fit``, ``compare``, ...), ``job``
-    the model for a fit.
-    """
-    rows = []
-    for path in paths:
-        relative = Path(path).relative_to(root)
-        bench = pd.read_csv(path, sep="\t")
-        rows.append(
-            {
-                "stage": relative.parts[0].removesuffix(".tsv"),
-                "job": relative.stem if len(relative.parts) > 1 else "",
-                "wall_s": float(bench["s"].iloc[-1]),
-                "peak_rss_mb": float(pd.to_numeric(bench["max_rss"], errors="coerce").iloc[-1]),
-            }
-        )
-    return pd.DataFrame(rows, columns=["stage", "job", "wall_s", "peak_rss_mb"])
-
-
-def manifest_text(root: Path, files) -> str:
-    """The report's manifest (JSON): every declared input under ``root``, as paths relative to it."""
-    root = Path(root).resolve()
-    listed = sorted(
-        str(Path(f).resolve().relative_to(root))
-        for f in files
-        if Path(f).resolve().is_relative_to(root)
-    )
-    return json.dumps({"root": str(root), "files": listed}, indent=1)
-
-
 def population_slope(idata, columns: dict, scale, data: pd.DataFrame) -> dict:
     """Posterior mean and 95% HDI of the population slope, per unit of the original predictor (link scale)."""
-    _, slope = ef.population_line(idata, columns, scale, data=data)
+    _, slope = posterior.population_line(idata, columns, scale, data=data)
     draws = np.asarray(slope).ravel()
-    low, high = az.hdi(draws, hdi_prob=sm.HDI_PROB)
+    low, high = az.hdi(draws, hdi_prob=summaries.HDI_PROB)
     return {
         "mean": float(draws.mean()),
         "hdi": [float(low), float(high)],
-        "link": ef.model_info(idata)["link"],
+        "link": fitinfo.model_info(idata)["link"],
     }
 
 
@@ -199,7 +59,7 @@ def headline(
     ``fits`` (model -> InferenceData), ``columns`` and ``data`` give the population slope of the
     best-ranked partial-pooling model; roles come from each fit's formula (hierpool.roles).
     """
-    from hierpool.effects import PredictorScale
+    from hierpool.fitinfo import PredictorScale
 
     cleaning = outputs.read_json("data", "cleaning_summary.json")
     compare = outputs.read_csv("compare", "compare.csv").sort_values("rank")
@@ -216,7 +76,7 @@ def headline(
     best = compare.iloc[0]
     runner = compare.iloc[1] if len(compare) > 1 else None
     fits = fits or {}
-    role = {m: ef.role(i, columns) for m, i in fits.items()}
+    role = {m: fitinfo.role(i, columns) for m, i in fits.items()}
     slope_model = next((m for m in ranking if role.get(m) in roles.PARTIAL), None)
     slope = None
     if slope_model and columns.get("predictor"):

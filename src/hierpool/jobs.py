@@ -72,7 +72,7 @@ def load_analysis(smk):
 
     Reads ``input.data``, ``input.summary``, ``input.fits`` and ``params.models`` /
     ``params.columns``; returns a namespace with ``columns``, ``data``, ``summary`` (the cleaning
-    summary), ``scale`` (hierpool.effects.PredictorScale), ``fits`` (model -> InferenceData, in
+    summary), ``scale`` (hierpool.fitinfo.PredictorScale), ``fits`` (model -> InferenceData, in
     config order) and ``dataset``.
     """
     from types import SimpleNamespace
@@ -80,7 +80,7 @@ def load_analysis(smk):
     import arviz as az
 
     from hierpool.clean import load_clean
-    from hierpool.effects import PredictorScale
+    from hierpool.fitinfo import PredictorScale
     from hierpool.io import read_json
 
     columns = dict(smk.params.columns)

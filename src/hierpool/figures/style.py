@@ -1,6 +1,7 @@
 """The figure style in one place: the palette, the resolution, literal text and the save function.
 
-Every figure module (hierpool.figures, hierpool.simstudy.plots) draws with these; the interval
+Every figure module (hierpool.figures, hierpool.simstudy.plots) draws with these; importing
+this module sets the backend (Agg) and literal text; the interval
 level is `hierpool.summaries.HDI_PROB`.
 """
 
@@ -15,7 +16,6 @@ matplotlib.rcParams["text.parse_math"] = False
 
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.text  # noqa: E402
-import pandas as pd  # noqa: E402
 
 from hierpool.io import atomic_write  # noqa: E402
 
@@ -47,33 +47,3 @@ def save_figure(fig, path) -> None:
         text.set_parse_math(False)
     atomic_write(path, lambda p: fig.savefig(p, dpi=REPORT_DPI, bbox_inches="tight", format="png"))
     plt.close(fig)
-
-
-def loo_comparison(table: pd.DataFrame, dataset: str):
-    """ELPD-LOO per model with its standard error, best model on top; unreliable models marked."""
-    table = table.sort_values("rank")
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.55 * len(table)))
-    y = range(len(table))[::-1]
-    colors = ["C0" if ok else "C3" for ok in table["loo_reliable"]]
-    ax.errorbar(table["elpd_loo"], list(y), xerr=table["se"], fmt="none", ecolor="0.4", capsize=3)
-    ax.scatter(table["elpd_loo"], list(y), c=colors, zorder=3)
-    labels = [
-        m + ("  (unreliable: Pareto k too high)" if not ok else "")
-        for m, ok in zip(table["model"], table["loo_reliable"])
-    ]
-    ax.set_yticks(list(y), labels)
-    best = table["elpd_loo"].iloc[0]
-    ax.axvline(best, color="0.6", ls="--", lw=1)
-    for yi, (w, d) in zip(y, zip(table["weight"], table["elpd_diff"])):
-        ax.annotate(
-            f"weight {w:.2f}, Δ {d:.1f}",
-            (best, yi),
-            xytext=(6, 6),
-            textcoords="offset points",
-            fontsize=8,
-            color="0.3",
-        )
-    ax.set_xlabel("ELPD-LOO (higher is better; bars: ±1 SE)")
-    ax.set_title(f"{dataset}: model comparison by leave-one-out CV (stacking weights)")
-    fig.tight_layout()
-    return fig

@@ -14,7 +14,7 @@ varying slopes         ``Intercept`` + ``1|site``                  ``stress`` + 
 Every function here works from the posterior arrays (no model rebuild, no sampling) and
 returns xarray draws with dims ``(chain, draw[, site])``, so later stages never deal with
 Bambi's dimension names. A model's role is read from its formula (stored in the fit's
-attributes by the fit job, see `stamp`), not from its name in the config, so a renamed
+attributes by the fit job, see `hierpool.fitinfo.stamp`), not from its name in the config, so a renamed
 model still works.
 
 Covariates. Any other common term (a covariate such as ``age``, a categorical ``C(sex)``,
@@ -37,124 +37,14 @@ predictor (model slope / scale), so slopes compare directly with the raw data an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from hierpool import design, roles
-from hierpool.families import DEFAULT_LINK
+from hierpool.fitinfo import PredictorScale, names, posterior_dataset, structure
 
 SAMPLE_DIMS = ("chain", "draw")
-
-
-@dataclass(frozen=True)
-class PredictorScale:
-    """How the cleaning step transformed the predictor: model x = (x_orig - center) / scale."""
-
-    center: float = 0.0
-    scale: float = 1.0
-
-    @classmethod
-    def from_summary(cls, summary: dict) -> PredictorScale:
-        """From ``cleaning_summary.json`` (the whole file or its ``predictor`` entry)."""
-        info = summary.get("predictor", summary)
-        return cls(center=float(info.get("center", 0.0)), scale=float(info.get("scale", 1.0)))
-
-    def to_model(self, x):
-        return (np.asarray(x, dtype=float) - self.center) / self.scale
-
-    def to_original(self, x):
-        return np.asarray(x, dtype=float) * self.scale + self.center
-
-
-def names(columns: dict) -> dict[str, str]:
-    """Bambi's variable names for this dataset's columns."""
-    g, p = columns["group"], columns.get("predictor") or ""
-    return {
-        "intercept": "Intercept",
-        "slope": p,
-        "sigma": "sigma",
-        "sd_intercept": f"1|{g}_sigma",
-        "sd_slope": f"{p}|{g}_sigma",
-        "site_intercept": f"1|{g}",
-        "site_slope": f"{p}|{g}",
-        "np_intercept": g,
-        "np_slope": f"{g}:{p}",
-    }
-
-
-# What the fit job stores in the posterior's (and prior's) attributes: the model as fitted.
-ATTRS = {
-    "formula": "hierpool_formula",
-    "family": "hierpool_family",
-    "link": "hierpool_link",
-    "known_se": "hierpool_known_se",
-    "correlated": "hierpool_correlated",
-    "lkj_eta": "hierpool_lkj_eta",
-}
-
-
-def stamp(
-    idata: az.InferenceData,
-    formula: str,
-    family: str = "gaussian",
-    link: str | None = None,
-    known_se: str | None = None,
-    correlated: dict | None = None,
-) -> az.InferenceData:
-    """Record the fitted formula, family and link in the posterior's and prior's attributes (in place).
-
-    Every later stage reads the model's structure from there, so a fit file is self-describing.
-    """
-    values = {
-        "formula": formula,
-        "family": family,
-        "link": link or DEFAULT_LINK.get(family, "identity"),
-        "known_se": known_se or "",
-        "correlated": ",".join(correlated["factors"]) if correlated else "",
-        "lkj_eta": float(correlated["eta"]) if correlated else 0.0,
-    }
-    for group in ("posterior", "prior"):
-        if group in idata.groups():
-            idata[group].attrs.update({ATTRS[k]: v for k, v in values.items()})
-    return idata
-
-
-def model_info(obj) -> dict:
-    """The fitted model's formula, family, link, known-SE column and correlated factors (with their LKJ eta), from `stamp`."""
-    attrs = _posterior(obj).attrs
-    if ATTRS["formula"] not in attrs:
-        raise KeyError(
-            "this fit does not record its formula (hierpool_formula): refit it with this version of hierpool"
-        )
-    family = attrs.get(ATTRS["family"], "gaussian")
-    return {
-        "formula": attrs[ATTRS["formula"]],
-        "family": family,
-        "link": attrs.get(ATTRS["link"]) or DEFAULT_LINK.get(family, "identity"),
-        "known_se": attrs.get(ATTRS["known_se"]) or None,
-        "correlated": [f for f in str(attrs.get(ATTRS["correlated"], "")).split(",") if f],
-        "lkj_eta": float(attrs.get(ATTRS["lkj_eta"], 0.0)) or None,
-    }
-
-
-def structure(obj, columns: dict) -> roles.ModelRoles:
-    """The model's roles and terms, read from its formula (see hierpool.roles)."""
-    return roles.model_roles(model_info(obj)["formula"], columns["group"], columns.get("predictor"))
-
-
-def role(obj, columns: dict) -> str:
-    """Which rung of the pooling ladder a fit is: one of `roles.ROLES`, from its formula."""
-    return structure(obj, columns).role
-
-
-def _posterior(obj) -> xr.Dataset:
-    if isinstance(obj, az.InferenceData):
-        return obj.posterior
-    return obj
 
 
 def _clean_label(label, columns: dict) -> str:
@@ -185,7 +75,7 @@ def scalar_draws(post: xr.Dataset, var: str) -> xr.DataArray:
     return da
 
 
-def _zero(post: xr.Dataset) -> xr.DataArray:
+def zero(post: xr.Dataset) -> xr.DataArray:
     """Zero draws (chain, draw): the intercept of a model without one."""
     return xr.DataArray(
         np.zeros((post.sizes["chain"], post.sizes["draw"])),
@@ -225,7 +115,7 @@ def _base_lines(post: xr.Dataset, columns: dict, struct: roles.ModelRoles):
         if n["slope"] in post and n["slope"] in struct.common:
             slope = slope + scalar_draws(post, n["slope"])
         return intercept, slope
-    intercept = scalar_draws(post, n["intercept"]) if n["intercept"] in post else _zero(post)
+    intercept = scalar_draws(post, n["intercept"]) if n["intercept"] in post else zero(post)
     slope = (
         scalar_draws(post, n["slope"])
         if n["slope"] and n["slope"] in post
@@ -251,7 +141,7 @@ def site_lines(
     A model with covariates needs ``data`` (the cleaned data it was fitted to): they are
     held at each site's own average (module docstring).
     """
-    post = _posterior(idata)
+    post = posterior_dataset(idata)
     struct = structure(post, columns)
     intercept, slope = _base_lines(post, columns, struct)
     parts = _covariate_parts(post, struct, data, columns, by_site=True)
@@ -284,12 +174,12 @@ def population_line(
 
     Covariates are held at their average over all rows.
     """
-    post = _posterior(idata)
+    post = posterior_dataset(idata)
     struct = structure(post, columns)
     if struct.role == "no_pooling":
         return None
     n = names(columns)
-    intercept = scalar_draws(post, n["intercept"]) if n["intercept"] in post else _zero(post)
+    intercept = scalar_draws(post, n["intercept"]) if n["intercept"] in post else zero(post)
     slope = (
         scalar_draws(post, n["slope"])
         if n["slope"] and n["slope"] in post
@@ -308,7 +198,7 @@ def site_sds(
 
     A varying-intercepts model has a slope SD of exactly 0.
     """
-    post = _posterior(idata)
+    post = posterior_dataset(idata)
     n = names(columns)
     if n["sd_intercept"] not in post:
         return None
@@ -327,7 +217,7 @@ def site_correlation(idata, columns: dict) -> xr.DataArray | None:
     Only a model fitted with ``correlated: true`` (`hierpool.correlated`) has one: Bambi's
     ``(x|site)`` makes them independent (a correlation of exactly 0).
     """
-    post = _posterior(idata)
+    post = posterior_dataset(idata)
     n = names(columns)
     var = f"{columns['group']}_corr"
     if var not in post or not n["slope"]:
@@ -344,7 +234,7 @@ def site_correlation(idata, columns: dict) -> xr.DataArray | None:
 
 def factor_sds(idata, columns: dict) -> dict[str, xr.DataArray]:
     """SD draws of the varying intercept of every grouping factor (the site's first), e.g. ``{"site": .., "site:class": ..}``."""
-    post = _posterior(idata)
+    post = posterior_dataset(idata)
     out = {}
     for factor, exprs in structure(post, columns).group_terms.items():
         if "1" in exprs and f"1|{factor}_sigma" in post:
@@ -354,7 +244,7 @@ def factor_sds(idata, columns: dict) -> dict[str, xr.DataArray]:
 
 def sigma(idata) -> xr.DataArray:
     """The residual SD draws of a Gaussian or t model."""
-    return scalar_draws(_posterior(idata), "sigma")
+    return scalar_draws(posterior_dataset(idata), "sigma")
 
 
 def _factor_labels(data: pd.DataFrame, factor: str) -> np.ndarray:
@@ -393,7 +283,7 @@ def mu_draws(idata, data: pd.DataFrame, columns: dict, include_site: bool = True
     ``include_site=False`` gives the population-level prediction (every varying effect set
     to 0), which does not exist for no pooling (ValueError).
     """
-    post = _posterior(idata)
+    post = posterior_dataset(idata)
     struct = structure(post, columns)
     p = columns.get("predictor")
     x = data[p].to_numpy(dtype=float) if p else np.zeros(len(data))

@@ -93,14 +93,14 @@ def render_rule_report(smk, label: str, **params) -> RenderResult:
     and ``project_dir`` (the working directory); it is rendered in ``smk.params.workdir``.
     The renderer's message goes to the log and, after ``label``, to the console. A rule with an
     ``input.results`` list gets a manifest of it (``params["manifest"]``, see
-    `hierpool.report.DatasetOutputs.from_manifest`).
+    `hierpool.report.outputs.DatasetOutputs.from_manifest`).
     """
     project = Path.cwd().resolve()
     results_dir = (project / smk.params.results_dir).resolve()
     params = {**params, "results_dir": str(results_dir), "project_dir": str(project)}
     files = {}
     if hasattr(smk.input, "results"):  # the report's declared inputs become its manifest
-        from hierpool.report import manifest_text
+        from hierpool.report.outputs import manifest_text
 
         files["manifest.json"] = manifest_text(results_dir, smk.input.results)
         params["manifest"] = str((project / smk.params.workdir).resolve() / "manifest.json")

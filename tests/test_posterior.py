@@ -1,4 +1,4 @@
-"""Unit tests for hierpool.effects: Bambi's names mapped to site lines, scales, and the linear predictor."""
+"""Unit tests for hierpool.posterior and hierpool.fitinfo: Bambi's names mapped to site lines, scales, and the linear predictor."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 from analysis_fixtures import COLS, make_data, make_fit, posterior_dataset, site_names
 
-from hierpool import effects as ef
-from hierpool import summaries as sm
-from hierpool.effects import PredictorScale
+from hierpool import fitinfo, posterior, summaries
+from hierpool.fitinfo import PredictorScale
 from hierpool.roles import ROLES
 
 
@@ -31,22 +30,22 @@ def test_predictor_scale_round_trip_and_from_summary():
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_is_read_from_the_stamped_formula(role, data):
-    assert ef.role(make_fit(role, data, predictive=False), COLS) == role
+    assert fitinfo.role(make_fit(role, data, predictive=False), COLS) == role
 
 
 def test_role_works_with_other_column_names(data):
     cols = {"outcome": "log_radon", "predictor": "floor", "group": "county"}
     post = posterior_dataset("varying_slopes", ["A", "B"], cols)
     assert "floor|county" in post and "1|county_sigma" in post
-    assert ef.role(post, cols) == "varying_slopes"
-    assert ef.role(post, COLS) == "complete_pooling"  # 'site' appears nowhere in this formula
+    assert fitinfo.role(post, cols) == "varying_slopes"
+    assert fitinfo.role(post, COLS) == "complete_pooling"  # 'site' appears nowhere in this formula
 
 
 def test_a_fit_without_a_stamped_formula_is_refused(data):
     post = posterior_dataset("varying_slopes", ["A", "B"])
     post.attrs.clear()
     with pytest.raises(KeyError, match="refit"):
-        ef.role(post, COLS)
+        fitinfo.role(post, COLS)
 
 
 def test_site_lines_add_population_and_site_parts_and_convert_slope_units():
@@ -60,31 +59,31 @@ def test_site_lines_add_population_and_site_parts_and_convert_slope_units():
         site_slope=[0.2, 0.0, 0.0],
         draws=4,
     )
-    a, b = ef.site_lines(post, COLS)
+    a, b = posterior.site_lines(post, COLS)
     np.testing.assert_allclose(a.mean(("chain", "draw")), [2.1, 2.0, 1.7])
     np.testing.assert_allclose(b.mean(("chain", "draw")), [-0.2, -0.4, -0.4])
     # scale 2: the model's slope is per 2 original units, so per original unit it halves
-    _, b2 = ef.site_lines(post, COLS, PredictorScale(3.0, 2.0))
+    _, b2 = posterior.site_lines(post, COLS, PredictorScale(3.0, 2.0))
     np.testing.assert_allclose(b2.mean(("chain", "draw")), [-0.1, -0.2, -0.2])
     assert a.dims == ("chain", "draw", "site")
 
 
 def test_site_lines_of_complete_pooling_broadcast_over_requested_sites():
     post = posterior_dataset("complete_pooling", ["x"], intercept=1.5, slope=0.3, draws=3)
-    a, b = ef.site_lines(post, COLS, sites=["p", "q"])
+    a, b = posterior.site_lines(post, COLS, sites=["p", "q"])
     assert a.dims == ("chain", "draw", "site") and list(a["site"].values) == ["p", "q"]
     np.testing.assert_allclose(a.values, 1.5)
     with pytest.raises(KeyError):
-        ef.site_lines(posterior_dataset("no_pooling", ["p"]), COLS, sites=["p", "zzz"])
+        posterior.site_lines(posterior_dataset("no_pooling", ["p"]), COLS, sites=["p", "zzz"])
 
 
 def test_varying_intercepts_model_has_zero_slope_sd_and_no_pooling_has_none():
     vi = posterior_dataset("varying_intercepts", ["a"], sd_intercept=0.7)
-    sd0, sd1 = ef.site_sds(vi, COLS)
+    sd0, sd1 = posterior.site_sds(vi, COLS)
     np.testing.assert_allclose(sd0, 0.7)
     np.testing.assert_allclose(sd1, 0.0)
-    assert ef.site_sds(posterior_dataset("no_pooling", ["a"]), COLS) is None
-    assert ef.population_line(posterior_dataset("no_pooling", ["a"]), COLS) is None
+    assert posterior.site_sds(posterior_dataset("no_pooling", ["a"]), COLS) is None
+    assert posterior.population_line(posterior_dataset("no_pooling", ["a"]), COLS) is None
 
 
 def test_site_summary_hdi_and_mean():
@@ -95,7 +94,7 @@ def test_site_summary_hdi_and_mean():
         site_intercept=np.stack([1.0 + normal, np.full((2, 4000), 4.0)], -1),
         draws=4000,
     )
-    table = sm.site_summary(ef.site_lines(post, COLS)[0])
+    table = summaries.site_summary(posterior.site_lines(post, COLS)[0])
     assert table.loc[0, "mean"] == pytest.approx(1.0, abs=0.05)
     assert table.loc[0, "hdi_low"] == pytest.approx(1.0 - 1.96, abs=0.1)
     assert table.loc[0, "hdi_high"] == pytest.approx(1.0 + 1.96, abs=0.1)
@@ -105,7 +104,7 @@ def test_site_summary_hdi_and_mean():
 def test_site_counts():
     data = make_data([2, 3])
     data.loc[data["site"] == "s1", "stress"] = 0.5  # constant predictor in site s1
-    counts = sm.site_counts(data, COLS, PredictorScale(3.0, 1.0)).set_index("site")
+    counts = summaries.site_counts(data, COLS, PredictorScale(3.0, 1.0)).set_index("site")
     assert counts.loc["s1", "n"] == 2 and counts.loc["s2", "n"] == 3
     assert counts.loc["s1", "predictor_mean"] == pytest.approx(3.5)
     assert not counts.loc["s1", "predictor_varies"] and counts.loc["s2", "predictor_varies"]
@@ -122,7 +121,9 @@ def test_mu_draws_match_bambi_predict(family, include_site, data):
 
     if family == "no_pooling" and not include_site:
         with pytest.raises(ValueError):
-            ef.mu_draws(make_fit(family, data, predictive=False), data, COLS, include_site=False)
+            posterior.mu_draws(
+                make_fit(family, data, predictive=False), data, COLS, include_site=False
+            )
         return
     formulas = {
         "complete_pooling": "scontrol ~ stress",
@@ -150,7 +151,7 @@ def test_mu_draws_match_bambi_predict(family, include_site, data):
         .values
     )
     np.testing.assert_allclose(
-        ef.mu_draws(fit, data, COLS, include_site=include_site), bambi_mu, atol=1e-10
+        posterior.mu_draws(fit, data, COLS, include_site=include_site), bambi_mu, atol=1e-10
     )
 
 
@@ -182,7 +183,7 @@ def _draws_from_prior(formula, data, family="gaussian"):
     model = bmb.Model(formula, data, family=family, extra_namespace=FORMULA_NAMESPACE)
     model.build()
     prior = model.prior_predictive(draws=8, random_seed=1).prior
-    fit = ef.stamp(
+    fit = fitinfo.stamp(
         az.InferenceData(
             posterior=prior.expand_dims("chain") if "chain" not in prior.dims else prior
         ),
@@ -218,14 +219,16 @@ def test_mu_draws_with_covariates_and_other_factors_match_bambi(
     )
     link = model.family.link[parent].link
     np.testing.assert_allclose(
-        ef.mu_draws(fit, rich_data, COLS, include_site=include_site), link(predicted), atol=1e-8
+        posterior.mu_draws(fit, rich_data, COLS, include_site=include_site),
+        link(predicted),
+        atol=1e-8,
     )
 
 
 def test_site_lines_hold_covariates_at_each_sites_average(rich_data):
     formula = "scontrol ~ stress + stress:age + log(uranium) + (stress|site)"
     model, fit = _draws_from_prior(formula, rich_data)
-    a, b = ef.site_lines(fit, COLS, data=rich_data)
+    a, b = posterior.site_lines(fit, COLS, data=rich_data)
     sites = a["site"].values.tolist()
     means = rich_data.groupby("site", observed=True)[["age", "uranium"]].mean().loc[sites]
     grid = pd.DataFrame(
@@ -240,4 +243,4 @@ def test_site_lines_hold_covariates_at_each_sites_average(rich_data):
     np.testing.assert_allclose(a.values, mu[..., 0::2], atol=1e-8)
     np.testing.assert_allclose(b.values, mu[..., 1::2] - mu[..., 0::2], atol=1e-8)
     with pytest.raises(ValueError, match="covariates"):
-        ef.site_lines(fit, COLS)
+        posterior.site_lines(fit, COLS)

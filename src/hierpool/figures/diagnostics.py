@@ -1,4 +1,4 @@
-"""Model checks: posterior predictive densities and rank plots."""
+"""Per-fit checks drawn by the figures rule: posterior predictive densities and rank plots."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import arviz as az
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from hierpool import effects as ef
-from hierpool import summaries as sm
+from hierpool import fitinfo, posterior, summaries
 from hierpool.figures._common import _grid, _title, model_label
 
 
@@ -49,7 +48,7 @@ def rank_parameters(
     idata, columns: dict, data: pd.DataFrame | None = None
 ) -> list[tuple[str, dict, str]]:
     """Key parameters for rank plots: (variable, coords, label). No pooling: sigma and the smallest site's line."""
-    n = ef.names(columns)
+    n = fitinfo.names(columns)
     post = idata.posterior
     out = [
         (v, {}, v)
@@ -58,14 +57,14 @@ def rank_parameters(
     ]
     if n["np_intercept"] in post:
         site_var = post[n["np_intercept"]]
-        dim = [d for d in site_var.dims if d not in ef.SAMPLE_DIMS][0]
+        dim = [d for d in site_var.dims if d not in posterior.SAMPLE_DIMS][0]
         label = str(site_var[dim].values[0])
         if data is not None:
-            counts = sm.site_counts(data, columns)
+            counts = summaries.site_counts(data, columns)
             label = str(counts.sort_values("n").iloc[0]["site"])
         out.append((n["np_intercept"], {dim: [label]}, f"{n['np_intercept']}[{label}]"))
         if n["np_slope"] in post:
-            slope_dim = [d for d in post[n["np_slope"]].dims if d not in ef.SAMPLE_DIMS][0]
+            slope_dim = [d for d in post[n["np_slope"]].dims if d not in posterior.SAMPLE_DIMS][0]
             out.append((n["np_slope"], {slope_dim: [label]}, f"{n['np_slope']}[{label}]"))
     return out
 
