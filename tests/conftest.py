@@ -80,6 +80,7 @@ def start_tiny_run(work: Path) -> subprocess.Popen:
     )
 
 
+@pytest.hookimpl(trylast=True)  # after `-m` / `-k` have deselected: `-m "not e2e"` starts no run
 def pytest_collection_modifyitems(session, config, items):
     """Run the end-to-end tests last, and start their shared workflow run now."""
     e2e = [item for item in items if item.get_closest_marker("e2e")]

@@ -18,10 +18,17 @@ from hierpool import shrinkage as sh  # noqa: E402
 from hierpool import variance as va  # noqa: E402
 from hierpool.figures.style import save_figure  # noqa: E402
 from hierpool.fitinfo import PredictorScale  # noqa: E402
+from hierpool.sitedata import SiteData  # noqa: E402
 
 # Unusual names, so a hard-coded "site"/"stress" label would show.
 COLS = {"outcome": "wellbeing", "predictor": "hours_slept", "group": "clinic"}
 SCALE = PredictorScale(center=7.0, scale=1.0)
+
+
+def toy(data) -> SiteData:
+    return SiteData(data, COLS, SCALE, "toy")
+
+
 MAX_PANELS = 12
 
 
@@ -74,8 +81,8 @@ def setup(request):
         request.param,
         data,
         fits,
-        sh.site_estimates(fits, data, COLS, SCALE),
-        sh.shrinkage_table(fits, data, COLS, SCALE),
+        sh.site_estimates(fits, SiteData(data, COLS, SCALE)),
+        sh.shrinkage_table(fits, SiteData(data, COLS, SCALE)),
     )
 
 
@@ -123,23 +130,14 @@ def test_every_figure_renders_readably(setup, tmp_path):
         ),
         "prior": (
             fg.prior_lines(
-                fits["varying_slopes"],
-                data,
-                COLS,
-                SCALE,
-                "toy",
-                "varying_slopes",
-                max_panels=MAX_PANELS,
+                fits["varying_slopes"], toy(data), "varying_slopes", max_panels=MAX_PANELS
             ),
             ["wellbeing", "hours_slept", "prior"],
         ),
         "posterior": (
             fg.posterior_lines(
                 fits["varying_slopes"],
-                data,
-                COLS,
-                SCALE,
-                "toy",
+                toy(data),
                 "varying_slopes",
                 references={"no_pooling": fits["no_pooling"]},
                 max_panels=MAX_PANELS,
@@ -181,10 +179,10 @@ def test_faceted_figures_cap_the_panels_and_say_so(setup, maker):
     make = {
         "scatter": lambda: fg.outcome_vs_predictor(data, COLS, SCALE, "toy", max_panels=MAX_PANELS),
         "prior": lambda: fg.prior_lines(
-            fits["varying_slopes"], data, COLS, SCALE, "toy", "vs", max_panels=MAX_PANELS
+            fits["varying_slopes"], toy(data), "vs", max_panels=MAX_PANELS
         ),
         "posterior": lambda: fg.posterior_lines(
-            fits["varying_slopes"], data, COLS, SCALE, "toy", "vs", max_panels=MAX_PANELS
+            fits["varying_slopes"], toy(data), "vs", max_panels=MAX_PANELS
         ),
     }[maker]
     fig = make()
@@ -200,9 +198,7 @@ def test_predictor_axis_is_on_the_original_scale(setup):
     xs = np.concatenate([c.get_offsets()[:, 0] for ax in fig.axes for c in ax.collections])
     assert 5.0 < xs.mean() < 9.0  # centred data are near 0, the original near the centre 7
     plt.close(fig)
-    fig = fg.posterior_lines(
-        fits["varying_intercepts"], data, COLS, SCALE, "toy", "vi", max_panels=2
-    )
+    fig = fg.posterior_lines(fits["varying_intercepts"], toy(data), "vi", max_panels=2)
     line_x = fig.axes[0].lines[0].get_xdata()
     assert line_x.min() == pytest.approx(SCALE.to_original(data["hours_slept"]).min())
     plt.close(fig)
@@ -224,12 +220,14 @@ def test_forest_leaves_out_prior_only_estimates_and_caps_rows():
     data.loc[data["clinic"] == "s1", "hours_slept"] = (
         0.3  # s1: constant predictor, no-pooling slope is prior-only
     )
-    est = sh.site_estimates(fits, data, COLS, SCALE)
+    est = sh.site_estimates(fits, SiteData(data, COLS, SCALE))
     fig = fg.forest(est, COLS, SCALE, "toy", "slope")
     assert "1 prior-only estimate(s) not shown" in fig.axes[0].get_title()
     plt.close(fig)
     data200, fits200 = build(200)
-    est200 = sh.site_estimates({"no_pooling": fits200["no_pooling"]}, data200, COLS, SCALE)
+    est200 = sh.site_estimates(
+        {"no_pooling": fits200["no_pooling"]}, SiteData(data200, COLS, SCALE)
+    )
     fig = fg.forest(est200, COLS, SCALE, "toy", "intercept", models=("no_pooling",), max_rows=50)
     assert len(fig.axes[0].get_yticks()) == 50 and "50 of 200 sites" in fig.axes[0].get_title()
     plt.close(fig)
@@ -281,10 +279,10 @@ def test_site_labels_are_drawn_literally(tmp_path):
         "observations": fg.observations_per_site(data, COLS, "toy $1"),
         "scatter": fg.outcome_vs_predictor(data, COLS, SCALE, "toy $1"),
         "forest": fg.forest(
-            sh.site_estimates(fits, data, COLS, SCALE), COLS, SCALE, "toy $1", "intercept"
+            sh.site_estimates(fits, SiteData(data, COLS, SCALE)), COLS, SCALE, "toy $1", "intercept"
         ),
         "arrows": fg.shrinkage_arrows(
-            sh.shrinkage_table(fits, data, COLS, SCALE), COLS, SCALE, "toy $1"
+            sh.shrinkage_table(fits, SiteData(data, COLS, SCALE)), COLS, SCALE, "toy $1"
         ),
     }
     for name, fig in figures.items():

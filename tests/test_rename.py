@@ -8,6 +8,7 @@ from analysis_fixtures import COLS, four_fits, ladder_formula, make_data
 
 from hierpool import r2, roles, shrinkage, variance
 from hierpool.fitinfo import PredictorScale
+from hierpool.sitedata import SiteData
 
 RENAMED = {
     "complete_pooling": "one_line",
@@ -50,11 +51,11 @@ def test_every_analysis_table_has_the_same_numbers_after_renaming(both):
         lambda f: r2.r2_table(f, data, COLS),
         lambda f: variance.vpc_curve(f, COLS, scale, -1.0, 1.0, n=5, data=data),
         lambda f: variance.between_site_sd(f, COLS, scale, {"low": -1.0, "high": 1.0}, data=data),
-        lambda f: shrinkage.site_estimates(f, data, COLS, scale),
+        lambda f: shrinkage.site_estimates(f, SiteData(data, COLS, scale)),
     ):
         pd.testing.assert_frame_equal(_numbers(compute(fits)), _numbers(compute(renamed)))
     pd.testing.assert_frame_equal(
-        shrinkage.shrinkage_table(fits, data, COLS, scale),
-        shrinkage.shrinkage_table(renamed, data, COLS, scale),
+        shrinkage.shrinkage_table(fits, SiteData(data, COLS, scale)),
+        shrinkage.shrinkage_table(renamed, SiteData(data, COLS, scale)),
     )
     assert set(variance.not_applicable(renamed, COLS)) == {"one_line", "own"}

@@ -8,6 +8,7 @@ from analysis_fixtures import COLS, make_data, make_fit
 
 from hierpool import shrinkage, summaries
 from hierpool.fitinfo import PredictorScale
+from hierpool.sitedata import SiteData
 
 SCALE = PredictorScale(center=3.0, scale=1.0)
 
@@ -85,7 +86,7 @@ def data():
 
 def test_exact_check_is_zero_when_the_fit_obeys_the_identity(data):
     fits, w = consistent_fits(data, alpha=1.8, beta=-0.4, sigma=0.6, tau=0.5)
-    table = shrinkage.shrinkage_table(fits, data, COLS, SCALE)
+    table = shrinkage.shrinkage_table(fits, SiteData(data, COLS, SCALE))
     np.testing.assert_allclose(table["deviation_exact"], 0.0, atol=1e-12)
     np.testing.assert_allclose(table.sort_values("site")["weight_mean"], w.mean(axis=(0, 1)))
     summary = shrinkage.shrinkage_summary(table)
@@ -100,7 +101,7 @@ def test_exact_check_finds_a_site_that_breaks_the_identity(data):
     post["1|site"].loc[{"site__factor_dim": "s3"}] = (
         post["1|site"].sel(site__factor_dim="s3") + 0.25
     )
-    table = shrinkage.shrinkage_table(fits, data, COLS, SCALE).set_index("site")
+    table = shrinkage.shrinkage_table(fits, SiteData(data, COLS, SCALE)).set_index("site")
     assert table.loc["s3", "deviation_exact"] == pytest.approx(0.25)
     summary = shrinkage.shrinkage_summary(table.reset_index())
     assert summary["max_abs_deviation_exact_site"] == "s3"
@@ -120,7 +121,7 @@ def test_plugin_check_differs_when_site_slopes_differ_from_the_common_one():
     fits["no_pooling"].posterior["site"].loc[{"site_dim": "s1"}] = (
         fits["no_pooling"].posterior["site"].sel(site_dim="s1") + 2.0
     )  # ybar - (-1.4) * 2 instead of ybar - (-0.4) * 2
-    table = shrinkage.shrinkage_table(fits, data, COLS, SCALE).set_index("site")
+    table = shrinkage.shrinkage_table(fits, SiteData(data, COLS, SCALE)).set_index("site")
     assert abs(table.loc["s1", "deviation_exact"]) < 1e-12
     assert abs(table.loc["s1", "deviation_plugin"]) > 1.0  # w * 2.0 with w close to 1
     assert abs(table.loc["s2", "deviation_plugin"]) < 0.05
@@ -140,7 +141,7 @@ def test_table_columns_order_and_like_with_like(data):
     fits["complete_pooling"] = make_fit(
         "complete_pooling", data, intercept=1.7, slope=-0.3, spread=0.0, predictive=False
     )
-    table = shrinkage.shrinkage_table(fits, data, COLS, SCALE)
+    table = shrinkage.shrinkage_table(fits, SiteData(data, COLS, SCALE))
     assert table["n"].tolist() == sorted(table["n"])
     for column in (
         "site",
@@ -180,14 +181,14 @@ def test_table_columns_order_and_like_with_like(data):
 def test_shrinkage_needs_no_pooling_and_varying_intercepts(data):
     fits = {"vi": make_fit("varying_intercepts", data, predictive=False)}
     with pytest.raises(ValueError, match="no_pooling"):
-        shrinkage.shrinkage_table(fits, data, COLS, SCALE)
+        shrinkage.shrinkage_table(fits, SiteData(data, COLS, SCALE))
 
 
 def test_site_estimates_long_table_and_identified_flags():
     data = make_data([4, 6])
     data.loc[data["site"] == "s1", "stress"] = 0.7  # s1's predictor never varies
     fits = {m: make_fit(m, data, predictive=False) for m in ("no_pooling", "varying_slopes")}
-    est = shrinkage.site_estimates(fits, data, COLS, SCALE)
+    est = shrinkage.site_estimates(fits, SiteData(data, COLS, SCALE))
     assert list(est.columns) == [
         "model",
         "role",

@@ -73,7 +73,8 @@ def load_analysis(smk):
     Reads ``input.data``, ``input.summary``, ``input.fits`` and ``params.models`` /
     ``params.columns``; returns a namespace with ``columns``, ``data``, ``summary`` (the cleaning
     summary), ``scale`` (hierpool.fitinfo.PredictorScale), ``fits`` (model -> InferenceData, in
-    config order) and ``dataset``.
+    config order), ``dataset`` (its name) and ``site_data`` (the first four but the summary, as
+    one hierpool.sitedata.SiteData).
     """
     from types import SimpleNamespace
 
@@ -82,14 +83,22 @@ def load_analysis(smk):
     from hierpool.clean import load_clean
     from hierpool.fitinfo import PredictorScale
     from hierpool.io import read_json
+    from hierpool.sitedata import SiteData
 
     columns = dict(smk.params.columns)
     summary = read_json(smk.input.summary)
+    site_data = SiteData(
+        data=load_clean(smk.input.data, columns["group"]),
+        columns=columns,
+        scale=PredictorScale.from_summary(summary),
+        name=smk.wildcards.dataset,
+    )
     return SimpleNamespace(
         columns=columns,
-        data=load_clean(smk.input.data, columns["group"]),
+        data=site_data.data,
         summary=summary,
-        scale=PredictorScale.from_summary(summary),
+        scale=site_data.scale,
         fits={m: az.from_netcdf(p) for m, p in zip(smk.params.models, smk.input.fits)},
-        dataset=smk.wildcards.dataset,
+        dataset=site_data.name,
+        site_data=site_data,
     )

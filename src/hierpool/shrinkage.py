@@ -35,7 +35,7 @@ import pandas as pd
 import xarray as xr
 
 from hierpool import fitinfo, posterior, roles, summaries
-from hierpool.fitinfo import PredictorScale
+from hierpool.sitedata import SiteData
 from hierpool.summaries import HDI_PROB
 
 REQUIRED = ("no_pooling", "varying_intercepts")
@@ -78,20 +78,24 @@ def weight_draws(
     return (n_da / (n_da + ratio)).transpose("chain", "draw", "site").rename("weight")
 
 
-def site_estimates(
-    fits: dict,
-    data: pd.DataFrame,
-    columns: dict,
-    scale: PredictorScale = PredictorScale(),
-    prob: float = HDI_PROB,
-) -> pd.DataFrame:
+def site_estimates(fits: dict, site_data: SiteData, prob: float = HDI_PROB) -> pd.DataFrame:
     """Long table: one row per model, site and parameter (``intercept`` at the centre, ``slope``).
 
     Columns: model, role, parameter, site, n, mean, sd, hdi_low, hdi_high, identified.
     ``identified`` is False where only the prior informs the estimate: a no-pooling slope
     of a site whose predictor does not vary, and its intercept unless that constant
     predictor value is the centre itself.
+
+    Parameters
+    ----------
+    fits : dict
+        Model name -> InferenceData.
+    site_data : SiteData
+        The dataset's rows, column mapping and predictor scale.
+    prob : float
+        The HDI's probability.
     """
+    data, columns, scale = site_data.data, site_data.columns, site_data.scale
     counts = summaries.site_counts(data, columns, scale)
     sites = counts["site"].tolist()
     x = (
@@ -128,13 +132,7 @@ def _mean_and_hdi(draws: xr.DataArray, prob: float, name: str) -> pd.DataFrame:
     )
 
 
-def shrinkage_table(
-    fits: dict,
-    data: pd.DataFrame,
-    columns: dict,
-    scale: PredictorScale = PredictorScale(),
-    prob: float = HDI_PROB,
-) -> pd.DataFrame:
+def shrinkage_table(fits: dict, site_data: SiteData, prob: float = HDI_PROB) -> pd.DataFrame:
     """One row per site: data summaries, every model's estimate, the shrinkage weight and the two checks.
 
     Needs a no-pooling and a varying-intercepts fit (found by role); varying slopes and complete
@@ -142,8 +140,10 @@ def shrinkage_table(
     link scale. The population a site is pulled towards is the model's prediction for that site
     without its own effect (``population_intercept``): with a site-level predictor such as
     uranium it differs between sites. The weight and the two checks need the Gaussian closed
-    form; for other families those columns are empty (``has_closed_form``).
+    form; for other families those columns are empty (``has_closed_form``). ``site_data`` is the
+    dataset's rows, column mapping and predictor scale; ``prob`` the HDIs' probability.
     """
+    data, columns, scale = site_data.data, site_data.columns, site_data.scale
     by_role = fits_by_role(fits, columns)
     missing = [f for f in REQUIRED if f not in by_role]
     if missing:

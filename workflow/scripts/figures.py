@@ -30,21 +30,12 @@ def main(smk):
             smk.output.scatter,
         )
         save_figure(
-            figures.prior_lines(
-                fits[main_model], data, columns, scale, dataset, main_model, max_panels=panels
-            ),
+            figures.prior_lines(fits[main_model], job.site_data, main_model, max_panels=panels),
             smk.output.prior_lines,
         )
         save_figure(
             figures.posterior_lines(
-                fits[main_model],
-                data,
-                columns,
-                scale,
-                dataset,
-                main_model,
-                references=references,
-                max_panels=panels,
+                fits[main_model], job.site_data, main_model, references, max_panels=panels
             ),
             smk.output.posterior_lines,
         )
@@ -53,17 +44,15 @@ def main(smk):
             figures.not_applicable(dataset, "outcome against predictor", no_x), smk.output.scatter
         )
         save_figure(
-            figures.site_intervals(
-                fits[main_model], data, columns, scale, dataset, main_model, "prior"
-            ),
+            figures.site_intervals(fits[main_model], job.site_data, main_model, "prior"),
             smk.output.prior_lines,
         )
         save_figure(
-            figures.site_intervals(fits[main_model], data, columns, scale, dataset, main_model),
+            figures.site_intervals(fits[main_model], job.site_data, main_model),
             smk.output.posterior_lines,
         )
 
-    estimates = site_estimates(fits, data, columns, scale)
+    estimates = site_estimates(fits, job.site_data)
     write_csv(smk.output.estimates, estimates)
     correlated = [m for m, idata in fits.items() if fitinfo.model_info(idata)["correlated"]]
     forest_models = tuple(

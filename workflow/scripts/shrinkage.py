@@ -10,7 +10,7 @@ def main(smk):
     from hierpool.io import write_csv, write_json
 
     job = load_analysis(smk)
-    table = shrinkage.shrinkage_table(job.fits, job.data, job.columns, job.scale)
+    table = shrinkage.shrinkage_table(job.fits, job.site_data)
     summary = shrinkage.shrinkage_summary(table)
     write_csv(smk.output.table, table)
     write_json(smk.output.summary, summary)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from hierpool import fitinfo, posterior, summaries
@@ -24,11 +23,11 @@ from hierpool.figures._common import (
     site_points,
 )
 from hierpool.figures.style import MODEL_COLORS
-from hierpool.fitinfo import PredictorScale
+from hierpool.sitedata import SiteData
 from hierpool.summaries import HDI_PROB
 
 
-def _site_curves(idata, draws, data, columns, scale, max_panels: int, how: str, n_grid: int):
+def _site_curves(idata, draws, site_data: SiteData, max_panels: int, how: str, n_grid: int):
     """What both line figures need: the sites shown, their data, the predictor grid, the curves.
 
     ``draws`` is the fit's posterior or its prior group; the curves are on the response scale
@@ -36,6 +35,7 @@ def _site_curves(idata, draws, data, columns, scale, max_panels: int, how: str, 
     """
     from types import SimpleNamespace
 
+    data, columns, scale = site_data.data, site_data.columns, site_data.scale
     counts = summaries.site_counts(data, columns, scale)
     sites, note = choose_sites(counts, max_panels, how)
     intercept, slope = posterior.site_lines(draws, columns, scale, sites=sites, data=data)
@@ -51,22 +51,34 @@ def _site_curves(idata, draws, data, columns, scale, max_panels: int, how: str, 
 
 
 def prior_lines(
-    idata,
-    data: pd.DataFrame,
-    columns: dict,
-    scale: PredictorScale,
-    dataset: str,
-    model: str,
-    max_panels: int = 12,
-    n_lines: int = 60,
-    how: str = "spread",
+    idata, site_data: SiteData, model: str, max_panels: int = 12, n_lines: int = 60, how="spread"
 ):
-    """Regression lines drawn from the PRIOR, per site, over the observed predictor range, with the data for scale."""
+    """Regression lines drawn from the PRIOR, per site, over the observed predictor range, with the data for scale.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        The fit, with its ``prior`` group.
+    site_data : SiteData
+        The dataset's rows, column mapping, predictor scale and name.
+    model : str
+        The model's name, for the title.
+    max_panels, n_lines : int
+        How many sites (panels) and prior draws (lines per panel) at most.
+    how : {"spread", "largest"}
+        Which sites when there are more than ``max_panels`` (`choose_sites`).
+    """
+    data, columns, scale, dataset = (
+        site_data.data,
+        site_data.columns,
+        site_data.scale,
+        site_data.name,
+    )
     if "prior" not in idata.groups():
         raise ValueError(
             f"{model}: the fit has no prior group; refit with prior draws to plot the prior check"
         )
-    c = _site_curves(idata, idata.prior, data, columns, scale, max_panels, how, 30)
+    c = _site_curves(idata, idata.prior, site_data, max_panels, how, 30)
     sites, note, frames, n_by_site = c.sites, c.note, c.frames, c.n_by_site
     x_all, grid = c.x_all, c.grid
     lines = _thin(c.curves, n_lines)
@@ -97,10 +109,7 @@ def prior_lines(
 
 def posterior_lines(
     idata,
-    data: pd.DataFrame,
-    columns: dict,
-    scale: PredictorScale,
-    dataset: str,
+    site_data: SiteData,
     model: str,
     references: dict | None = None,
     max_panels: int = 16,
@@ -109,10 +118,29 @@ def posterior_lines(
 ):
     """Posterior mean line and HDI band per site, with the data; optional reference fits drawn as thin lines.
 
-    ``references`` maps a label to a fit (e.g. no pooling, complete pooling) whose mean
-    site line is drawn for comparison; the model's population line is dashed.
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        The fit drawn.
+    site_data : SiteData
+        The dataset's rows, column mapping, predictor scale and name.
+    model : str
+        The model's name, for the title and legend.
+    references : dict, optional
+        Label -> fit (e.g. no pooling) whose mean site line is drawn for comparison over each
+        site's own predictor range; the model's population line is dashed.
+    max_panels : int
+        How many sites (panels) at most; ``how`` chooses them (`choose_sites`).
+    prob : float
+        The HDI band's probability.
     """
-    c = _site_curves(idata, idata, data, columns, scale, max_panels, how, 40)
+    data, columns, scale, dataset = (
+        site_data.data,
+        site_data.columns,
+        site_data.scale,
+        site_data.name,
+    )
+    c = _site_curves(idata, idata, site_data, max_panels, how, 40)
     sites, note, frames, n_by_site = c.sites, c.note, c.frames, c.n_by_site
     x_all, grid, link, mu = c.x_all, c.grid, c.link, c.curves
     low, high = summaries.hdi_along(mu, prob)
@@ -187,10 +215,7 @@ def posterior_lines(
 
 def site_intervals(
     idata,
-    data: pd.DataFrame,
-    columns: dict,
-    scale: PredictorScale,
-    dataset: str,
+    site_data: SiteData,
     model: str,
     group: str = "posterior",
     prob: float = HDI_PROB,
@@ -199,8 +224,15 @@ def site_intervals(
     """Without a predictor (summary data): each site's expected outcome with its HDI, and the observed value.
 
     ``group="prior"`` shows what the priors imply before the data. With a known SE per row the
-    observed value carries a bar of +-1.96 SE.
+    observed value carries a bar of +-1.96 SE. ``site_data`` is the dataset's rows, column
+    mapping, predictor scale and name; at most ``max_rows`` sites are shown.
     """
+    data, columns, scale, dataset = (
+        site_data.data,
+        site_data.columns,
+        site_data.scale,
+        site_data.name,
+    )
     source = idata.prior if group == "prior" else idata
     intercept, _ = posterior.site_lines(
         source, columns, scale, sites=summaries.site_counts(data, columns)["site"], data=data
