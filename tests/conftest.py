@@ -60,7 +60,7 @@ def copy_workflow(dst: Path) -> Path:
 # runs while the unit tests do (they use one core each; the machine has two).
 HOSTILE = "<script>alert(1)</script> $x^$"  # markup for the HTML, maths for matplotlib
 TINY_CONFIG = yaml.safe_load((REPO_ROOT / ".test/config/config.yaml").read_text())
-E2E_TIMEOUT_S = 1500
+E2E_TIMEOUT_S = 2700  # beside the unit tests and the SLURM runs (tests/slurm_runs.py)
 _E2E: dict = {}
 
 
@@ -85,10 +85,17 @@ def pytest_collection_modifyitems(session, config, items):
     """Run the end-to-end tests last, and start their shared workflow run now."""
     e2e = [item for item in items if item.get_closest_marker("e2e")]
     items[:] = [item for item in items if not item.get_closest_marker("e2e")] + e2e
-    wants_run = any(Path(str(item.fspath)).name == "test_e2e.py" for item in e2e)
-    if wants_run and not config.option.collectonly and not os.environ.get("HIERPOOL_E2E_WORKDIR"):
+    if config.option.collectonly:
+        return
+    files = {Path(str(item.fspath)).name for item in e2e}
+    if "test_e2e.py" in files and not os.environ.get("HIERPOOL_E2E_WORKDIR"):
         work = Path(tempfile.mkdtemp(prefix="hierpool-e2e-"))
         _E2E.update(work=work, process=start_tiny_run(work))
+    if "test_slurm.py" in files:
+        import slurm_runs
+
+        if slurm_runs.unavailable_reason() is None:  # else its tests skip (or fail under CI)
+            slurm_runs.start()
 
 
 def e2e_run_result() -> Path:
@@ -107,6 +114,8 @@ def e2e_run_result() -> Path:
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if "slurm_runs" in sys.modules:
+        sys.modules["slurm_runs"].stop()
     process = _E2E.get("process")
     if process is not None and process.poll() is None:
         process.terminate()

@@ -330,13 +330,12 @@ def test_hostile_site_label_is_escaped_in_the_report(workdir):
 
 
 def test_balanced_design_reports_an_undefined_rank_correlation_in_words(workdir):
-    summary = json.loads(
-        (workdir / "results/balanced/shrinkage/shrinkage_summary.json").read_text()
-    )
-    assert summary["spearman_n_vs_abs_shift"] is None
-    cleaning = json.loads((workdir / "results/balanced/data/cleaning_summary.json").read_text())
-    assert set(cleaning["site_counts"].values()) == {8}
-    html = report_text(workdir, "balanced")
+    """`trials` (binomial) has 10 rows in every site: size cannot explain the shifts."""
+    summary = json.loads((workdir / "results/trials/shrinkage/shrinkage_summary.json").read_text())
+    assert summary["spearman_n_vs_abs_shift"] is None and summary["closed_form"] is False
+    cleaning = json.loads((workdir / "results/trials/data/cleaning_summary.json").read_text())
+    assert set(cleaning["site_counts"].values()) == {10}
+    html = report_text(workdir, "trials")
     assert "undefined here (every site has the same number of observations" in html
     for section in ("Summary", "Shrinkage", "Variance partition"):
         assert section in html

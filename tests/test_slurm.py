@@ -11,61 +11,31 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from conftest import copy_workflow
+import slurm_runs
+from slurm_runs import (
+    ACCOUNT,
+    CLUSTER_ARGS,
+    CONFIG,
+    MODELS,
+    PARTITION,
+    run,
+    unavailable_reason,
+)
 
 from hierpool import config as hpconfig
 from hierpool import resources as hpresources
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "tools/slurm_local.sh"
 pytestmark = [pytest.mark.slurm, pytest.mark.e2e]
 
-BINARIES = (
-    "sbatch",
-    "sacct",
-    "sacctmgr",
-    "sinfo",
-    "slurmctld",
-    "slurmd",
-    "slurmdbd",
-    "munged",
-    "mariadbd",
-)
-ACCOUNT, PARTITION = "hierpool", "debug"
-MODELS = ["no_pooling", "varying_intercepts"]
-CONFIG = {  # one small simulated dataset, two models (enough for every analysis rule), few draws
-    "datasets": {
-        "tiny": {
-            "simulate": {"n_sites": 6, "site_size": {"min": 3, "max": 40}, "seed": 7},
-            "columns": {"outcome": "scontrol", "predictor": "stress", "group": "site"},
-            "models": MODELS,
-        }
-    },
-    "sampler": {
-        "draws": 100,
-        "tune": 150,
-        "chains": 2,
-        "prior_predictive_draws": 20,
-        "posterior_predictive_draws": 40,
-    },
-    # few refits for the high Pareto k (they run as cluster jobs: no moment matching first, which
-    # could leave none); no leave-one-site-out
-    "checking": {"max_moment_match": 0, "max_refits": 2, "kfold_folds": 2, "loso_folds": 0},
-}
-# Everything but the HTML report (a local rule either way, and the slowest to render).
-TARGETS = ["results/tiny/report/headline.json"]
 LOCAL_RULES = {"simulate", "diagnostics", "headline", "loo_plan"}
 CLUSTER_RULES = {
     "clean",
@@ -77,70 +47,16 @@ CLUSTER_RULES = {
     "recovery",
     "figures",
 }
-SLURM_ENV = {
-    "SLURM_CONF": str(
-        Path(os.environ.get("HIERPOOL_SLURM_DIR", "/tmp/hierpool-slurm")) / "slurm.conf"
-    )
-}
-
-
-def missing_binaries() -> list[str]:
-    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
-    return [name for name in BINARIES if shutil.which(name, path=path) is None]
-
-
-def unavailable_reason() -> str | None:
-    missing = missing_binaries()
-    if missing:
-        return (
-            f"SLURM binaries absent ({', '.join(missing)}): apt-get install -y --no-install-recommends "
-            "slurm-wlm munge slurmdbd mariadb-server"
-        )
-    if os.geteuid() != 0:
-        return "the local SLURM cluster (tools/slurm_local.sh) needs root"
-    return None
-
-
-def run(
-    args: list[str], cwd: Path = ROOT, timeout: int = 600, **env
-) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **SLURM_ENV, **env}
-    full_env["PATH"] = os.pathsep.join(
-        [str(Path(sys.executable).parent), full_env.get("PATH", ""), "/usr/sbin", "/sbin"]
-    )
-    return subprocess.run(
-        args,
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture(scope="session")
 def slurm_cluster():
-    """A running local cluster: reuse one that is up already, else start one and tear it down at the end."""
+    """Skip (or, under CI=true, fail) where the local cluster cannot run."""
     reason = unavailable_reason()
     if reason:
         if os.environ.get("CI"):
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
-    already_up = run(["bash", str(SCRIPT), "status"]).returncode == 0
-    started = time.monotonic()
-    if not already_up:
-        result = run(["bash", str(SCRIPT), "up"], timeout=300)
-        if result.returncode != 0:
-            run(["bash", str(SCRIPT), "down"])
-            pytest.fail(f"tools/slurm_local.sh up failed:\n{result.stdout}\n{result.stderr}")
-    print(
-        f"\nlocal SLURM cluster {'reused' if already_up else f'up in {time.monotonic() - started:.1f} s'}"
-    )
-    yield
-    if not already_up:
-        result = run(["bash", str(SCRIPT), "down", "--purge"], timeout=120)
-        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def snakemake(workdir: Path, *args: str) -> tuple[subprocess.CompletedProcess, float]:
@@ -149,40 +65,15 @@ def snakemake(workdir: Path, *args: str) -> tuple[subprocess.CompletedProcess, f
     return result, time.monotonic() - start
 
 
-def workflow_copy(tmp_path_factory, name: str) -> Path:
-    work = copy_workflow(tmp_path_factory.mktemp(name))
-    (work / "config/config.yaml").write_text(yaml.safe_dump(CONFIG, sort_keys=False))
-    return work
-
-
-CLUSTER_ARGS = [
-    "--workflow-profile", "workflow/profiles/slurm",
-    "--slurm-init-seconds-before-status-checks", "1",  # the profile's 10 s would add ~10 s per job wave here
-    "--default-resources", f"slurm_account={ACCOUNT}", f"slurm_partition={PARTITION}",
-]  # fmt: skip
-
-
 @pytest.fixture(scope="module")
-def runs(slurm_cluster, tmp_path_factory) -> dict:
-    """The same config and seed run locally and through SLURM, in two copies of the workflow."""
-    local, cluster = (
-        workflow_copy(tmp_path_factory, "local"),
-        workflow_copy(tmp_path_factory, "cluster"),
+def runs(slurm_cluster) -> dict:
+    """The same config and seed run locally and through SLURM, in two copies of the workflow
+    (started when the tests were collected: tests/slurm_runs.py)."""
+    out = slurm_runs.result()
+    print(
+        f"\nlocal SLURM cluster {out['cluster_note']}; both runs done {out['elapsed_s']:.0f} s after the start"
     )
-    # at the same time: the cluster run spends most of its time waiting on submissions and status
-    # checks, so the local run fits beside it (one after the other they took 159 s + 280 s)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        local_job = pool.submit(snakemake, local, "--cores", "1", *TARGETS)
-        cluster_job = pool.submit(snakemake, cluster, *CLUSTER_ARGS, "--", *TARGETS)
-        (local_result, local_s), (cluster_result, cluster_s) = (
-            local_job.result(),
-            cluster_job.result(),
-        )
-    assert local_result.returncode == 0, local_result.stdout[-3000:] + local_result.stderr[-3000:]
-    log = cluster_result.stdout + cluster_result.stderr
-    assert cluster_result.returncode == 0, log[-6000:]
-    print(f"\ntiny config: local run {local_s:.1f} s, SLURM run {cluster_s:.1f} s")
-    return {"local": local, "cluster": cluster, "log": log}
+    return out
 
 
 def planned_jobs(log: str) -> dict[str, dict]:

@@ -12,6 +12,15 @@ depend on the machine.
     .venv/bin/python tools/benchmark_scale.py                          # 1000x20 10000x100
     .venv/bin/python tools/benchmark_scale.py 100000x1000 --models varying_slopes
     .venv/bin/python tools/benchmark_scale.py 1000x20 --sampler '{draws: 1000}' --keep
+    .venv/bin/python tools/benchmark_scale.py 1000x20 10000x100 --brms   # and brms beside it
+
+``--brms`` fits the same models to the same simulated rows (the workflow's `simulated.csv`)
+with brms through Rscript (Debian: ``apt-get install r-cran-brms``), with the workflow's
+chains, tuning and draws, and prints a second table per fit: hierpool's fit job (start to
+saved fit, compilation included) beside brms's `brm()` call (compilation included), each with its
+min bulk ESS, max R-hat and divergences. brms keeps its own default priors; the varying
+slopes are uncorrelated in both (``(stress || site)`` in brms). R is a measuring tool here, not a
+dependency of the workflow.
 """
 
 from __future__ import annotations
@@ -132,6 +141,95 @@ def run_size(work: Path, rows: int, sites: int, args) -> dict:
     }
 
 
+FORMULAS_BRMS = {  # the workflow's model names (config/config.yaml) as brms formulas
+    "complete_pooling": "scontrol ~ stress",
+    "varying_intercepts": "scontrol ~ stress + (1 | site)",
+    "varying_slopes": "scontrol ~ stress + (stress || site)",
+}
+BRMS_SCRIPT = r"""
+suppressPackageStartupMessages({library(brms); library(posterior); library(jsonlite)})
+args <- commandArgs(trailingOnly = TRUE)
+data <- read.csv(args[1]); data$site <- factor(data$site)
+chains <- as.integer(args[3]); warmup <- as.integer(args[4]); draws <- as.integer(args[5])
+start <- Sys.time()
+fit <- brm(as.formula(args[2]), data = data, chains = chains, cores = as.integer(args[6]),
+           warmup = warmup, iter = warmup + draws, seed = 1, refresh = 0, silent = 2)
+total <- as.numeric(difftime(Sys.time(), start, units = "secs"))
+elapsed <- rstan::get_elapsed_time(fit$fit)
+summ <- summarise_draws(as_draws_df(fit), "rhat", "ess_bulk")
+summ <- summ[!grepl("^(lp__|lprior)", summ$variable), ]
+np <- nuts_params(fit)
+cat(toJSON(list(total_s = total, chain_s_max = max(rowSums(elapsed)),
+                chain_s_sum = sum(elapsed), min_ess_bulk = min(summ$ess_bulk),
+                max_rhat = max(summ$rhat),
+                divergences = sum(np$Value[np$Parameter == "divergent__"])),
+           auto_unbox = TRUE), "\n")
+"""
+
+
+def brms_fits(work: Path, name: str, models: list[str], args) -> list[dict]:
+    """Each model fitted by brms to the rows the workflow simulated for ``name``."""
+    import json
+
+    sampler = yaml.safe_load((ROOT / "config/config.yaml").read_text()).get("sampler", {})
+    if args.sampler:
+        sampler = {**sampler, **yaml.safe_load(args.sampler)}
+    script = work / "brms_fit.R"
+    script.write_text(BRMS_SCRIPT)
+    csv = work / "results" / name / "data" / "simulated.csv"
+    rows = []
+    for model in models:
+        if model not in FORMULAS_BRMS:
+            continue
+        result = subprocess.run(
+            ["Rscript", str(script), str(csv), FORMULAS_BRMS[model],
+             str(sampler.get("chains", 4)), str(sampler.get("tune", 1000)),
+             str(sampler.get("draws", 2000)), str(args.cores)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        line = [x for x in result.stdout.splitlines() if x.startswith("{")]
+        if result.returncode != 0 or not line:
+            rows.append({"model": model, "error": (result.stdout + result.stderr)[-2000:]})
+            continue
+        rows.append({"model": model, **json.loads(line[-1])})
+    return rows
+
+
+def side_by_side(work: Path, name: str, size: str, brms: list[dict]) -> list[str]:
+    """Markdown rows: per model hierpool's fit job beside brms's fit."""
+    bench = read_benchmarks(work, name)
+    diag_path = work / "results" / name / "diagnostics" / "diagnostics.csv"
+    diag = pd.read_csv(diag_path).set_index("model") if diag_path.is_file() else None
+    lines = []
+    for fit in brms:
+        model = fit["model"]
+        job = bench[bench["job"] == f"fit/{model}.tsv"]
+        ours = f"{job['s'].iloc[0]:.1f}" if len(job) else "–"
+        d = diag.loc[model] if diag is not None and model in diag.index else None
+        ours_q = (
+            f"{d['min_ess_bulk']:.0f} / {d['max_rhat']:.3f} / {int(d['divergences'])}"
+            if d is not None
+            else "–"
+        )
+        if "error" in fit:
+            lines.append(f"| {size} | {model} | {ours} | {ours_q} | FAILED | – | – |")
+            print(fit["error"], file=sys.stderr)
+            continue
+        lines.append(
+            f"| {size} | {model} | {ours} | {ours_q} | {fit['total_s']:.1f} | "
+            f"{fit['chain_s_max']:.1f} | {fit['min_ess_bulk']:.0f} / {fit['max_rhat']:.3f} / "
+            f"{int(fit['divergences'])} |"
+        )
+    return lines
+
+
+SIDE_BY_SIDE_HEAD = [
+    "| rows × sites | model | hierpool fit job s | hierpool min bulk ESS / max R-hat / divergences "
+    "| brms `brm()` s | brms slowest chain s | brms min bulk ESS / max R-hat / divergences |",
+    "|---|---|---:|---|---:|---:|---|",
+]
+
+
 def markdown(results: list[dict]) -> str:
     stages = []
     for r in results:
@@ -163,6 +261,9 @@ def main() -> None:
         "--workdir", type=Path, help="scratch folder (default: a new temporary one)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument(
+        "--brms", action="store_true", help="fit the same models with brms (Rscript) beside"
+    )
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="hierpool-scale-"))
     if not (work / "workflow").exists():
@@ -170,15 +271,24 @@ def main() -> None:
         scratch_copy(work)
     print(f"# {platform.node()}, {platform.processor() or platform.machine()}, cores={args.cores}")
     print(f"# scratch folder: {work}; models: {' '.join(args.models)}", flush=True)
-    results = []
+    results, compared = [], []
     for text in args.sizes:
         rows, sites = parse_size(text)
         results.append(run_size(work, rows, sites, args))
         print(markdown(results[-1:]), flush=True)
         if not results[-1]["ok"]:
             print(results[-1]["error"], file=sys.stderr)
+        elif args.brms:
+            name = f"s{rows}x{sites}"
+            compared += side_by_side(
+                work, name, results[-1]["size"], brms_fits(work, name, args.models, args)
+            )
+            print("\n".join([*SIDE_BY_SIDE_HEAD, *compared[-len(args.models) :]]), flush=True)
     print()
     print(markdown(results))
+    if compared:
+        print()
+        print("\n".join([*SIDE_BY_SIDE_HEAD, *compared]))
     if not args.keep and args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -109,10 +109,20 @@ def _sample_own(model: bmb.Model, kwargs: dict, compiled=None) -> az.InferenceDa
 
 
 def choose_likelihood(model: bmb.Model, sampler: dict) -> str:
-    """Apply ``sampler.likelihood`` (auto, rows, sufficient) to the model; return what it chose and why."""
+    """Apply ``sampler.likelihood`` (auto, rows, sufficient) to the model; return what it chose and why.
+
+    With nutpie every fit samples hierpool's PyMC model (`hierpool.pymc_model`, Bambi's own
+    likelihood for the rows: tests/test_pymc_model.py), so that its progress reaches the job's
+    log (`hierpool.progress`); with PyMC's sampler Bambi's model is sampled unless the
+    sufficient statistics or a correlated block need hierpool's.
+    """
     sampler = schema.filled("sampler", sampler)
     likelihood, why = pymc_model.choose_likelihood(model, sampler["likelihood"])
-    if likelihood == "sufficient" or (pymc_model.settings(model) or {}).get("likelihood"):
+    if (
+        likelihood == "sufficient"
+        or sampler["backend"] == "nutpie"
+        or (pymc_model.settings(model) or {}).get("likelihood")
+    ):
         pymc_model.plan(model, likelihood=likelihood)
     return f"{likelihood} ({why})"
 

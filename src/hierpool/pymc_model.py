@@ -1,11 +1,13 @@
 """The PyMC model of a built Bambi model, written by hierpool: for what Bambi's own model cannot do.
 
-Two things need it:
+Three things need it:
 
 * correlated varying effects (``correlated: true``, `hierpool.correlated`), which Bambi has no
   term for (bambinos/bambi issue 702);
 * the Gaussian likelihood from per-site sufficient statistics (`hierpool.sufficient`), which
-  makes a gradient cost O(sites) instead of O(rows) on large data.
+  makes a gradient cost O(sites) instead of O(rows) on large data;
+* sampling with nutpie while writing its progress to the job's log (`hierpool.progress`), which
+  Bambi's ``fit`` does not: with nutpie every fit and refit samples this model.
 
 Bambi stays the place where the formula, the design matrices and every prior come from:
 `build_pymc` reads a built ``bambi.Model`` (its terms' data, group indices, coordinates and

@@ -10,43 +10,43 @@ the number of sites grows.
 
 from __future__ import annotations
 
-from hierpool.figures._common import (
-    choose_sites,
-    intercept_label,
-    marker_size,
-    model_label,
-    not_applicable,
-    predictor_label,
-)
-from hierpool.figures.checking import loo_comparison
-from hierpool.figures.data import observations_per_site, outcome_vs_predictor
-from hierpool.figures.diagnostics import ppc, rank_parameters, rank_plots
-from hierpool.figures.lines import posterior_lines, prior_lines, site_intervals
-from hierpool.figures.recovery import recovery_sites
-from hierpool.figures.shrinkage import shrinkage_arrows, shrinkage_by_n
-from hierpool.figures.sites import forest
-from hierpool.figures.variance import icc_posterior, vpc_curve
+import importlib
 
-__all__ = [
-    "choose_sites",
-    "forest",
-    "icc_posterior",
-    "intercept_label",
-    "loo_comparison",
-    "marker_size",
-    "model_label",
-    "not_applicable",
-    "observations_per_site",
-    "outcome_vs_predictor",
-    "posterior_lines",
-    "ppc",
-    "predictor_label",
-    "prior_lines",
-    "rank_parameters",
-    "rank_plots",
-    "recovery_sites",
-    "shrinkage_arrows",
-    "shrinkage_by_n",
-    "site_intervals",
-    "vpc_curve",
-]
+# Each figure's module, imported when the figure is first asked for: a job that draws one figure
+# does not pay for the imports of every other (arviz alone takes seconds).
+_MODULE_OF = {
+    "choose_sites": "_common",
+    "intercept_label": "_common",
+    "marker_size": "_common",
+    "model_label": "_common",
+    "not_applicable": "_common",
+    "predictor_label": "_common",
+    "loo_comparison": "checking",
+    "observations_per_site": "data",
+    "outcome_vs_predictor": "data",
+    "ppc": "diagnostics",
+    "rank_parameters": "diagnostics",
+    "rank_plots": "diagnostics",
+    "posterior_lines": "lines",
+    "prior_lines": "lines",
+    "site_intervals": "lines",
+    "recovery_sites": "recovery",
+    "shrinkage_arrows": "shrinkage",
+    "shrinkage_by_n": "shrinkage",
+    "forest": "sites",
+    "icc_posterior": "variance",
+    "vpc_curve": "variance",
+}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name in _MODULE_OF:
+        value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_MODULE_OF))
