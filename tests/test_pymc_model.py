@@ -69,11 +69,9 @@ def test_the_sufficient_statistics_log_density_equals_the_rows(
     assert stats.compile_logp()(point) == pytest.approx(rows.compile_logp()(point), rel=1e-10)
 
 
-@pytest.mark.parametrize("correlate", [False, True])
-def test_the_per_row_model_has_bambis_log_likelihood(data, correlate):
-    """Bambi's own likelihood at the same parameter values: the names, dims and level order match."""
-    model = build_model(spec("scontrol ~ stress + age + (stress|site)"), data, 1.0)
-    mine = pymc_model.build_pymc(model, correlate=correlate)
+def both_log_likelihoods(model, **build):
+    """hierpool's and Bambi's pointwise log-likelihood at the same 4 prior draws of hierpool's model."""
+    mine = pymc_model.build_pymc(model, **build)
     draws = pm.sample_prior_predictive(draws=4, model=mine, random_seed=3)
     ours = pm.compute_log_likelihood(
         az.InferenceData(posterior=draws.prior),
@@ -82,7 +80,14 @@ def test_the_per_row_model_has_bambis_log_likelihood(data, correlate):
         progressbar=False,
     )
     idata = az.InferenceData(posterior=pymc_model.public_variables(draws.prior))
-    theirs = model.compute_log_likelihood(idata, inplace=False).log_likelihood
+    return ours, model.compute_log_likelihood(idata, inplace=False).log_likelihood
+
+
+@pytest.mark.parametrize("correlate", [False, True])
+def test_the_per_row_model_has_bambis_log_likelihood(data, correlate):
+    """Bambi's own likelihood at the same parameter values: the names, dims and level order match."""
+    model = build_model(spec("scontrol ~ stress + age + (stress|site)"), data, 1.0)
+    ours, theirs = both_log_likelihoods(model, correlate=correlate)
     np.testing.assert_allclose(theirs["scontrol"].values, ours["scontrol"].values, rtol=1e-8)
 
 
@@ -115,16 +120,7 @@ def test_the_per_row_model_has_bambis_log_likelihood_for_every_family(data, case
     family, formula, outcome = FAMILY_CASES[case]
     frame = family_data(data, outcome)
     model = build_model({**spec(formula), "family": family}, frame, 1.0)
-    mine = pymc_model.build_pymc(model)
-    draws = pm.sample_prior_predictive(draws=4, model=mine, random_seed=3)
-    ours = pm.compute_log_likelihood(
-        az.InferenceData(posterior=draws.prior),
-        model=mine,
-        extend_inferencedata=False,
-        progressbar=False,
-    )
-    idata = az.InferenceData(posterior=pymc_model.public_variables(draws.prior))
-    theirs = model.compute_log_likelihood(idata, inplace=False).log_likelihood
+    ours, theirs = both_log_likelihoods(model)
     (name,) = theirs.data_vars
     assert np.isfinite(ours[name].values).all()
     np.testing.assert_allclose(theirs[name].values, ours[name].values, rtol=1e-8)
