@@ -11,7 +11,8 @@ import pytest
 from scipy import stats
 
 from hierpool.errors import ModelError
-from hierpool.fit import fit, known_se_loo
+from hierpool.fit import fit
+from hierpool.knownse import known_se_loo
 from hierpool.models import build_model, known_se_column
 from hierpool.priors import priors_used
 from hierpool.roles import model_roles

@@ -17,10 +17,9 @@ import arviz as az
 import bambi as bmb
 import numpy as np
 import xarray as xr
-from scipy import stats
 
+from hierpool import knownse, progress, pymc_model, schema, sensitivity
 from hierpool import loo as hploo
-from hierpool import progress, pymc_model, schema, sensitivity
 from hierpool.loo import chunked_loo, posterior_predictive_chunked
 from hierpool.models import known_se_column
 
@@ -101,7 +100,7 @@ def _sample_own(model: bmb.Model, kwargs: dict, compiled=None) -> az.InferenceDa
             observed = observed[:, 0]
         idata.add_groups(
             observed_data=xr.Dataset(
-                {_response_name(model): ((hploo.OBS,), observed)},
+                {knownse.response_name(model): ((hploo.OBS,), observed)},
                 coords={hploo.OBS: np.arange(len(observed))},
             )
         )
@@ -111,18 +110,13 @@ def _sample_own(model: bmb.Model, kwargs: dict, compiled=None) -> az.InferenceDa
 def choose_likelihood(model: bmb.Model, sampler: dict) -> str:
     """Apply ``sampler.likelihood`` (auto, rows, sufficient) to the model; return what it chose and why.
 
-    With nutpie every fit samples hierpool's PyMC model (`hierpool.pymc_model`, Bambi's own
-    likelihood for the rows: tests/test_pymc_model.py), so that its progress reaches the job's
-    log (`hierpool.progress`); with PyMC's sampler Bambi's model is sampled unless the
-    sufficient statistics or a correlated block need hierpool's.
+    nutpie always samples hierpool's PyMC model (its progress goes to the log: `hierpool.progress`);
+    PyMC's sampler Bambi's, unless the statistics or a correlated block need hierpool's.
     """
     sampler = schema.filled("sampler", sampler)
     likelihood, why = pymc_model.choose_likelihood(model, sampler["likelihood"])
-    if (
-        likelihood == "sufficient"
-        or sampler["backend"] == "nutpie"
-        or (pymc_model.settings(model) or {}).get("likelihood")
-    ):
+    own = likelihood == "sufficient" or sampler["backend"] == "nutpie"
+    if own or (pymc_model.settings(model) or {}).get("likelihood"):
         pymc_model.plan(model, likelihood=likelihood)
     return f"{likelihood} ({why})"
 
@@ -175,7 +169,7 @@ def add_log_likelihood(
     post = idata.posterior
     n_values = post.sizes["chain"] * post.sizes["draw"] * len(model.data)
     keep = keeps_log_likelihood(sampler["keep_log_likelihood"], n_values)
-    loo_function = known_se_loo if known_se_column(model) else chunked_loo
+    loo_function = knownse.known_se_loo if known_se_column(model) else chunked_loo
     totals = []
     result, log_lik = loo_function(
         model, post, float(sampler["chunk_mb"]), keep=keep, totals=totals
@@ -215,70 +209,10 @@ def add_posterior_predictive(
     """Posterior predictive draws for a thinned subset of the posterior (enough for checks, small on disk)."""
     post = idata.posterior
     keep = thinned_draws(post.sizes["chain"], post.sizes["draw"], total_draws)
-    predictive = known_se_predictive if known_se_column(model) else posterior_predictive_chunked
+    predictive = (
+        knownse.known_se_predictive if known_se_column(model) else posterior_predictive_chunked
+    )
     idata.add_groups(posterior_predictive=predictive(model, post.isel(draw=keep), seed, chunk_mb))
-
-
-# Known standard errors (``spec["known_se"]``): sigma is the distributional sub-formula
-# ``sigma ~ 0 + offset(log(se))``, which Bambi 0.17.2 builds and samples, but its
-# ``compute_log_likelihood`` and ``predict`` fail on a component that has only an offset
-# (the linear predictor stays a NumPy array). So for these models the log-likelihood and the
-# predictive draws are computed here, from Bambi's prediction of the mean (``mu``) and the
-# known SEs of the same rows: Normal(y_i | mu_i, se_i), exactly the model's likelihood.
-
-
-def _known_se_chunks(model: bmb.Model, posterior, size: int):
-    """Yield ``(rows, mu, y, se)`` per chunk of rows; ``mu`` has dims (chain, draw, __obs__)."""
-    column = known_se_column(model)
-    parent = model.family.likelihood.parent
-    y_all = np.squeeze(np.asarray(model.response_component.term.data, dtype=float))
-    for rows in hploo.row_chunks(len(model.data), size):
-        part = hploo._posterior_only(posterior)
-        with hploo.scipy_sparse_dot():
-            mu = model.components[parent].predict(part, data=hploo._whole(model, rows))
-        mu = mu.transpose("chain", "draw", hploo.OBS).assign_coords(
-            {hploo.OBS: np.arange(rows.start, rows.stop)}
-        )
-        se = model.data[column].to_numpy(dtype=float)[rows]
-        yield rows, mu, y_all[rows], se
-
-
-def _response_name(model: bmb.Model) -> str:
-    term = model.response_component.term
-    return term.alias or term.name
-
-
-def known_se_loo(
-    model: bmb.Model, posterior, budget_mb: float = 64, keep: bool = False, totals=None
-):
-    """`hierpool.loo.chunked_loo` for a model with known standard errors (same return value)."""
-    reff = hploo.relative_ess(posterior)
-    size = hploo.chunk_size(posterior.sizes["chain"] * posterior.sizes["draw"], budget_mb)
-    parts, kept = [], []
-    for _, mu, y, se in _known_se_chunks(model, posterior, size):
-        log_lik = xr.Dataset(
-            {_response_name(model): mu.copy(data=stats.norm.logpdf(y, mu.values, se))}
-        )
-        parts.append(hploo._chunk_loo(log_lik, reff))
-        if totals is not None:
-            totals.append(log_lik[_response_name(model)].sum(hploo.OBS))
-        if keep:
-            kept.append(log_lik)
-    full = (xr.concat(kept, dim=hploo.OBS) if len(kept) > 1 else kept[0]) if keep else None
-    return hploo.assemble_loo(parts), full
-
-
-def known_se_predictive(
-    model: bmb.Model, posterior, seed: int, budget_mb: float = 64
-) -> xr.Dataset:
-    """Posterior predictive draws ``y_i ~ Normal(mu_i, se_i)`` for a model with known standard errors."""
-    size = hploo.chunk_size(posterior.sizes["chain"] * posterior.sizes["draw"], budget_mb)
-    rng = np.random.default_rng(seed)
-    out = [
-        xr.Dataset({_response_name(model): mu.copy(data=rng.normal(mu.values, se))})
-        for _, mu, _, se in _known_se_chunks(model, posterior, size)
-    ]
-    return out[0] if len(out) == 1 else xr.concat(out, dim=hploo.OBS)
 
 
 def add_log_prior(model: bmb.Model, idata: az.InferenceData) -> None:
