@@ -220,3 +220,38 @@ def test_sampling_with_progress_logs_and_draws_what_pm_sample_draws(data, monkey
     )
     np.testing.assert_array_equal(ours.posterior["sigma"].values, theirs.posterior["sigma"].values)
     assert "observed_data" in ours.groups() and ours.posterior.attrs["sampling_time"] > 0
+
+
+def test_progress_counts_only_the_draws_done_when_chains_wait_for_a_core():
+    """nutpie pads lagging chains with NaN: 2 chains run on 2 cores while 2 wait."""
+    import arviz as az
+    import xarray as xr
+
+    from hierpool.progress import _trace_counts
+
+    def stats(done_per_chain, width, diverging_at=()):
+        logp = np.full((4, width), np.nan)
+        diverging = np.zeros((4, width), bool)
+        for chain, n in enumerate(done_per_chain):
+            logp[chain, :n] = -1.0
+        for chain, draw in diverging_at:
+            diverging[chain, draw] = True
+        return xr.Dataset(
+            {"logp": (("chain", "draw"), logp), "diverging": (("chain", "draw"), diverging)}
+        )
+
+    first_two_tuning = az.InferenceData(
+        warmup_sample_stats=stats([300, 280, 0, 0], 300), sample_stats=stats([0, 0, 0, 0], 0)
+    )
+    assert _trace_counts(first_two_tuning) == (580, False, 0)
+    first_two_sampling = az.InferenceData(
+        warmup_sample_stats=stats([500, 500, 0, 0], 500),
+        sample_stats=stats([700, 650, 0, 0], 700, diverging_at=[(0, 3), (1, 690)]),
+    )
+    # chain 1's divergence at draw 690 is real (650 done); padded draws never count
+    assert _trace_counts(first_two_sampling) == (2350, True, 1)
+    one_more_started = az.InferenceData(
+        warmup_sample_stats=stats([500, 500, 20, 0], 500),
+        sample_stats=stats([1000, 1000, 0, 0], 1000),
+    )
+    assert _trace_counts(one_more_started) == (3020, False, 0)

@@ -148,6 +148,9 @@ FORMULAS_BRMS = {  # the workflow's model names (config/config.yaml) as brms for
 }
 BRMS_SCRIPT = r"""
 suppressPackageStartupMessages({library(brms); library(posterior); library(jsonlite)})
+# Debian's r-cran-bh is a virtual package whose headers live in /usr/include (libboost-dev)
+if (!file.exists(rstan::rstan_options("boost_lib")) && dir.exists("/usr/include/boost"))
+  rstan::rstan_options(boost_lib = "/usr/include")
 args <- commandArgs(trailingOnly = TRUE)
 data <- read.csv(args[1]); data$site <- factor(data$site)
 chains <- as.integer(args[3]); warmup <- as.integer(args[4]); draws <- as.integer(args[5])

@@ -47,16 +47,26 @@ def _finished(sampler) -> bool:
 
 
 def _trace_counts(trace: az.InferenceData) -> tuple[int, bool, int]:
-    """(draws done over all chains, whether tuning is over, divergences after tuning) of a partial trace."""
-    sizes = {
-        group: trace[group].sizes.get("chain", 0) * trace[group].sizes.get("draw", 0)
-        for group in ("warmup_sample_stats", "sample_stats")
-        if group in trace.groups()
-    }
+    """(draws done over all chains, whether tuning is over, divergences after tuning) of a partial trace.
+
+    nutpie runs at most ``cores`` chains at once and pads the chains that lag (or have not
+    started) with NaN up to the longest one, so a draw counts where its ``logp`` is finite.
+    """
+    done = {}
+    for group in ("warmup_sample_stats", "sample_stats"):
+        if group in trace.groups() and "logp" in trace[group]:
+            done[group] = np.isfinite(np.asarray(trace[group]["logp"], dtype=float))
+    warmup, draws = done.get("warmup_sample_stats"), done.get("sample_stats")
     divergences = 0
-    if sizes.get("sample_stats") and "diverging" in trace.sample_stats:
-        divergences = int(np.nansum(trace.sample_stats["diverging"].values.astype(float)))
-    return int(sum(sizes.values())), sizes.get("sample_stats", 0) > 0, divergences
+    if draws is not None and draws.any() and "diverging" in trace.sample_stats:
+        diverging = np.asarray(trace.sample_stats["diverging"].values, dtype=float)
+        divergences = int(np.nansum(np.where(draws, diverging, 0.0)))
+    total = sum(int(d.sum()) for d in done.values())
+    # tuning is over when every chain that has started is past it
+    started = warmup.any(axis=1) if warmup is not None else np.zeros(0, bool)
+    sampling = draws.any(axis=1) if draws is not None else np.zeros_like(started)
+    tuned = bool(sampling.any()) and bool((sampling | ~started).all())
+    return total, tuned, divergences
 
 
 def sample(
