@@ -113,6 +113,24 @@ def test_a_held_out_likelihood_is_the_full_one_without_those_rows(outlier_data, 
     assert weighted.compile_logp()(point) == pytest.approx(expected, rel=1e-10)
 
 
+@pytest.mark.parametrize("formula", ["y ~ x + (1|site)", "y ~ x + (x|site)"])
+@pytest.mark.parametrize("likelihood", ["rows", "sufficient"])
+def test_one_shared_model_serves_every_refit_with_its_data(outlier_data, formula, likelihood):
+    """``weighted=True`` + `refit_data` equals the model built without the held-out rows."""
+    model = build_model({"name": "m", "formula": formula, "family": "gaussian"}, outlier_data, 1.0)
+    shared = pymc_model.build_pymc(model, likelihood=likelihood, weighted=True)
+    names = {v.name for v in shared.data_vars}
+    point = {k: v + 0.2 for k, v in shared.initial_point(random_seed=2).items()}
+    sites = outlier_data["site"].astype(str).to_numpy()
+    for held in (np.array([3, 10, 11]), np.flatnonzero(sites == sites[0])):
+        data = pymc_model.refit_data(shared, held)
+        assert set(data) <= names
+        for name, value in data.items():
+            shared.set_data(name, value)
+        kept = pymc_model.build_pymc(model, likelihood=likelihood, held_out=held)
+        assert shared.compile_logp()(point) == pytest.approx(kept.compile_logp()(point), rel=1e-10)
+
+
 def _exact_loo_known_se(x, y, se, prior_sd, i):
     """The exact leave-one-out log density of row i of ``y ~ x`` with known SEs and Normal priors.
 
@@ -236,3 +254,25 @@ def test_known_standard_errors_leave_a_school_out_of_the_likelihood():
     )(point)
     expected = full.compile_logp()(point) - pointwise[[0, 5]].sum()
     assert kept.compile_logp()(point) == pytest.approx(expected, rel=1e-10)
+
+
+def test_leave_one_site_out_refits_agree_between_the_rows_and_the_sufficient_statistics(
+    outlier_data,
+):
+    """One compiled model per batch, either likelihood: the same held-out densities (MC error aside)."""
+    data = outlier_data.copy()
+    data.loc[3, "y"] -= 3.5  # no outlier: its held-out density would be mostly Monte Carlo error
+    sampler = {"backend": "nutpie", "draws": 400, "tune": 400, "chains": 2, "seed": 3}
+    sampler["target_accept"] = 0.9
+    plan = refitplan.loso_plan("partial_pooling", data["site"], 10, 1)
+    units = plan["units"][:2]
+    scores = {}
+    for likelihood in ("rows", "sufficient"):
+        model = build_model(SPEC, data, 1.0)
+        results = crossval.run_batch(
+            model, {**sampler, "likelihood": likelihood}, plan, units, data["site"]
+        )
+        assert pymc_model.settings(model)["likelihood"] == likelihood
+        scores[likelihood] = np.concatenate([r["elpd"] for r in results])
+    assert scores["rows"].size == 16
+    np.testing.assert_allclose(scores["sufficient"], scores["rows"], atol=0.1)

@@ -143,12 +143,21 @@ def test_the_per_row_model_with_a_known_se_is_normal_with_that_se(data):
     np.testing.assert_allclose(ours, by_hand, rtol=1e-8)
 
 
-def test_auto_chooses_the_statistics_for_large_gaussian_data_only(data, monkeypatch):
+def test_auto_chooses_the_statistics_where_they_are_fewer_than_the_rows(data):
     gaussian = build_model(spec("scontrol ~ stress + (stress|site)"), data, 1.0)
-    assert pymc_model.choose_likelihood(gaussian, "auto")[0] == "rows"  # small data: Bambi's model
-    monkeypatch.setattr(sufficient, "MIN_ROWS", 10)
+    # 7 sites × 4 design columns (intercept, stress, 1|site, stress|site) = 28 < the rows
+    assert len(data) > 28
     assert pymc_model.choose_likelihood(gaussian, "auto")[0] == "sufficient"
     assert pymc_model.choose_likelihood(gaussian, "rows")[0] == "rows"
+    few = data.groupby("site", observed=True).head(3)  # 3 rows a site: 21 rows, 28 statistics
+    likelihood, why = pymc_model.choose_likelihood(
+        build_model(spec("scontrol ~ stress + (stress|site)"), few, 1.0), "auto"
+    )
+    assert (
+        likelihood == "rows" and f"{len(few)} rows, fewer than levels × design columns (28)" in why
+    )
+    means = build_model(spec("scontrol ~ 1 + (1|site)"), few, 1.0)
+    assert pymc_model.choose_likelihood(means, "auto")[0] == "sufficient"  # 21 rows, 7 × 2
     crossed = build_model(spec("scontrol ~ stress + (1|site) + (1|rater)"), data, 1.0)
     likelihood, why = pymc_model.choose_likelihood(crossed, "auto")
     assert likelihood == "rows" and "2 grouping factors" in why

@@ -23,9 +23,10 @@ from hierpool.refitplan import held_out_rows
 def refits(model, sampler: dict, held_out: dict, cores: int = 1):
     """Refit ``model`` once per entry of ``held_out`` (unit -> rows left out); yield ``(unit, InferenceData)``.
 
-    With nutpie and the rows likelihood the model is compiled once, its likelihood weighted by
-    `hierpool.pymc_model.CV_WEIGHTS`, and each refit only changes the weights; otherwise (a
-    sufficient-statistics likelihood, the PyMC sampler) each refit builds its own model.
+    With nutpie the model is compiled once (``weighted=True``: the rows likelihood weighted by
+    `hierpool.pymc_model.CV_WEIGHTS`, or the sufficient statistics as data) and each refit
+    only changes that data (`hierpool.pymc_model.refit_data`); with the PyMC sampler each
+    refit builds its own model.
     """
     import nutpie
 
@@ -33,20 +34,15 @@ def refits(model, sampler: dict, held_out: dict, cores: int = 1):
     from hierpool import pymc_model, schema
 
     hpfit.choose_likelihood(model, sampler)
-    current = pymc_model.settings(model) or {}
-    shared = (
-        schema.filled("sampler", sampler)["backend"] == "nutpie"
-        and current.get("likelihood", "rows") == "rows"
-    )
-    compiled = None
+    shared = schema.filled("sampler", sampler)["backend"] == "nutpie"
+    compiled = model_pm = None
     if shared:
         pymc_model.plan(model, weighted=True, held_out=None)
-        compiled = nutpie.compile_pymc_model(pymc_model.pymc_model(model))
+        model_pm = pymc_model.pymc_model(model)
+        compiled = nutpie.compile_pymc_model(model_pm)
     for unit, rows in held_out.items():
         if shared:
-            weights = np.ones(len(model.data))
-            weights[np.asarray(rows, dtype=int)] = 0.0
-            this = compiled.with_data(**{pymc_model.CV_WEIGHTS: weights})
+            this = compiled.with_data(**pymc_model.refit_data(model_pm, rows))
         else:
             pymc_model.plan(model, held_out=tuple(int(i) for i in rows))
             this = None

@@ -87,6 +87,7 @@ def _sample_own(model: bmb.Model, kwargs: dict, compiled=None) -> az.InferenceDa
             chains=kwargs["chains"],
             target_accept=kwargs["target_accept"],
             random_seed=kwargs["random_seed"],
+            cores=kwargs["cores"],
             compiled=compiled,
             **kwargs.get("nuts_sampler_kwargs", {}),
         )

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 import pytensor.tensor as pt
 
-MIN_ROWS = 20_000
-"""``likelihood: auto`` uses the statistics from this many rows on (smaller data: Bambi's model)."""
 MAX_COLUMNS = 40
 """...and only while a site's design has at most this many columns (S_aa is columns² per site)."""
 
