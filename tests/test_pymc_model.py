@@ -10,6 +10,7 @@ import pytest
 from hierpool import pymc_model, sufficient
 from hierpool.errors import ModelError
 from hierpool.fit import fit
+from hierpool.likelihood import choose_likelihood
 from hierpool.models import build_model
 from hierpool.simulate import SimulationSpec, simulate
 
@@ -147,27 +148,27 @@ def test_auto_chooses_the_statistics_where_they_are_fewer_than_the_rows(data):
     gaussian = build_model(spec("scontrol ~ stress + (stress|site)"), data, 1.0)
     # 7 sites × 4 design columns (intercept, stress, 1|site, stress|site) = 28 < the rows
     assert len(data) > 28
-    assert pymc_model.choose_likelihood(gaussian, "auto")[0] == "sufficient"
-    assert pymc_model.choose_likelihood(gaussian, "rows")[0] == "rows"
+    assert choose_likelihood(gaussian, "auto")[0] == "sufficient"
+    assert choose_likelihood(gaussian, "rows")[0] == "rows"
     few = data.groupby("site", observed=True).head(3)  # 3 rows a site: 21 rows, 28 statistics
-    likelihood, why = pymc_model.choose_likelihood(
+    likelihood, why = choose_likelihood(
         build_model(spec("scontrol ~ stress + (stress|site)"), few, 1.0), "auto"
     )
     assert (
         likelihood == "rows" and f"{len(few)} rows, fewer than levels × design columns (28)" in why
     )
     means = build_model(spec("scontrol ~ 1 + (1|site)"), few, 1.0)
-    assert pymc_model.choose_likelihood(means, "auto")[0] == "sufficient"  # 21 rows, 7 × 2
+    assert choose_likelihood(means, "auto")[0] == "sufficient"  # 21 rows, 7 × 2
     crossed = build_model(spec("scontrol ~ stress + (1|site) + (1|rater)"), data, 1.0)
-    likelihood, why = pymc_model.choose_likelihood(crossed, "auto")
+    likelihood, why = choose_likelihood(crossed, "auto")
     assert likelihood == "rows" and "2 grouping factors" in why
     binary = data.assign(scontrol=(data["scontrol"] > data["scontrol"].median()).astype(int))
     logistic = build_model(
         {**spec("scontrol ~ stress + (1|site)"), "family": "bernoulli"}, binary, 1.0
     )
-    assert "bernoulli" in pymc_model.choose_likelihood(logistic, "auto")[1]
+    assert "bernoulli" in choose_likelihood(logistic, "auto")[1]
     with pytest.raises(ModelError, match="does not apply"):
-        pymc_model.choose_likelihood(logistic, "sufficient")
+        choose_likelihood(logistic, "sufficient")
 
 
 def test_a_fit_with_the_statistics_has_every_group_later_stages_read(data):

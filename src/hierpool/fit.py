@@ -20,6 +20,7 @@ import xarray as xr
 
 from hierpool import knownse, progress, pymc_model, schema, sensitivity
 from hierpool import loo as hploo
+from hierpool.likelihood import choose_likelihood as likelihood_for
 from hierpool.loo import chunked_loo, posterior_predictive_chunked
 from hierpool.models import known_se_column
 
@@ -115,7 +116,7 @@ def choose_likelihood(model: bmb.Model, sampler: dict) -> str:
     PyMC's sampler Bambi's, unless the statistics or a correlated block need hierpool's.
     """
     sampler = schema.filled("sampler", sampler)
-    likelihood, why = pymc_model.choose_likelihood(model, sampler["likelihood"])
+    likelihood, why = likelihood_for(model, sampler["likelihood"])
     own = likelihood == "sufficient" or sampler["backend"] == "nutpie"
     if own or (pymc_model.settings(model) or {}).get("likelihood"):
         pymc_model.plan(model, likelihood=likelihood)
