@@ -10,7 +10,7 @@ import formulae
 import numpy as np
 import pandas as pd
 
-from hierpool import correlated, parametrisation, pymc_model
+from hierpool import correlated, groupcodes, parametrisation, pymc_model
 from hierpool.errors import ModelError
 from hierpool.families import DEFAULT_LINK
 from hierpool.priors import parse_prior, repair_infinite_priors, site_sd_priors
@@ -146,14 +146,15 @@ def build_model(
     noncentered = True if parametrisation_setting == "auto" else bool(parametrisation_setting)
 
     def make(all_priors):
-        model = bmb.Model(
-            bambi_formula,
-            data,
-            family=family,
-            priors=all_priors or None,
-            noncentered=noncentered,
-            extra_namespace=FORMULA_NAMESPACE,
-        )
+        with groupcodes.compact_group_factors():  # no rows × sites matrix (1M × 10k: 74 GiB)
+            model = bmb.Model(
+                bambi_formula,
+                data,
+                family=family,
+                priors=all_priors or None,
+                noncentered=noncentered,
+                extra_namespace=FORMULA_NAMESPACE,
+            )
         model.build()
         return model
 
