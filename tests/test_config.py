@@ -162,6 +162,16 @@ def test_sampler_override_merges_with_top_level(config):
     assert config["sampler"] == before
 
 
+def test_refits_take_their_own_draws_and_tuning_else_the_samplers(config):
+    config["sampler"] = {"draws": 2000, "tune": 1000, "chains": 4}
+    config["checking"] = {"refit_draws": 500, "refit_tune": 300}
+    config["datasets"]["radon"]["checking"] = {"refit_tune": None}
+    refit = hc.refit_sampler(config, "simulated")
+    assert (refit["draws"], refit["tune"], refit["chains"]) == (500, 300, 4)
+    assert hc.refit_sampler(config, "radon")["tune"] == 1000  # null: the sampler's tuning
+    assert config["sampler"]["tune"] == 1000  # the sampler block itself is untouched
+
+
 def test_dataset_models_default_to_all(ladder_config):
     config = ladder_config
     assert hc.dataset_models(config, "radon") == list(config["models"])

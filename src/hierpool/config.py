@@ -83,10 +83,14 @@ def checking_settings(config: dict, dataset: str) -> dict:
 
 
 def refit_sampler(config: dict, dataset: str) -> dict:
-    """The sampler settings of a cross-validation refit: the dataset's, with ``checking.refit_draws`` draws."""
-    draws = checking_settings(config, dataset).get("refit_draws")
-    sampler = sampler_settings(config, dataset)
-    return {**sampler, "draws": int(draws)} if draws else sampler
+    """The sampler settings of a cross-validation refit: the dataset's, with ``checking.refit_draws``
+    draws and ``checking.refit_tune`` tuning draws per chain (each ``null``: the sampler's)."""
+    checking = checking_settings(config, dataset)
+    sampler = dict(sampler_settings(config, dataset))
+    for key, setting in (("draws", "refit_draws"), ("tune", "refit_tune")):
+        if checking.get(setting):
+            sampler[key] = int(checking[setting])
+    return sampler
 
 
 FEW_SITES = 10
