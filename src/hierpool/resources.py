@@ -2,15 +2,15 @@
 
 Snakemake's rules call these (``resources: mem_mb=...``) once a job's inputs exist, so a fit of
 100,000 rows asks for what it needs and a fit of 100 rows does not block a node. The constants
-were measured on the workflow's own fit (``hierpool.fit.fit`` + ``save``, nutpie; peak RSS of the
-process; ``docs/performance.md``, section "Running on SLURM"):
+were measured on the workflow's own fit (``hierpool.fit.fit`` + ``save``, nutpie; peak RSS of a
+fresh process; ``docs/performance.md``, section "Running on SLURM", 2026-12-03):
 
-- a fit holds about ``B`` bytes per (posterior draw x observation) at its peak, where ``B`` grows
-  with the number of varying effects per observation: 66 to 90 bytes without varying effects
-  (complete and no pooling), 114 with varying intercepts, 250 to 260 with varying intercepts and
-  slopes. Warm-up draws are not kept, so ``tune`` does not count; the thinned posterior predictive
-  and prior predictive draws count as draws without varying effects;
-- importing the stack and compiling the model costs about 400 MB whatever the data.
+- the per-observation work (log-likelihood, PSIS-LOO, predictions) is done in chunks of rows
+  (``sampler.chunk_mb``), so what grows with the data is the posterior (site effects, about one
+  per site and varying effect) and the per-row data: about 1 byte per (posterior draw x row) with
+  varying intercepts and slopes, at 5,000 to 100,000 rows (829 MB for 5,000 rows x 8,000 draws,
+  1,521 MB for 100,000 x 8,000);
+- importing the stack and compiling the model cost about 700 MB whatever the data.
 
 This module imports nothing heavy: the Snakefile imports it when it builds the DAG.
 """
@@ -21,16 +21,12 @@ import math
 import re
 from pathlib import Path
 
-from hierpool import schema
-
 BASE_MB = (
     800  # interpreter, Bambi/PyMC/nutpie imports (~370 MB measured), numba compilation, headroom
 )
 SAFETY = 1.2  # on top of the measured peaks
-BYTES_FIXED_ONLY = 100  # per draw x observation, models without varying effects (measured 66-90)
-BYTES_PER_VARYING_EFFECT = (
-    130  # per draw x observation and varying effect (measured 114 for 1, 250-260 for 2)
-)
+BYTES_FIXED = 0.5  # per posterior draw x row, whatever the model (chunks, data, predictions)
+BYTES_PER_VARYING_EFFECT = 0.5  # per posterior draw x row and varying effect (the site effects)
 ROUND_MB = 250
 FALLBACK_ROWS = 1000  # used only before the data exist (a dry run); the real job recomputes it
 
@@ -74,23 +70,15 @@ def _round_up(value: float, step: int) -> int:
     return int(math.ceil(value / step) * step)
 
 
-def _predictive_draws(sampler: dict) -> int:
-    """The thinned posterior predictive draws plus the prior (predictive) draws a fit also keeps."""
-    sampler = schema.filled("sampler", sampler)
-    return int(sampler["posterior_predictive_draws"]) + int(sampler["prior_predictive_draws"])
-
-
 def fit_mem_mb(rows: int | None, formula: str, sampler: dict, attempt: int = 1) -> int:
     """Memory (MB) for one fit of ``formula`` on ``rows`` observations with these sampler settings.
 
     ``attempt`` is Snakemake's: a job retried after running out of memory asks for that many times more.
     """
     rows = FALLBACK_ROWS if rows is None else rows
-    effects = varying_effects(formula)
-    per_cell = BYTES_PER_VARYING_EFFECT * effects if effects else BYTES_FIXED_ONLY
+    per_cell = BYTES_FIXED + BYTES_PER_VARYING_EFFECT * varying_effects(formula)
     posterior_draws = int(sampler["chains"]) * int(sampler["draws"])
-    cells = per_cell * posterior_draws + BYTES_FIXED_ONLY * _predictive_draws(sampler)
-    peak = BASE_MB + cells * rows / 1e6
+    peak = BASE_MB + per_cell * posterior_draws * rows / 1e6
     return _round_up(peak * SAFETY * max(1, int(attempt)), ROUND_MB)
 
 
