@@ -108,6 +108,12 @@ def _psis_loo_kernel(log_lik, cutoff_index):
     return elpd, lppd, pareto_k
 
 
+def _usable_cpus() -> int:
+    """The CPUs this process may use (a cluster job's allocation), not every CPU of the node."""
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere all CPUs
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
 def cutoff_index(n_samples: int, reff: float) -> int:
     """Index (from the end) of the tail's cutoff among the sorted weights, as ArviZ's ``psislw``."""
     return n_samples - int(np.ceil(min(n_samples / 5.0, 3 * (n_samples / reff) ** 0.5))) - 1
@@ -123,6 +129,5 @@ def psis_loo(log_lik: np.ndarray, reff: float = 1.0) -> tuple[np.ndarray, np.nda
         and the Pareto shape of each observation's importance weights.
     """
     log_lik = np.ascontiguousarray(log_lik, dtype=float)
-    # the CPUs this process may use (a cluster job's allocation), not every CPU of the node
-    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0)))))
+    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, _usable_cpus())))
     return _psis_loo_kernel(log_lik, cutoff_index(log_lik.shape[1], reff))
