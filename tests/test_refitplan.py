@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from hierpool import refitplan
+from hierpool import crossval, refitplan
 
 
 def test_the_pareto_threshold_depends_on_the_number_of_draws():
@@ -57,3 +58,41 @@ def test_site_folds_are_one_per_site_up_to_the_maximum():
     none = refitplan.loso_plan("no_pooling", sites, 3, 1)
     assert none["method"] == "none" and "cannot predict a new site" in none["reason"]
     assert refitplan.loso_plan("complete_pooling", sites, 0, 1)["method"] == "none"
+
+
+def test_leave_one_site_out_refits_only_the_sites_the_fit_cannot_judge():
+    sites = [f"s{i}" for i in range(6)]
+    estimate = pd.DataFrame({"site": sites, "pareto_k": [0.1, 0.9, 0.2, 0.75, 0.3, 0.0]})
+    plan = refitplan.loso_plan("varying_slopes", sites * 2, 10, 1, estimate, n_samples=4000)
+    assert plan["method"] == "psis" and plan["estimated"] == 4
+    assert plan["refitted"] == ["s1", "s3"] and plan["units"] == ["site1", "site2"]
+    held = refitplan.held_out_rows("site1", plan, np.array(sites * 2))
+    assert {(sites * 2)[i] for i in held} == {"s1"}
+    fine = refitplan.loso_plan("varying_slopes", sites, 10, 1, estimate.assign(pareto_k=0.2), 4000)
+    assert fine["method"] == "psis" and fine["units"] == [] and fine["estimated"] == 6
+    # no estimate (a model the fit cannot answer for): every site, as before
+    everyone = refitplan.loso_plan("varying_slopes", sites, 10, 1, estimate.iloc[:0], 4000)
+    assert everyone["method"] == "loso" and len(everyone["units"]) == 6
+    with pytest.raises(ValueError, match="does not cover"):
+        refitplan.loso_plan("varying_slopes", sites, 10, 1, estimate.iloc[:3], 4000)
+
+
+def test_leave_one_site_out_table_puts_refits_beside_the_estimate():
+    estimate = pd.DataFrame(
+        {
+            "site": ["a", "b", "c"],
+            "n": [2, 3, 4],
+            "elpd": [-2.0, -3.5, -5.0],
+            "elpd_joint": [-1.8, -3.0, -4.0],
+            "pareto_k": [0.1, 0.95, 0.2],
+        }
+    )
+    plan = refitplan.loso_plan("varying_slopes", list("abc"), 10, 1, estimate, n_samples=4000)
+    folds = [{"sites": [{"site": "b", "n": 3, "elpd": -4.5, "elpd_joint": -3.9}]}]
+    table = crossval.loso_sites("m", plan, folds, estimate).set_index("site")
+    assert list(table["method"]) == ["PSIS", "refit", "PSIS"]
+    assert table.loc["b", "elpd"] == -4.5 and table.loc["a", "elpd"] == -2.0
+    assert table.loc["b", "pareto_k"] == 0.95 and table.loc["c", "elpd_per_obs"] == -1.25
+    summary = crossval.loso_summary(table.reset_index(), {"m": plan}).iloc[0]
+    assert summary["elpd_loso"] == -11.5 and summary["max_pareto_k"] == 0.95
+    assert summary["estimated_sites"] == 2 and summary["refitted_sites"] == 1

@@ -2,8 +2,9 @@
 
 The plans (which observations, folds or sites a model's refits leave out) come from
 `hierpool.refitplan`. `run_batch` runs one job's refits; `remedied_loo` puts exact refits and
-K-fold folds in place of the observations PSIS-LOO could not judge; `loso_summary` scores
-leave-one-site-out folds per site.
+K-fold folds in place of the observations PSIS-LOO could not judge; `loso_sites` puts the
+leave-one-site-out refits beside the fit's own estimate for the other sites
+(`hierpool.siteloo`), and `loso_summary` ranks the models on them.
 
 A refit keeps every row in the design and leaves the held-out rows out of the likelihood
 (`hierpool.pymc_model.build_pymc`, ``held_out``): the group levels and the priors are those
@@ -214,6 +215,43 @@ def loso_table(folds: list[dict], model: str) -> pd.DataFrame:
     return table.sort_values("site", kind="stable").reset_index(drop=True)
 
 
+def loso_sites(model: str, plan: dict, folds: list[dict], estimate=None) -> pd.DataFrame:
+    """One model's ``checking/loso_sites.csv`` rows: the fit's estimate, refits where it fails.
+
+    Parameters
+    ----------
+    model : str
+    plan : dict
+        Its `hierpool.refitplan.loso_plan`.
+    folds : list of dict
+        Its refit units (`run_batch`'s output).
+    estimate : pandas.DataFrame, optional
+        The fit's per-site estimate (`hierpool.siteloo.site_loo`), with its Pareto k.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``model, site, n, elpd, elpd_joint, elpd_per_obs, method`` (``PSIS`` or ``refit``) and
+        ``pareto_k`` (the estimate's, also for the sites refitted because of it).
+    """
+    columns = ["model", "site", "n", "elpd", "elpd_joint", "elpd_per_obs", "method", "pareto_k"]
+    parts = []
+    if folds:
+        parts.append(loso_table(folds, model).assign(method="refit"))
+    if plan.get("method") == "psis":
+        kept = estimate[~estimate["site"].astype(str).isin(plan["refitted"])]
+        parts.append(kept.assign(model=model, method="PSIS", elpd_per_obs=kept["elpd"] / kept["n"]))
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    table = pd.concat([p.drop(columns="pareto_k", errors="ignore") for p in parts])
+    table["site"] = table["site"].astype(str)
+    if estimate is not None and len(estimate):
+        k = estimate.set_index(estimate["site"].astype(str))["pareto_k"]
+        table["pareto_k"] = table["site"].map(k)
+    table = table.reindex(columns=columns)
+    return table.sort_values("site", kind="stable").reset_index(drop=True)
+
+
 def loso_compare(sites: pd.DataFrame) -> pd.DataFrame:
     """elpd for new sites per model (the sum over held-out sites), ranked, with SEs paired by site."""
     wide = sites.pivot(index="site", columns="model", values="elpd")
@@ -249,11 +287,15 @@ def loso_summary(
             {
                 "model": model,
                 "folds": plan.get("folds", 0),
+                "estimated_sites": plan.get("estimated", 0),
+                "refitted_sites": len(plan.get("refitted", [])),
                 **quality,
                 "note": plan.get("reason", ""),
             }
         )
     out = pd.DataFrame(rows).merge(ranked, on="model", how="left")
+    if "pareto_k" in sites and sites["pareto_k"].notna().any():
+        out["max_pareto_k"] = out["model"].map(sites.groupby("model")["pareto_k"].max())
     order = [
         "model",
         "rank",
@@ -262,6 +304,9 @@ def loso_summary(
         "elpd_diff",
         "dse",
         "n_sites",
+        "estimated_sites",
+        "refitted_sites",
+        "max_pareto_k",
         "folds",
         "refit_max_rhat",
         "refit_min_ess_bulk",

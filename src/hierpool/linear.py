@@ -40,7 +40,7 @@ def applies(model: bmb.Model) -> bool:
     )
 
 
-def _flat(draws: xr.DataArray, first: list[str]) -> np.ndarray:
+def flat_draws(draws: xr.DataArray, first: list[str]) -> np.ndarray:
     """Draws as (samples, *dims) with ``first`` leading the non-sample dims."""
     rest = [d for d in draws.dims if d not in SAMPLE_DIMS and d not in first]
     values = draws.transpose(*SAMPLE_DIMS, *first, *rest).values
@@ -54,15 +54,15 @@ def eta_draws(model: bmb.Model, posterior: xr.Dataset, rows) -> np.ndarray:
     n_rows = len(np.arange(len(model.data))[rows])
     eta = np.zeros((n_samples, n_rows))
     if component.intercept_term is not None:
-        eta += _flat(posterior[component.intercept_term.name], []).reshape(n_samples, 1)
+        eta += flat_draws(posterior[component.intercept_term.name], []).reshape(n_samples, 1)
     for name, term in component.common_terms.items():
         x = np.asarray(term.data, dtype=float).reshape(len(model.data), -1)[rows]
-        eta += _flat(posterior[name], []).reshape(n_samples, -1) @ x.T
+        eta += flat_draws(posterior[name], []).reshape(n_samples, -1) @ x.T
     for term in component.offset_terms.values():
         eta += np.asarray(term.data, dtype=float).reshape(-1)[rows]
     for name, term in component.group_specific_terms.items():
         factor_dim = next(d for d in posterior[name].dims if d.endswith("__factor_dim"))
-        coef = _flat(posterior[name], [factor_dim])  # (samples, J) or (samples, J, e)
+        coef = flat_draws(posterior[name], [factor_dim])  # (samples, J) or (samples, J, e)
         z = np.asarray(term.predictor, dtype=float).reshape(len(model.data), -1)[rows]
         site = term.group_index[rows]
         if coef.ndim == 2:
@@ -76,7 +76,7 @@ def gaussian_log_likelihood(model: bmb.Model, posterior: xr.Dataset, rows) -> xr
     """Pointwise Normal log-likelihood of ``rows``, as Bambi's ``compute_log_likelihood`` names and shapes it."""
     response = model.response_component.term
     y = np.squeeze(np.asarray(response.data, dtype=float))[rows]
-    sigma = _flat(posterior["sigma"], []).reshape(-1, 1)
+    sigma = flat_draws(posterior["sigma"], []).reshape(-1, 1)
     eta = eta_draws(model, posterior, rows)
     values = -0.5 * np.log(2 * np.pi) - np.log(sigma) - 0.5 * ((y - eta) / sigma) ** 2
     shape = (posterior.sizes["chain"], posterior.sizes["draw"], values.shape[1])

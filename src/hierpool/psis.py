@@ -108,6 +108,16 @@ def _psis_loo_kernel(log_lik, cutoff_index):
     return elpd, lppd, pareto_k
 
 
+@numba.njit(parallel=True, cache=True)
+def _psis_weights_kernel(log_lik, cutoff_index):
+    n_obs, n_samples = log_lik.shape
+    log_weights = np.empty((n_obs, n_samples))
+    pareto_k = np.empty(n_obs)
+    for o in numba.prange(n_obs):
+        log_weights[o], pareto_k[o] = _smoothed_log_weights(log_lik[o], cutoff_index)
+    return log_weights, pareto_k
+
+
 def _usable_cpus() -> int:
     """The CPUs this process may use (a cluster job's allocation), not every CPU of the node."""
     affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere all CPUs
@@ -131,3 +141,23 @@ def psis_loo(log_lik: np.ndarray, reff: float = 1.0) -> tuple[np.ndarray, np.nda
     log_lik = np.ascontiguousarray(log_lik, dtype=float)
     numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, _usable_cpus())))
     return _psis_loo_kernel(log_lik, cutoff_index(log_lik.shape[1], reff))
+
+
+def psis_log_weights(log_lik: np.ndarray, reff: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised, Pareto-smoothed log weights ``∝ -log_lik`` and their Pareto k, per row.
+
+    Parameters
+    ----------
+    log_lik : numpy.ndarray
+        Shape (units, samples): the log-likelihood of each unit left out (a row, a site) per draw.
+    reff : float
+        Relative efficiency of the draws.
+
+    Returns
+    -------
+    (log_weights, pareto_k)
+        Shapes (units, samples) (each row's weights sum to 1) and (units,).
+    """
+    log_lik = np.ascontiguousarray(log_lik, dtype=float)
+    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, _usable_cpus())))
+    return _psis_weights_kernel(log_lik, cutoff_index(log_lik.shape[1], reff))

@@ -5,7 +5,8 @@ PSIS-LOO is judged per observation against the sample-size threshold
 remedy: one exact refit per observation for a few of them (ArviZ's ``reloo`` idea), K-fold
 cross-validation when there are more. `loso_plan` makes the leave-one-site-out folds (grouped
 K-fold), which answer the multi-site question PSIS-LOO does not: how well does a model predict a
-*new* site? The plans are written by a checkpoint (`workflow/rules/checking.smk`); the refits
+*new* site? Where the fit estimated that itself (`hierpool.siteloo`), only the sites whose
+Pareto k is too high are refitted. The plans are written by a checkpoint (`workflow/rules/checking.smk`); the refits
 themselves run in `hierpool.crossval`.
 """
 
@@ -94,12 +95,16 @@ def batches(units: list[str], per_job: int) -> list[list[str]]:
     return [units[i : i + per_job] for i in range(0, len(units), per_job)]
 
 
-def loso_plan(role: str, sites, max_folds: int, seed: int) -> dict:
+def loso_plan(
+    role: str, sites, max_folds: int, seed: int, estimate=None, n_samples: int | None = None
+) -> dict:
     """Leave-one-site-out folds for a model of this role, or why it gets none.
 
     A model without a distribution of site effects (no pooling: a parameter per site) has
     nothing to say about a new site; with fewer than 2 sites or ``max_folds`` 0 there is no
-    cross-validation to run.
+    cross-validation to run. Where the fit itself estimated every site's held-out density
+    (``estimate``: `hierpool.siteloo.site_loo`'s table, from ``n_samples`` draws), only the
+    sites whose Pareto k is above `pareto_threshold` are refitted; otherwise every site is.
     """
     labels = sorted({str(s) for s in sites})
     plan = {"kind": "loso", "seed": int(seed), "n_sites": len(labels), "units": []}
@@ -112,13 +117,25 @@ def loso_plan(role: str, sites, max_folds: int, seed: int) -> dict:
     if max_folds < 2 or len(labels) < 2:
         why = "loso_folds is below 2" if max_folds < 2 else "fewer than 2 sites"
         return {**plan, "method": "none", "reason": f"leave-one-site-out is off: {why}"}
-    folds = site_folds(labels, max_folds, seed)
+    refitted = labels
+    if estimate is not None and len(estimate):
+        threshold = pareto_threshold(int(n_samples))
+        k = estimate.set_index(estimate["site"].astype(str))["pareto_k"]
+        if set(k.index) != set(labels):
+            raise ValueError("the fit's leave-one-site-out estimate does not cover the sites")
+        refitted = sorted(k.index[k > threshold])
+        plan.update(method="psis", threshold=threshold, estimated=len(labels) - len(refitted))
+        if not refitted:
+            return {**plan, "folds": 0, "site_folds": {}, "refitted": []}
+    else:
+        plan.update(method="loso", estimated=0)
+    folds = site_folds(refitted, max_folds, seed)
     n_folds = max(folds.values())
     return {
         **plan,
-        "method": "loso",
         "folds": n_folds,
         "site_folds": folds,
+        "refitted": refitted,
         "units": [f"site{k}" for k in range(1, n_folds + 1)],
     }
 

@@ -1,5 +1,6 @@
 # Model checking by refitting (plans: hierpool.refitplan; refits: hierpool.crossval): exact leave-one-out where PSIS-LOO's Pareto k
-# is too high (K-fold when there are many), and leave-one-site-out cross-validation. A plan
+# is too high (K-fold when there are many), and leave-one-site-out cross-validation for the sites
+# the fit's own estimate (hierpool.siteloo, in the fit job) cannot judge, or every site where it has none. A plan
 # (a checkpoint: how many refits depends on the fit) lists the refits; each batch of refits is
 # one job (checking.refits_per_job; 1 fans every refit out to its own cluster job).
 
@@ -29,6 +30,8 @@ checkpoint loo_plan:
 checkpoint loso_plan:
     input:
         data="results/{dataset}/data/clean.csv",
+        loo="results/{dataset}/fits/{model}.loo.nc",
+        site_loo="results/{dataset}/fits/{model}.loso.csv",
     output:
         plan="results/{dataset}/checking/loso/{model}/plan.json",
     log:
@@ -86,6 +89,10 @@ rule loso:
             model=hpconfig.dataset_models(config, w.dataset),
         ),
         refits=lambda w: checking_refits(w.dataset, "loso"),
+        estimates=lambda w: expand(
+            "results/{{dataset}}/fits/{model}.loso.csv",
+            model=hpconfig.dataset_models(config, w.dataset),
+        ),
     output:
         table="results/{dataset}/checking/loso.csv",
         sites="results/{dataset}/checking/loso_sites.csv",

@@ -9,6 +9,8 @@ rule fit:
     output:
         fit="results/{dataset}/fits/{model}.nc",
         loo="results/{dataset}/fits/{model}.loo.nc",
+        # leave-one-site-out per site from this fit (hierpool.siteloo; no rows where it does not apply)
+        site_loo="results/{dataset}/fits/{model}.loso.csv",
         priors="results/{dataset}/fits/{model}_priors.json",
         diagnostics="results/{dataset}/fits/{model}_diagnostics.json",
         coefficients="results/{dataset}/fits/{model}_coefficients.csv",

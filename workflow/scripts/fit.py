@@ -37,6 +37,7 @@ def main(smk):
     drop_unconstrained(idata)
     diag = fit_diagnostics(idata)
     pit = loo_pit(model, idata, int(sampler["seed"]) + 3, float(sampler["chunk_mb"]))
+    site_loo = leave_one_site_out(model, idata, spec["formula"], dict(smk.params.columns))
     save(idata, smk.output.fit)
     save_loo(loo, smk.output.loo, pit=pit, matched=matched)
     write_json(
@@ -49,9 +50,34 @@ def main(smk):
             "notes": model.hierpool_notes,
         },
     )
+    write_csv(smk.output.site_loo, site_loo)
     write_json(smk.output.diagnostics, {"model": spec["name"], **diag})
     write_csv(smk.output.coefficients, coefficient_table(idata, dict(smk.params.columns)))
     print(diag)
+
+
+def leave_one_site_out(model, idata, formula: str, columns: dict):
+    """Each site's leave-one-site-out elpd from this fit (hierpool.siteloo), or no rows where it does not apply."""
+    import time
+
+    import pandas as pd
+
+    from hierpool import siteloo
+    from hierpool.loo import relative_ess
+
+    why = siteloo.why_not(model, formula, columns["group"], columns.get("predictor"))
+    if why:
+        print(f"leave-one-site-out from the fit: not here ({why}); every site is refitted")
+        return pd.DataFrame(columns=siteloo.COLUMNS)
+    start = time.perf_counter()
+    table = siteloo.site_loo(
+        model, idata.posterior, model.data[columns["group"]], relative_ess(idata.posterior)
+    )
+    print(
+        f"leave-one-site-out from the fit: {len(table)} sites in {time.perf_counter() - start:.1f} s, "
+        f"max Pareto k {table['pareto_k'].max():.2f}"
+    )
+    return table
 
 
 run_logged(snakemake, main)  # noqa: F821

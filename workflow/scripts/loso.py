@@ -1,4 +1,4 @@
-"""Snakemake glue: leave-one-site-out elpd per model and per site from the refits, with its figure."""
+"""Snakemake glue: leave-one-site-out elpd per model and per site (the fits' estimates and the refits), with its figure."""
 
 from hierpool.jobs import run_logged
 
@@ -20,11 +20,16 @@ def main(smk):
         batch = json.loads(Path(path).read_text())
         refits.setdefault(batch["model"], []).extend(batch["units"])
     plans = {m: json.loads(Path(p).read_text()) for m, p in zip(smk.params.models, smk.input.plans)}
-    per_site = [crossval.loso_table(refits[m], m) for m in smk.params.models if m in refits]
-    sites = (
-        pd.concat(per_site, ignore_index=True)
-        if per_site
-        else pd.DataFrame(columns=["model", "site", "n", "elpd", "elpd_per_obs"])
+    estimates = {
+        m: pd.read_csv(p, dtype={"site": str})
+        for m, p in zip(smk.params.models, smk.input.estimates)
+    }
+    sites = pd.concat(
+        [
+            crossval.loso_sites(m, plans[m], refits.get(m, []), estimates[m])
+            for m in smk.params.models
+        ],
+        ignore_index=True,
     )
     table = crossval.loso_summary(sites, plans, refits)
     write_csv(smk.output.table, table)

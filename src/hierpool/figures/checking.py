@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from hierpool.figures import style  # noqa: F401  (figure style: Agg backend, labels drawn literally)
+from hierpool.figures._common import _plain_log_axis
 
 
 def loso_sites(sites: pd.DataFrame, colors: dict, dataset: str, ax=None):
@@ -15,7 +16,8 @@ def loso_sites(sites: pd.DataFrame, colors: dict, dataset: str, ax=None):
     Parameters
     ----------
     sites : DataFrame
-        ``checking/loso_sites.csv``: model, site, n, elpd, elpd_per_obs.
+        ``checking/loso_sites.csv``: model, site, n, elpd, elpd_per_obs and, optionally,
+        ``method`` (where a model's other sites come from the fit, its refitted ones are drawn hollow).
     colors : dict
         Model -> colour (`hierpool.figures.style.model_colors`).
     dataset : str
@@ -30,17 +32,26 @@ def loso_sites(sites: pd.DataFrame, colors: dict, dataset: str, ax=None):
         _, ax = plt.subplots(figsize=(7, 4.2))
     models = list(dict.fromkeys(sites["model"]))
     jitter = np.linspace(-0.06, 0.06, max(1, len(models)))
+    refit = sites["method"].eq("refit") if "method" in sites else pd.Series(False, sites.index)
     for offset, model in zip(jitter, models):
-        part = sites[sites["model"] == model]
-        ax.scatter(
-            part["n"] * 10**offset,
-            part["elpd_per_obs"],
-            s=18,
-            alpha=0.75,
-            color=colors.get(model),
-            label=model,
-        )
+        of_model = sites["model"] == model
+        mixed = refit[of_model].any() and not refit[of_model].all()
+        for hollow in (False, True):
+            part = sites[of_model & (refit == hollow)] if mixed else sites[of_model]
+            if part.empty or (hollow and not mixed):
+                continue
+            color = colors.get(model)
+            ax.scatter(
+                part["n"] * 10**offset,
+                part["elpd_per_obs"],
+                s=18,
+                alpha=0.75,
+                facecolors="none" if hollow else color,
+                edgecolors=color,
+                label=f"{model} (refitted)" if hollow else model,
+            )
     ax.set_xscale("log")
+    _plain_log_axis(ax.xaxis)
     ax.set_xlabel("observations in the held-out site (log scale)")
     ax.set_ylabel("elpd per observation of the new site")
     ax.set_title(f"{dataset}: predicting a site the model has not seen (leave-one-site-out)")
