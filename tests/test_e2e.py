@@ -192,6 +192,18 @@ def test_high_pareto_k_is_refitted_and_new_sites_are_predicted(workdir):
     assert sites.groupby("model")["n"].sum().eq(919).all()
     by_model = sites.groupby("model")["elpd"].sum()
     assert abs(by_model["uranium"] - loso.loc["uranium", "elpd_loso"]) < 1e-6
+    # Gaussian models: every county's value from the fit, refits only where its Pareto k is high
+    assert set(sites["method"]) <= {"PSIS", "refit"} and (sites["method"] == "PSIS").any()
+    counts = loso.loc[["varying_intercepts", "uranium"], ["estimated_sites", "refitted_sites"]]
+    assert (counts.sum(axis=1) == 85).all() and (counts["estimated_sites"] > 0).all()
+    for model in ("varying_intercepts", "uranium"):
+        plan = json.loads((workdir / f"results/radon/checking/loso/{model}/plan.json").read_text())
+        mine = sites[sites["model"] == model]
+        refitted = mine[mine["method"] == "refit"]
+        assert sorted(refitted["site"]) == sorted(plan["refitted"])
+        assert (refitted["pareto_k"] > plan["threshold"]).all()
+        assert (mine.loc[mine["method"] == "PSIS", "pareto_k"] <= plan["threshold"]).all()
+    assert len(pd.read_csv(workdir / "results/radon/fits/no_pooling.loso.csv")) == 0
     html = report_text(workdir, "radon")
     assert "Predicting a new site" in html and "cannot predict a new site" in html
     assert "PSIS-LOO is unreliable" not in html
