@@ -177,10 +177,14 @@ def test_agrees_with_refits_that_leave_each_site_out():
         idata, _ = fit(model, SAMPLER, cores=1)
         table = siteloo.site_loo(model, idata.posterior, data["g"]).set_index("site")
         plan = refitplan.loso_plan("varying_slopes", data["g"], 100, 1)
-        units = crossval.run_batch(model, SAMPLER, plan, plan["units"], data["g"])
-    refit = crossval.loso_table(units, "m").set_index("site").loc[table.index]
+        chosen = ["s00", "s07", "s12", "s18"]  # sizes 12, 40, 35, 6: refit these only
+        units = [f"site{plan['site_folds'][s]}" for s in chosen]
+        units = crossval.run_batch(model, SAMPLER, plan, units, data["g"])
     good = table["pareto_k"] < refitplan.pareto_threshold(2000)
     assert list(table.index[~good]) == ["s12"]
+    refit = crossval.loso_table(units, "m").set_index("site")
+    table = table.loc[refit.index]
+    good = good.loc[refit.index]
     diff = (table["elpd"] - refit["elpd"])[good]
     assert (diff.abs() <= 0.3 + 0.025 * table["n"][good]).all(), diff
     assert (table["elpd_joint"] - refit["elpd_joint"])[good].abs().max() < 0.3
