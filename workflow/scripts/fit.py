@@ -67,7 +67,9 @@ def leave_one_site_out(model, idata, formula: str, columns: dict):
 
     why = siteloo.why_not(model, formula, columns["group"], columns.get("predictor"))
     if why:
-        print(f"leave-one-site-out from the fit: not here ({why}); refits answer it where it applies")
+        print(
+            f"leave-one-site-out from the fit: not here ({why}); refits answer it where it applies"
+        )
         return pd.DataFrame(columns=siteloo.COLUMNS)
     start = time.perf_counter()
     table = siteloo.site_loo(
