@@ -116,7 +116,8 @@ class DensityFunctions:
         """Log-likelihood of the given rows at each draw: array (chain, draw, rows)."""
         flat, template = self._flat(upars)
         rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
-        out = np.concatenate([self._log_lik(*a, rows) for a in self._chunks(flat, rows.size)])
+        # the graph evaluates every row before it picks ``rows``: a chunk costs draws × all rows
+        out = np.concatenate([self._log_lik(*a, rows) for a in self._chunks(flat, self.n_rows)])
         return out.reshape((*template.shape, rows.size))
 
 
