@@ -34,6 +34,7 @@ import numba
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.special import logsumexp
 
 from hierpool import correlated, linear, psis, roles, sufficient
 
@@ -191,7 +192,7 @@ def site_loo(
     x, beta, y, z, chol, sigma = _design(model, posterior)
     site_ll = site_log_likelihood(x, beta, y, z, chol, sigma, index, len(labels), chunk_mb)
     log_weights, pareto_k = psis.psis_log_weights(site_ll, reff)
-    joint = _log_sum_exp_rows(log_weights + site_ll)
+    joint = logsumexp(log_weights + site_ll, axis=1)
     pointwise = _new_site_pointwise(
         y,
         np.ascontiguousarray(x),
@@ -212,8 +213,3 @@ def site_loo(
         },
         columns=COLUMNS,
     )
-
-
-def _log_sum_exp_rows(values: np.ndarray) -> np.ndarray:
-    top = values.max(axis=1, keepdims=True)
-    return (top + np.log(np.exp(values - top).sum(axis=1, keepdims=True)))[:, 0]

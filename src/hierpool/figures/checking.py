@@ -36,11 +36,11 @@ def loso_sites(sites: pd.DataFrame, colors: dict, dataset: str, ax=None):
     for offset, model in zip(jitter, models):
         of_model = sites["model"] == model
         mixed = refit[of_model].any() and not refit[of_model].all()
-        for hollow in (False, True):
-            part = sites[of_model & (refit == hollow)] if mixed else sites[of_model]
-            if part.empty or (hollow and not mixed):
-                continue
-            color = colors.get(model)
+        groups = (
+            [(False, of_model & ~refit), (True, of_model & refit)] if mixed else [(False, of_model)]
+        )
+        for hollow, rows in groups:
+            part, color = sites[rows], colors.get(model)
             ax.scatter(
                 part["n"] * 10**offset,
                 part["elpd_per_obs"],
