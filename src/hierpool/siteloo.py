@@ -21,8 +21,14 @@ density of a *new* site's observation, ``Normal(a_iᵀ beta, sigma² + z_iᵀ T 
 with those weights. That is the quantity the leave-one-site-out refits estimate
 (`hierpool.crossval`: the held-out site's effects drawn from the population), per row and
 summed per site, with each site's Pareto k saying where the approximation cannot be trusted;
-those sites are refitted (`hierpool.refitplan.loso_plan`). `tests/test_siteloo.py` checks the
-densities against the multivariate normal written out and the estimate against refits.
+those sites are refitted (`hierpool.refitplan.loso_plan`).
+
+Bernoulli and binomial models (logit link), Poisson and negative binomial ones (log link) get
+the same estimate with the integrals done by adaptive Gauss–Hermite quadrature
+(`hierpool.quadrature`): ``p(y_j | phi)`` over the site's k effects, and each held-out row's
+new-site density over the one-dimensional ``z_iᵀ b``. `tests/test_siteloo.py` checks the
+densities against the multivariate normal and SciPy's integration written out, and the
+estimates against refits (Gaussian and Bernoulli).
 """
 
 from __future__ import annotations
@@ -34,9 +40,10 @@ import numba
 import numpy as np
 import pandas as pd
 import xarray as xr
+from bambi.model_components import ConstantComponent
 from scipy.special import logsumexp
 
-from hierpool import correlated, linear, psis, roles, sufficient
+from hierpool import correlated, linear, psis, quadrature, roles, sufficient
 
 COLUMNS = ["site", "n", "elpd", "elpd_joint", "pareto_k"]
 CHUNK_MB = 64.0
@@ -50,35 +57,62 @@ def why_not(model: bmb.Model, formula: str, group: str, predictor: str | None) -
         return "no pooling: no distribution of site effects"
     if set(struct.factors) - {group}:
         return f"effects varying by {', '.join(sorted(set(struct.factors) - {group}))}"
-    if not linear.applies(model):
-        return "not a Gaussian model with identity link and one sigma"
+    if not (linear.applies(model) or _glm_family(model)):
+        return (
+            "not a Gaussian (identity link), Bernoulli or binomial (logit), Poisson or negative "
+            "binomial (log) model with one sigma or alpha"
+        )
     return None
 
 
-def _design(model: bmb.Model, posterior: xr.Dataset):
-    """Rows' common design ``a`` (N, P) with its coefficient draws (S, P), outcome ``y``, effects' ``z`` (N, k), the Cholesky factor of their covariance (S, k, k) and sigma (S,).
+GLM_LINKS = {"bernoulli": "logit", "binomial": "logit", "poisson": "log", "negativebinomial": "log"}
+"""The GLMs whose site effects `hierpool.quadrature` integrates out (canonical links: log-concave)."""
 
-    The common columns are centred (and the outcome with them) so that the per-site
-    cross-products keep their precision; the intercept absorbs the shift.
+
+def _glm_family(model: bmb.Model) -> str | None:
+    """The model's family where `hierpool.quadrature` applies to it, else None."""
+    family, parent = model.family.name, model.family.likelihood.parent
+    if GLM_LINKS.get(family) != model.family.link[parent].name:
+        return None
+    others = [c for n, c in model.components.items() if n != parent]
+    if not all(isinstance(c, ConstantComponent) for c in others):
+        return None
+    component = model.components[parent]
+    known = {
+        *component.common_terms,
+        *component.group_specific_terms,
+        *component.offset_terms,
+        *([component.intercept_term.name] if component.intercept_term is not None else []),
+    }
+    if set(component.terms) - {model.response_component.term.name} - known:
+        return None
+    return family
+
+
+def _parts(model: bmb.Model, posterior: xr.Dataset):
+    """The pieces of the linear predictor ``eta = a beta + offset + z b``, with ``b = L u``, ``u ~ N(0, I)``.
+
+    Returns the common design ``a`` (N, P; the intercept, if any, its first column) with its
+    coefficient draws (S, P), the offsets (N,), the effects' design ``z`` (N, k), the Cholesky
+    factor ``L`` of their covariance (S, k, k), and whether there is an intercept.
     """
     component = model.components[model.family.likelihood.parent]
     n_rows = len(model.data)
     n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
-    y = np.squeeze(np.asarray(model.response_component.term.data, dtype=float)).copy()
+    offset = np.zeros(n_rows)
     for term in component.offset_terms.values():
-        y -= np.asarray(term.data, dtype=float).reshape(-1)
+        offset += np.asarray(term.data, dtype=float).reshape(-1)
     columns, coefs = [], []
+    if component.intercept_term is not None:
+        columns.append(np.ones((n_rows, 1)))
+        coefs.append(
+            linear.flat_draws(posterior[component.intercept_term.name], []).reshape(n_samples, 1)
+        )
     for name, term in component.common_terms.items():
         columns.append(np.asarray(term.data, dtype=float).reshape(n_rows, -1))
         coefs.append(linear.flat_draws(posterior[name], []).reshape(n_samples, -1))
     x = np.column_stack(columns) if columns else np.zeros((n_rows, 0))
     beta = np.column_stack(coefs) if coefs else np.zeros((n_samples, 0))
-    if component.intercept_term is not None:
-        x_mean, y_mean = x.mean(axis=0), y.mean()
-        intercept = linear.flat_draws(posterior[component.intercept_term.name], []).reshape(-1)
-        x = np.column_stack([np.ones(n_rows), x - x_mean])
-        beta = np.column_stack([intercept + beta @ x_mean - y_mean, beta])
-        y = y - y_mean
     z_parts, sd_parts = [], []
     for name, term in component.group_specific_terms.items():
         z = np.asarray(term.predictor, dtype=float).reshape(n_rows, -1)
@@ -98,6 +132,23 @@ def _design(model: bmb.Model, posterior: xr.Dataset):
         corr[:, rows, cols] = pairs
         corr[:, cols, rows] = pairs
         chol = sd[:, :, None] * np.linalg.cholesky(corr)  # diag(sd) chol(R): defined at sd = 0
+    return x, beta, offset, z, chol, component.intercept_term is not None
+
+
+def _design(model: bmb.Model, posterior: xr.Dataset):
+    """Rows' common design ``a`` (N, P) with its coefficient draws (S, P), outcome ``y``, effects' ``z`` (N, k), the Cholesky factor of their covariance (S, k, k) and sigma (S,), for a Gaussian model.
+
+    The offsets are taken from the outcome, and the common columns are centred (and the
+    outcome with them) so that the per-site cross-products keep their precision; the intercept
+    absorbs the shift.
+    """
+    x, beta, offset, z, chol, intercept = _parts(model, posterior)
+    y = np.squeeze(np.asarray(model.response_component.term.data, dtype=float)) - offset
+    if intercept:
+        x_mean, y_mean = x[:, 1:].mean(axis=0), y.mean()
+        x = np.column_stack([x[:, 0], x[:, 1:] - x_mean])
+        beta = np.column_stack([beta[:, 0] + beta[:, 1:] @ x_mean - y_mean, beta[:, 1:]])
+        y = y - y_mean
     sigma = linear.flat_draws(posterior["sigma"], []).reshape(-1)
     return x, beta, y, z, chol, sigma
 
@@ -189,10 +240,14 @@ def site_loo(
         ``elpd_joint``, the density of its rows together; ``pareto_k`` of its weights.
     """
     labels, index = np.unique(np.asarray(sites).astype(str), return_inverse=True)
+    family = _glm_family(model)
+    if family:
+        site_ll, pointwise = _glm_site_loo(model, posterior, family, index, len(labels))
+        log_weights, pareto_k = psis.psis_log_weights(site_ll, reff)
+        return _table(labels, index, site_ll, log_weights, pareto_k, pointwise(log_weights))
     x, beta, y, z, chol, sigma = _design(model, posterior)
     site_ll = site_log_likelihood(x, beta, y, z, chol, sigma, index, len(labels), chunk_mb)
     log_weights, pareto_k = psis.psis_log_weights(site_ll, reff)
-    joint = logsumexp(log_weights + site_ll, axis=1)
     pointwise = _new_site_pointwise(
         y,
         np.ascontiguousarray(x),
@@ -203,13 +258,74 @@ def site_loo(
         sigma,
         log_weights,
     )
+    return _table(labels, index, site_ll, log_weights, pareto_k, pointwise)
+
+
+def _table(labels, index, site_ll, log_weights, pareto_k, pointwise) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "site": labels,
             "n": np.bincount(index, minlength=len(labels)),
             "elpd": np.bincount(index, weights=pointwise, minlength=len(labels)),
-            "elpd_joint": joint,
+            "elpd_joint": logsumexp(log_weights + site_ll, axis=1),
             "pareto_k": pareto_k,
         },
         columns=COLUMNS,
     )
+
+
+def _glm_site_loo(model: bmb.Model, posterior: xr.Dataset, family: str, index, n_sites: int):
+    """Per site and draw ``log p(y_j | phi)``, and a function of the site weights giving each row's new-site density."""
+    x, beta, offset, z, chol, _ = _parts(model, posterior)
+    response = np.asarray(model.response_component.term.data, dtype=float)
+    response = response.reshape(len(model.data), -1)
+    y = response[:, 0].copy()
+    trials = response[:, 1].copy() if family == "binomial" else np.ones_like(y)
+    n_samples = beta.shape[0]
+    alpha = (
+        linear.flat_draws(posterior["alpha"], []).reshape(-1)
+        if family == "negativebinomial"
+        else np.ones(n_samples)
+    )
+    code = quadrature.FAMILY_CODES[family]
+    const = quadrature.row_constant(family, y, trials)
+    order = np.argsort(index, kind="stable")
+    start = np.concatenate([[0], np.cumsum(np.bincount(index, minlength=n_sites))]).astype(np.int64)
+    x, beta, z, chol = (np.ascontiguousarray(a) for a in (x, beta, z, chol))
+    nodes, log_w = quadrature.rule(z.shape[1])
+    site_ll = quadrature.site_log_marginals(
+        code,
+        y[order],
+        trials[order],
+        const[order],
+        np.ascontiguousarray(x[order]),
+        offset[order],
+        np.ascontiguousarray(z[order]),
+        start,
+        beta,
+        chol,
+        alpha,
+        nodes,
+        log_w,
+    )
+    one_nodes, one_log_w = quadrature.rule(1)
+
+    def pointwise(log_weights):
+        return quadrature.new_site_pointwise(
+            code,
+            y,
+            trials,
+            const,
+            x,
+            offset,
+            z,
+            index.astype(np.int64),
+            beta,
+            chol,
+            alpha,
+            log_weights,
+            one_nodes,
+            one_log_w,
+        )
+
+    return site_ll, pointwise
