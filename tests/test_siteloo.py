@@ -306,3 +306,34 @@ def test_glm_site_loo_reads_the_model_binomial_trials_and_offset():
     np.testing.assert_allclose(
         table["elpd"], [pointwise[codes == j].sum() for j in range(3)], atol=1e-4
     )
+
+
+def test_known_standard_errors_marginal_is_the_normal_with_both_variances():
+    """Eight schools (one row each, known SEs): p(y_j | mu, tau) = Normal(y_j | mu, se_j² + tau²), exactly."""
+    data = pd.DataFrame(
+        {
+            "school": pd.Categorical(list("ABCDEFGH")),
+            "estimate": [28.0, 8, -3, 7, -1, 1, 18, 12],
+            "se": [15.0, 10, 16, 11, 9, 11, 10, 18],
+        }
+    )
+    spec = {"name": "m", "formula": "estimate ~ 1 + (1|school)", "known_se": "se"}
+    model = build_model(spec, data)
+    model.build()
+    assert siteloo.why_not(model, spec["formula"], "school", None) is None
+    rng = np.random.default_rng(17)
+    post = xr.Dataset(
+        {
+            "Intercept": (("chain", "draw"), rng.normal(8, 4, (2, 20))),
+            "1|school_sigma": (("chain", "draw"), rng.gamma(2, 4, (2, 20))),
+        }
+    )
+    table = siteloo.site_loo(model, post, data["school"])
+    mu, tau = post["Intercept"].values.reshape(-1), post["1|school_sigma"].values.reshape(-1)
+    sd = np.sqrt(data["se"].values[:, None] ** 2 + tau[None, :] ** 2)
+    site_ll = stats.norm(mu[None, :], sd).logpdf(data["estimate"].values[:, None])
+    log_w, k = psis.psis_log_weights(site_ll)
+    want = logsumexp(log_w + site_ll, axis=1)
+    np.testing.assert_allclose(table["elpd_joint"], want, atol=1e-9)
+    np.testing.assert_allclose(table["elpd"], want, atol=1e-9)  # one row per school: the same
+    np.testing.assert_allclose(table["pareto_k"], k, atol=1e-9)

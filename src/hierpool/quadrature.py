@@ -1,4 +1,4 @@
-"""A site's marginal likelihood in a Bernoulli, binomial, Poisson or negative binomial GLM: adaptive Gauss–Hermite.
+"""A site's marginal likelihood in a Bernoulli, binomial, Poisson, negative binomial or known-SE model: adaptive Gauss–Hermite.
 
 With the site's effects ``b = L u`` (``u`` standard normal, ``L`` the Cholesky factor of their
 covariance) and each row's linear predictor ``eta_i = eta0_i + zl_iᵀ u`` (``zl_i = Lᵀ z_i``),
@@ -20,10 +20,15 @@ import math
 import numba
 import numpy as np
 
-FAMILY_CODES = {"bernoulli": 0, "binomial": 0, "poisson": 1, "negativebinomial": 2}
-"""Kernel per family: logit with trials (Bernoulli: one trial), log-Poisson, log-negative binomial."""
+FAMILY_CODES = {"bernoulli": 0, "binomial": 0, "poisson": 1, "negativebinomial": 2, "known_se": 3}
+"""Kernel per family: logit with trials (Bernoulli: one trial), log-Poisson, log-negative binomial,
+and Normal with a known standard error per row (``trials`` holds it; the integrand is Gaussian,
+so the rule is exact)."""
 POINTS = {1: 9, 2: 5, 3: 3}
 """Gauss–Hermite points per dimension by the number of effects (9, 25 and 27 in all); Laplace above."""
+LARGE_SITE, LARGE_POINTS = 20, {1: 5, 2: 3, 3: 3}
+"""Points per dimension for sites of at least LARGE_SITE rows, whose integrand is closer to normal
+(a Bernoulli site of 50 rows and two effects: error 5e-4 with 3 points, 1e-5 with 5)."""
 
 
 def rule(k: int, points: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -48,6 +53,8 @@ def row_constant(family: str, y: np.ndarray, trials: np.ndarray) -> np.ndarray:
         return gammaln(trials + 1) - gammaln(y + 1) - gammaln(trials - y + 1)
     if family in ("poisson", "negativebinomial"):
         return -gammaln(y + 1)
+    if family == "known_se":  # trials: the row's standard error
+        return -0.5 * np.log(2 * np.pi * trials**2)
     return np.zeros_like(y, dtype=float)
 
 
@@ -58,6 +65,9 @@ def _row(family, y, trials, eta, alpha):
         soft = max(eta, 0.0) + math.log1p(math.exp(-abs(eta)))
         p = 1.0 / (1.0 + math.exp(-eta))
         return y * eta - trials * soft, y - trials * p, trials * p * (1.0 - p)
+    if family == 3:  # Normal(eta, se²), se in trials
+        precision = 1.0 / (trials * trials)
+        return -0.5 * (y - eta) ** 2 * precision, (y - eta) * precision, precision
     mu = math.exp(min(eta, 700.0))
     if family == 1:
         return y * eta - mu, y - mu, mu
@@ -146,8 +156,13 @@ def log_marginal(family, y, trials, eta0, zl, alpha, nodes, log_w):
     nodes, log_w : arrays (m, k), (m,)
         `rule`.
     """
+    return _marginal_from(family, y, trials, eta0, zl, alpha, nodes, log_w, np.zeros(zl.shape[1]))
+
+
+@numba.njit(cache=True)
+def _marginal_from(family, y, trials, eta0, zl, alpha, nodes, log_w, u):
+    """`log_marginal` with Newton started at ``u``, which is left at the mode (a warm start for the next draw)."""
     k = zl.shape[1]
-    u = np.zeros(k)
     if k == 0:
         return _objective(family, y, trials, eta0, zl, u, alpha)
     grad, hess, chol = np.empty(k), np.empty((k, k)), np.empty((k, k))
@@ -204,11 +219,54 @@ def log_marginal(family, y, trials, eta0, zl, alpha, nodes, log_w):
     return top + math.log(total) - log_det
 
 
+@numba.njit(cache=True)
+def log_marginal_1d(family, y, trials, eta0, c, alpha, nodes, log_w):
+    """`log_marginal` for one row and one effect (``zl = [[c]]``), without arrays: the new-site density."""
+    if c == 0.0:
+        return _row(family, y, trials, eta0, alpha)[0]
+    u = 0.0
+    current = _row(family, y, trials, eta0, alpha)[0]
+    for _ in range(100):
+        _, g, w = _row(family, y, trials, eta0 + c * u, alpha)
+        step = (g * c - u) / (1.0 + w * c * c)
+        scale = 1.0
+        for _ in range(60):
+            trial = u + scale * step
+            value = _row(family, y, trials, eta0 + c * trial, alpha)[0] - 0.5 * trial * trial
+            if value >= current - 1e-12 * (1.0 + abs(current)):
+                break
+            scale *= 0.5
+        moved = abs(trial - u)
+        u, current = trial, value
+        if moved < 1e-10:
+            break
+    w = _row(family, y, trials, eta0 + c * u, alpha)[2]
+    root = math.sqrt(1.0 + w * c * c)
+    top = -np.inf
+    total = 0.0
+    for q in range(nodes.shape[0]):
+        t = nodes[q, 0]
+        v = u + t / root
+        value = (
+            log_w[q] + _row(family, y, trials, eta0 + c * v, alpha)[0] - 0.5 * v * v + 0.5 * t * t
+        )
+        if value > top:
+            total = total * math.exp(top - value) + 1.0
+            top = value
+        else:
+            total += math.exp(value - top)
+    return top + math.log(total) - math.log(root)
+
+
 @numba.njit(parallel=True, cache=True)
 def site_log_marginals(
-    family, y, trials, const, x, offset, z, start, beta, chol, alpha, nodes, log_w
+    family, y, trials, const, x, offset, z, start, beta, chol, alpha, nodes, log_w, large
 ):
-    """``log p(y_j | phi_s)`` per site and draw, shape (sites, draws); rows sorted by site, site j's from ``start[j]``."""
+    """``log p(y_j | phi_s)`` per site and draw, shape (sites, draws); rows sorted by site, site j's from ``start[j]``.
+
+    ``nodes, log_w`` is the rule for small sites, ``large`` the (nodes, log weights) for sites
+    of at least `LARGE_SITE` rows.
+    """
     n_sites, n_samples = start.size - 1, beta.shape[0]
     k, p = z.shape[1], x.shape[1]
     out = np.empty((n_sites, n_samples))
@@ -219,6 +277,8 @@ def site_log_marginals(
         base = 0.0
         for i in range(a, b):
             base += const[i]
+        mode = np.zeros(k)  # each draw's Newton starts at the last draw's mode
+        site_nodes, site_log_w = large if b - a >= LARGE_SITE else (nodes, log_w)
         for s in range(n_samples):
             extra = 0.0
             for i in range(a, b):
@@ -235,7 +295,9 @@ def site_log_marginals(
             out[j, s] = (
                 base
                 + extra
-                + log_marginal(family, y[a:b], trials[a:b], eta0, zl, alpha[s], nodes, log_w)
+                + _marginal_from(
+                    family, y[a:b], trials[a:b], eta0, zl, alpha[s], site_nodes, site_log_w, mode
+                )
             )
     return out
 
@@ -250,24 +312,20 @@ def new_site_pointwise(
     out = np.empty(n_rows)
     for i in numba.prange(n_rows):
         values = np.empty(n_samples)
-        yy, tt = y[i : i + 1], trials[i : i + 1]
-        eta0 = np.empty(1)
-        zl = np.empty((1, 1 if k else 0))
         for s in range(n_samples):
             e = offset[i]
             for q in range(p):
                 e += x[i, q] * beta[s, q]
-            eta0[0] = e
-            if k:
-                var = 0.0
-                for c in range(k):
-                    t = 0.0
-                    for r in range(k):
-                        t += z[i, r] * chol[s, r, c]
-                    var += t * t
-                zl[0, 0] = math.sqrt(var)
+            var = 0.0
+            for c in range(k):
+                t = 0.0
+                for r in range(k):
+                    t += z[i, r] * chol[s, r, c]
+                var += t * t
             values[s] = log_weights[site[i], s] + const[i] + _alpha_constant(family, y[i], alpha[s])
-            values[s] += log_marginal(family, yy, tt, eta0, zl, alpha[s], nodes, log_w)
+            values[s] += log_marginal_1d(
+                family, y[i], trials[i], e, math.sqrt(var), alpha[s], nodes, log_w
+            )
         top = values.max()
         out[i] = top + math.log(np.exp(values - top).sum())
     return out

@@ -23,8 +23,9 @@ with those weights. That is the quantity the leave-one-site-out refits estimate
 summed per site, with each site's Pareto k saying where the approximation cannot be trusted;
 those sites are refitted (`hierpool.refitplan.loso_plan`).
 
-Bernoulli and binomial models (logit link), Poisson and negative binomial ones (log link) get
-the same estimate with the integrals done by adaptive Gauss–Hermite quadrature
+Bernoulli and binomial models (logit link), Poisson and negative binomial ones (log link), and
+Gaussian ones with known standard errors (``known_se``; there the rule is exact) get the same
+estimate with the integrals done by adaptive Gauss–Hermite quadrature
 (`hierpool.quadrature`): ``p(y_j | phi)`` over the site's k effects, and each held-out row's
 new-site density over the one-dimensional ``z_iᵀ b``. `tests/test_siteloo.py` checks the
 densities against the multivariate normal and SciPy's integration written out, and the
@@ -44,6 +45,7 @@ from bambi.model_components import ConstantComponent
 from scipy.special import logsumexp
 
 from hierpool import correlated, linear, psis, quadrature, roles, sufficient
+from hierpool.models import known_se_column
 
 COLUMNS = ["site", "n", "elpd", "elpd_joint", "pareto_k"]
 CHUNK_MB = 64.0
@@ -59,8 +61,8 @@ def why_not(model: bmb.Model, formula: str, group: str, predictor: str | None) -
         return f"effects varying by {', '.join(sorted(set(struct.factors) - {group}))}"
     if not (linear.applies(model) or _glm_family(model)):
         return (
-            "not a Gaussian (identity link), Bernoulli or binomial (logit), Poisson or negative "
-            "binomial (log) model with one sigma or alpha"
+            "not a Gaussian (identity link, one sigma or known SEs), Bernoulli or binomial (logit), "
+            "Poisson or negative binomial (log, one alpha) model"
         )
     return None
 
@@ -70,12 +72,14 @@ GLM_LINKS = {"bernoulli": "logit", "binomial": "logit", "poisson": "log", "negat
 
 
 def _glm_family(model: bmb.Model) -> str | None:
-    """The model's family where `hierpool.quadrature` applies to it, else None."""
+    """The model's family where `hierpool.quadrature` applies to it (``known_se`` for known SEs), else None."""
     family, parent = model.family.name, model.family.likelihood.parent
-    if GLM_LINKS.get(family) != model.family.link[parent].name:
-        return None
     others = [c for n, c in model.components.items() if n != parent]
-    if not all(isinstance(c, ConstantComponent) for c in others):
+    if known_se_column(model) and model.family.link[parent].name == "identity":
+        family = "known_se"  # sigma: the offset log(se), a component of its own
+    elif GLM_LINKS.get(family) != model.family.link[parent].name:
+        return None
+    elif not all(isinstance(c, ConstantComponent) for c in others):
         return None
     component = model.components[parent]
     known = {
@@ -280,7 +284,11 @@ def _glm_site_loo(model: bmb.Model, posterior: xr.Dataset, family: str, index, n
     response = np.asarray(model.response_component.term.data, dtype=float)
     response = response.reshape(len(model.data), -1)
     y = response[:, 0].copy()
-    trials = response[:, 1].copy() if family == "binomial" else np.ones_like(y)
+    trials = np.ones_like(y)
+    if family == "binomial":
+        trials = response[:, 1].copy()
+    elif family == "known_se":
+        trials = model.data[known_se_column(model)].to_numpy(dtype=float)
     n_samples = beta.shape[0]
     alpha = (
         linear.flat_draws(posterior["alpha"], []).reshape(-1)
@@ -293,6 +301,7 @@ def _glm_site_loo(model: bmb.Model, posterior: xr.Dataset, family: str, index, n
     start = np.concatenate([[0], np.cumsum(np.bincount(index, minlength=n_sites))]).astype(np.int64)
     x, beta, z, chol = (np.ascontiguousarray(a) for a in (x, beta, z, chol))
     nodes, log_w = quadrature.rule(z.shape[1])
+    large = quadrature.rule(z.shape[1], quadrature.LARGE_POINTS.get(z.shape[1], 1))
     site_ll = quadrature.site_log_marginals(
         code,
         y[order],
@@ -307,6 +316,7 @@ def _glm_site_loo(model: bmb.Model, posterior: xr.Dataset, family: str, index, n
         alpha,
         nodes,
         log_w,
+        large,
     )
     one_nodes, one_log_w = quadrature.rule(1)
 
