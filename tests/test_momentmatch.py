@@ -77,6 +77,9 @@ def test_the_densities_equal_pymcs_at_every_draw(formula, family):
     rows = [4, 0, 17]
     expected = np.array([pointwise(p)[rows] for p in points]).reshape(2, 3, 3)
     np.testing.assert_allclose(functions.log_likelihood(upars, rows), expected, rtol=1e-10)
+    for j, row in enumerate(rows):  # one row: its own graph (moment matching's calls)
+        got = functions.log_likelihood(upars, [row])
+        np.testing.assert_allclose(got, expected[..., j : j + 1], rtol=1e-10)
     momentmatch.CHUNK_VALUES, chunk = 30, momentmatch.CHUNK_VALUES  # one draw per chunk
     try:
         np.testing.assert_allclose(functions.log_likelihood(upars, rows), expected, rtol=1e-10)

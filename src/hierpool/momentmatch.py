@@ -81,11 +81,21 @@ class DensityFunctions:
         self.n_rows = int(np.prod(model_pm.observed_RVs[0].shape.eval()))
         log_lik = log_lik.reshape((-1,))
         rows = pt.lvector("rows")
+        row = pt.lscalar("row")
         log_post = vectorize_graph(model_pm.logp(jacobian=True), replace=batched)
         log_lik_rows = vectorize_graph(log_lik[rows], replace=batched)
-        self._log_post = pytensor.function(self._inputs, log_post, on_unused_input="ignore")
+        log_lik_row = vectorize_graph(log_lik[row : row + 1], replace=batched)
+        # without PyMC's parameter checks (the unconstrained draws satisfy them), PyTensor moves a
+        # slice of the rows up through the graph: one row's density no longer evaluates every row
+        mode = pytensor.compile.get_default_mode().including("local_remove_check_parameter")
+        self._log_post = pytensor.function(
+            self._inputs, log_post, on_unused_input="ignore", mode=mode
+        )
         self._log_lik = pytensor.function(
-            [*self._inputs, rows], log_lik_rows, on_unused_input="ignore"
+            [*self._inputs, rows], log_lik_rows, on_unused_input="ignore", mode=mode
+        )
+        self._log_lik_row = pytensor.function(
+            [*self._inputs, row], log_lik_row, on_unused_input="ignore", mode=mode
         )
 
     def _arrays(self, flat: np.ndarray) -> list[np.ndarray]:
@@ -116,8 +126,11 @@ class DensityFunctions:
         """Log-likelihood of the given rows at each draw: array (chain, draw, rows)."""
         flat, template = self._flat(upars)
         rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
-        # the graph evaluates every row before it picks ``rows``: a chunk costs draws × all rows
-        out = np.concatenate([self._log_lik(*a, rows) for a in self._chunks(flat, self.n_rows)])
+        if rows.size == 1:  # moment matching's calls: the row's own graph, draws × parameters
+            out = self._log_lik_row(*self._arrays(flat), int(rows[0]))
+        else:  # this graph evaluates every row before it picks ``rows``: draws × all rows
+            chunks = self._chunks(flat, self.n_rows)
+            out = np.concatenate([self._log_lik(*a, rows) for a in chunks])
         return out.reshape((*template.shape, rows.size))
 
 
