@@ -38,6 +38,8 @@ rule fit:
         max_moment_match=lambda w: hpconfig.checking_settings(config, w.dataset)[
             "max_moment_match"
         ],
+        site_loo=lambda w: hpconfig.checking_settings(config, w.dataset)["loso_folds"]
+        > 0,
     script:
         "../scripts/fit.py"
 

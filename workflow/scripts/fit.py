@@ -37,7 +37,15 @@ def main(smk):
     drop_unconstrained(idata)
     diag = fit_diagnostics(idata)
     pit = loo_pit(model, idata, int(sampler["seed"]) + 3, float(sampler["chunk_mb"]))
-    site_loo = leave_one_site_out(model, idata, spec["formula"], dict(smk.params.columns))
+    if smk.params.site_loo:
+        site_loo = leave_one_site_out(model, idata, spec["formula"], dict(smk.params.columns))
+    else:
+        import pandas as pd
+
+        from hierpool.siteloo import COLUMNS
+
+        print("leave-one-site-out from the fit: off (checking.loso_folds: 0)")
+        site_loo = pd.DataFrame(columns=COLUMNS)
     save(idata, smk.output.fit)
     save_loo(loo, smk.output.loo, pit=pit, matched=matched)
     write_json(
