@@ -28,7 +28,12 @@ def applies(model: bmb.Model) -> bool:
     others = [c for n, c in model.components.items() if n != parent]
     if not all(isinstance(c, ConstantComponent) for c in others):
         return False
-    component = model.components[parent]
+    return known_terms_only(model)
+
+
+def known_terms_only(model: bmb.Model) -> bool:
+    """Whether the mean's terms are all common, group-specific, offset or intercept terms (no smooths)."""
+    component = model.components[model.family.likelihood.parent]
     known = {
         *component.common_terms,
         *component.group_specific_terms,

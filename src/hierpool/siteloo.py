@@ -81,14 +81,7 @@ def _glm_family(model: bmb.Model) -> str | None:
         return None
     elif not all(isinstance(c, ConstantComponent) for c in others):
         return None
-    component = model.components[parent]
-    known = {
-        *component.common_terms,
-        *component.group_specific_terms,
-        *component.offset_terms,
-        *([component.intercept_term.name] if component.intercept_term is not None else []),
-    }
-    if set(component.terms) - {model.response_component.term.name} - known:
+    if not linear.known_terms_only(model):
         return None
     return family
 
