@@ -63,6 +63,9 @@ MEASURED = [
     (5000, 4, 2000, "y ~ x", 752),
     (10002, 4, 2000, "y ~ x + (x|site)", 802),
     (99891, 4, 2000, "y ~ x + (x|site)", 1521),
+    # the default run's Bernoulli fits (simulated_binary, 2026-12-04): complete pooling, varying intercepts
+    (1065, 4, 2000, "y ~ x", 962),
+    (1065, 4, 2000, "y ~ x + (1|site)", 771),
 ]
 
 

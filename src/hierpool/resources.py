@@ -24,6 +24,7 @@ from pathlib import Path
 BASE_MB = (
     800  # interpreter, Bambi/PyMC/nutpie imports (~370 MB measured), numba compilation, headroom
 )
+FIT_BASE_MB = 1000  # a fit job's: the default run's Bernoulli fits peaked at 962 MB on 1,065 rows (2026-12-04)
 SAFETY = 1.2  # on top of the measured peaks
 BYTES_FIXED = 0.5  # per posterior draw x row, whatever the model (chunks, data, predictions)
 BYTES_PER_VARYING_EFFECT = 0.5  # per posterior draw x row and varying effect (the site effects)
@@ -78,7 +79,7 @@ def fit_mem_mb(rows: int | None, formula: str, sampler: dict, attempt: int = 1) 
     rows = FALLBACK_ROWS if rows is None else rows
     per_cell = BYTES_FIXED + BYTES_PER_VARYING_EFFECT * varying_effects(formula)
     posterior_draws = int(sampler["chains"]) * int(sampler["draws"])
-    peak = BASE_MB + per_cell * posterior_draws * rows / 1e6
+    peak = FIT_BASE_MB + per_cell * posterior_draws * rows / 1e6
     return _round_up(peak * SAFETY * max(1, int(attempt)), ROUND_MB)
 
 
