@@ -288,3 +288,25 @@ def test_stored_predictive_draws_are_capped_for_large_data():
     assert predictive_draws(500, 100_000) == PREDICTIVE_VALUES_MAX // 100_000 == 200
     assert predictive_draws(500, 10**7) == 50
     assert predictive_draws(20, 10**7) == 20
+
+
+def test_relative_ess_is_kept_per_posterior_object():
+    import xarray as xr
+
+    from hierpool import loo as hploo
+
+    rng = np.random.default_rng(5)
+    post = xr.Dataset(
+        {
+            "a": (("chain", "draw"), rng.normal(size=(2, 300))),
+            "b": (("chain", "draw"), np.cumsum(rng.normal(size=(2, 300)), axis=1)),
+        }
+    )
+    ess = az.ess(post, method="mean")
+    want = float(np.mean([ess["a"].item(), ess["b"].item()]) / 600)
+    assert hploo.relative_ess(post) == pytest.approx(want, rel=1e-12)
+    assert hploo.relative_ess(post) == pytest.approx(want, rel=1e-12)  # kept
+    fewer = post[["a"]]  # another object, other variables: computed again
+    assert hploo.relative_ess(fewer) == pytest.approx(ess["a"].item() / 600, rel=1e-12)
+    post["c"] = post["a"] * 0 + rng.normal(size=(2, 300))  # the same object, a variable added
+    assert hploo.relative_ess(post) != pytest.approx(want, rel=1e-6)
