@@ -126,10 +126,11 @@ class DensityFunctions:
         """Log-likelihood of the given rows at each draw: array (chain, draw, rows)."""
         flat, template = self._flat(upars)
         rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
-        if rows.size == 1:  # moment matching's calls: the row's own graph, draws × parameters
-            out = self._log_lik_row(*self._arrays(flat), int(rows[0]))
-        else:  # this graph evaluates every row before it picks ``rows``: draws × all rows
-            chunks = self._chunks(flat, self.n_rows)
+        # chunks sized by every row: where PyTensor cannot lift the row out, a graph evaluates them all
+        chunks = self._chunks(flat, self.n_rows)
+        if rows.size == 1:  # moment matching's calls: the row's own graph (draws × parameters)
+            out = np.concatenate([self._log_lik_row(*a, int(rows[0])) for a in chunks])
+        else:  # this graph evaluates every row before it picks ``rows``
             out = np.concatenate([self._log_lik(*a, rows) for a in chunks])
         return out.reshape((*template.shape, rows.size))
 

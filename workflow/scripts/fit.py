@@ -37,15 +37,9 @@ def main(smk):
     drop_unconstrained(idata)
     diag = fit_diagnostics(idata)
     pit = loo_pit(model, idata, int(sampler["seed"]) + 3, float(sampler["chunk_mb"]))
-    if smk.params.site_loo:
-        site_loo = leave_one_site_out(model, idata, spec["formula"], dict(smk.params.columns))
-    else:
-        import pandas as pd
-
-        from hierpool.siteloo import COLUMNS
-
-        print("leave-one-site-out from the fit: off (checking.loso_folds: 0)")
-        site_loo = pd.DataFrame(columns=COLUMNS)
+    site_loo = leave_one_site_out(
+        model, idata, spec["formula"], dict(smk.params.columns), smk.params.site_loo
+    )
     save(idata, smk.output.fit)
     save_loo(loo, smk.output.loo, pit=pit, matched=matched)
     write_json(
@@ -64,8 +58,8 @@ def main(smk):
     print(diag)
 
 
-def leave_one_site_out(model, idata, formula: str, columns: dict):
-    """Each site's leave-one-site-out elpd from this fit (hierpool.siteloo), or no rows where it does not apply."""
+def leave_one_site_out(model, idata, formula: str, columns: dict, on: bool = True):
+    """Each site's leave-one-site-out elpd from this fit (hierpool.siteloo), or no rows where it does not apply or is off."""
     import time
 
     import pandas as pd
@@ -73,6 +67,9 @@ def leave_one_site_out(model, idata, formula: str, columns: dict):
     from hierpool import siteloo
     from hierpool.loo import relative_ess
 
+    if not on:
+        print("leave-one-site-out from the fit: off (checking.loso_folds: 0)")
+        return pd.DataFrame(columns=siteloo.COLUMNS)
     why = siteloo.why_not(model, formula, columns["group"], columns.get("predictor"))
     if why:
         print(
