@@ -136,3 +136,20 @@ def test_memory_from_the_size_of_the_saved_fits(tmp_path):
         resources.from_input_size_mb(1000.0, floor_mb=2000) == 7000
     )  # 800 + 6 x 1000, rounded up to 250 MB
     assert resources.from_input_size_mb(1000.0, floor_mb=2000, attempt=2) == 13750
+
+
+@pytest.mark.parametrize(
+    ("chains", "cores", "threads"),
+    [
+        (4, 4, 2),  # the default run: two fits side by side
+        (4, 8, 4),
+        (4, 16, 4),
+        (4, 2, 1),
+        (4, 1, 1),
+        (2, 4, 2),
+        (4, None, 4),  # a cluster run without --cores
+        (4, 2**63 - 1, 4),  # Snakemake's "unlimited"
+    ],
+)
+def test_fit_threads_leave_room_for_a_second_job_on_one_machine(chains, cores, threads):
+    assert resources.fit_threads(chains, cores) == threads

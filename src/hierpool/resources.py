@@ -83,6 +83,24 @@ def fit_mem_mb(rows: int | None, formula: str, sampler: dict, attempt: int = 1) 
     return _round_up(peak * SAFETY * max(1, int(attempt)), ROUND_MB)
 
 
+def fit_threads(chains: int, cores: int | None) -> int:
+    """CPUs a fit (or refit batch) asks for: its chains, but at most half of a local run's ``--cores``.
+
+    Only sampling runs the chains in parallel; compiling the model, the log-likelihood, LOO and
+    the predictions take one CPU, about as long as sampling in the default fits (their CPU time
+    equals their wall time: ``docs/performance.md``). A fit holding every core of a local run
+    kept every other job waiting, so on ``--cores 4`` two fits now run side by side. Where
+    ``cores`` is unknown or huge (a cluster run), the chains decide.
+    """
+    chains = max(1, int(chains))
+    if not isinstance(cores, int) or cores <= 0 or cores >= LOCAL_CORES_MAX:
+        return chains
+    return max(1, min(chains, cores // 2))
+
+
+LOCAL_CORES_MAX = 4096  # more ``--cores`` than this: a cluster's "unlimited", not one machine
+
+
 def fit_runtime_min(rows: int | None, sampler: dict, threads: int, attempt: int = 1) -> int:
     """Wall-clock limit (minutes) for one fit; chains run ``threads`` at a time."""
     rows = FALLBACK_ROWS if rows is None else rows

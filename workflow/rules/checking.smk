@@ -65,7 +65,7 @@ rule refit:
         batch=r"\d+",
     conda:
         "../../environment.yml"
-    threads: lambda w: hpconfig.sampler_settings(config, w.dataset)["chains"]
+    threads: fit_threads
     resources:
         mem_mb=fit_mem_mb,
         runtime=refit_runtime,

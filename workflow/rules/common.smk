@@ -2,6 +2,7 @@ import json
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -49,6 +50,17 @@ def fit_mem_mb(wildcards, input, attempt):
         hpconfig.model_spec(config, wildcards.dataset, wildcards.model)["formula"],
         hpconfig.sampler_settings(config, wildcards.dataset),
         attempt,
+    )
+
+
+def fit_threads(wildcards):
+    """A fit's CPUs: its chains, at most half of a local run's --cores (hierpool.resources)."""
+    try:
+        cores = workflow.cores
+    except WorkflowError:  # a cluster run without --cores
+        cores = None
+    return hpresources.fit_threads(
+        hpconfig.sampler_settings(config, wildcards.dataset)["chains"], cores
     )
 
 

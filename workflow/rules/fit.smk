@@ -20,7 +20,7 @@ rule fit:
         "benchmarks/{dataset}/fit/{model}.tsv"
     conda:
         "../../environment.yml"
-    threads: lambda w: hpconfig.sampler_settings(config, w.dataset)["chains"]
+    threads: fit_threads
     resources:
         mem_mb=fit_mem_mb,
         runtime=fit_runtime,
